@@ -1,0 +1,1 @@
+//! Deterministic street generator (STUB: being written).

@@ -1,0 +1,1 @@
+//! Reads compound ledgers (CSV or xlsx) into typed rows (STUB: being written).
