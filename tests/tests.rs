@@ -1,1 +1,8 @@
+//! End-to-end tests: real hub and nodes over gRPC on 127.0.0.1, real SQLite
+//! files in temp dirs, the real binaries where the interface is the point.
+//! No mocks of our own components.
 
+mod cli;
+mod ledger;
+mod protocol;
+mod sync;

@@ -1,1 +1,17 @@
-
+//! The street hub: receives each compound's change log over gRPC, merges
+//! every compound's records, and computes the daily table.
+//!
+//! # Layout
+//! - [`store`]: SQLite: enrolments and cursors, merged records, the table query.
+//! - [`grpc`]: the `Sync` service; the only module that knows `tonic::Status`.
+//! - [`server`]: runs the gRPC server on a listener until shutdown.
+//! - [`report`]: renders the table as JSON, CSV or text.
+//! - [`demo`]: the main job: a generated street synced over loopback.
+//!
+//! The binary `lianfang-hub` (`src/main.rs`) only parses flags and calls
+//! into these modules; tests call the same functions.
+pub mod demo;
+pub mod grpc;
+pub mod report;
+pub mod server;
+pub mod store;

@@ -1,1 +1,293 @@
-fn main() {}
+//! `lianfang-node`: a compound office's node.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use lianfang_node::store::{Change, Store};
+use lianfang_node::sync::{SyncError, SyncOptions, sync_once};
+use lianfang_proto::Kind;
+use lianfang_proto::table::COLUMNS;
+
+/// Lianfang compound node: keeps this compound's records (households,
+/// persons, isolations) in a local SQLite file, usable with no link, and
+/// syncs them to the street hub whenever the link allows.
+#[derive(Debug, Parser)]
+#[command(name = "lianfang-node", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Set up a new node for a compound (once per data directory).
+    Init {
+        /// Node data directory (created).
+        #[arg(long, env = "LIANFANG_NODE_DATA")]
+        data: PathBuf,
+        /// Compound code the hub enrolled, e.g. HM001.
+        #[arg(long)]
+        compound: String,
+        /// Hub address, e.g. http://10.0.0.5:7700.
+        #[arg(long)]
+        hub: String,
+        /// Token printed by `lianfang-hub enroll`.
+        #[arg(long, env = "LIANFANG_TOKEN")]
+        token: String,
+    },
+    /// Import ledger files: households.csv persons.csv isolations.csv (any
+    /// subset, in any order), or one .xlsx with a sheet per kind. All or
+    /// nothing: a bad row is reported with file, row and column.
+    Import {
+        #[arg(long, env = "LIANFANG_NODE_DATA")]
+        data: PathBuf,
+        /// Ledger files (.csv or .xlsx).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Push local changes to the hub.
+    Sync {
+        #[arg(long, env = "LIANFANG_NODE_DATA")]
+        data: PathBuf,
+        /// Sync once and exit: 0 when the hub has everything, 1 when the
+        /// link failed (run again to resume), 3 when the hub refused.
+        #[arg(long)]
+        once: bool,
+        /// Seconds between syncs when running continuously.
+        #[arg(long, default_value_t = 30)]
+        interval: u64,
+        /// Entries in the first batch (adapts to the link afterwards).
+        #[arg(long, default_value_t = 2000)]
+        batch_size: usize,
+        /// Deadline of each call, in seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// Sessions to try before giving up (with backoff and jitter between).
+        #[arg(long, default_value_t = 4)]
+        attempts: u32,
+    },
+    /// Show sync status: pending changes, last success, last error.
+    Status {
+        #[arg(long, env = "LIANFANG_NODE_DATA")]
+        data: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+        format: OutFormat,
+    },
+    /// Show this compound's own daily table (its local view).
+    Table {
+        #[arg(long, env = "LIANFANG_NODE_DATA")]
+        data: PathBuf,
+        /// Date, YYYY-MM-DD (default: today, China time).
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+        format: OutFormat,
+    },
+    /// Delete records (a tombstone that syncs to the hub like any change).
+    Delete {
+        #[arg(long, env = "LIANFANG_NODE_DATA")]
+        data: PathBuf,
+        /// household, person or isolation.
+        #[arg(long)]
+        kind: String,
+        /// Ids to delete.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutFormat {
+    Json,
+    Text,
+}
+
+fn parse_date(s: &str) -> anyhow::Result<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .with_context(|| format!("--date {s:?} is not a date in the form YYYY-MM-DD"))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Init {
+            data,
+            compound,
+            hub,
+            token,
+        } => {
+            let identity = lianfang_node::init(&data, &compound, &hub, &token)?;
+            println!(
+                "node {} ready for compound {} in {}; syncs to {}",
+                identity.node_id,
+                identity.compound,
+                data.display(),
+                identity.hub
+            );
+        }
+        Command::Import { data, files } => {
+            let summary = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let mut store = Store::open(&data)?;
+                Ok(lianfang_node::import::import_files(
+                    &mut store,
+                    &files,
+                    lianfang_node::today(),
+                    lianfang_node::now_ms(),
+                )?)
+            })
+            .await??;
+            print!("{summary}");
+        }
+        Command::Sync {
+            data,
+            once,
+            interval,
+            batch_size,
+            timeout,
+            attempts,
+        } => {
+            let options = SyncOptions {
+                batch_size,
+                call_timeout: Duration::from_secs(timeout.max(1)),
+                attempts,
+                ..SyncOptions::default()
+            };
+            loop {
+                match sync_once(&data, &options, |p| {
+                    if p.head > p.cursor {
+                        eprintln!("sync: hub has {}/{} entries", p.cursor, p.head);
+                    }
+                })
+                .await
+                {
+                    Ok(report) => println!(
+                        "caught up: hub has all {} entries (sent {} in {} batch(es), {} new)",
+                        report.head, report.sent, report.batches, report.applied
+                    ),
+                    Err(e) if once => {
+                        eprintln!("error: {e}");
+                        return Ok(match e {
+                            SyncError::Link { .. } => ExitCode::from(1),
+                            _ => ExitCode::from(3),
+                        });
+                    }
+                    Err(e @ SyncError::Refused(_)) => return Err(e.into()),
+                    Err(e) => eprintln!("sync failed, will retry: {e}"),
+                }
+                if once {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(interval.max(1))).await;
+            }
+        }
+        Command::Status { data, format } => {
+            let store = Store::open(&data)?;
+            let identity = store.identity()?;
+            let head = store.head()?;
+            let acked = store.acked()?;
+            let last_success = store.optional_meta("last_success")?;
+            let last_error = store.optional_meta("last_error")?;
+            match format {
+                OutFormat::Json => println!(
+                    "{}",
+                    serde_json::json!({
+                        "compound": identity.compound,
+                        "node_id": identity.node_id,
+                        "hub": identity.hub,
+                        "head": head,
+                        "acked": acked,
+                        "pending": head.saturating_sub(acked),
+                        "last_success": last_success,
+                        "last_error": last_error,
+                    })
+                ),
+                OutFormat::Text => {
+                    println!("compound      {}", identity.compound);
+                    println!("node          {}", identity.node_id);
+                    println!("hub           {}", identity.hub);
+                    println!(
+                        "pending       {} change(s) (log head {head}, hub has {acked})",
+                        head.saturating_sub(acked)
+                    );
+                    println!(
+                        "last success  {}",
+                        last_success.as_deref().unwrap_or("never")
+                    );
+                    println!("last error    {}", last_error.as_deref().unwrap_or("none"));
+                }
+            }
+        }
+        Command::Table { data, date, format } => {
+            let store = Store::open(&data)?;
+            let date = date
+                .as_deref()
+                .map(parse_date)
+                .transpose()?
+                .unwrap_or_else(lianfang_node::today);
+            let counts = store.table(date, &store.table_config()?)?;
+            let compound = store.identity()?.compound;
+            match format {
+                OutFormat::Json => {
+                    let mut value = serde_json::to_value(counts)?;
+                    value["compound"] = compound.into();
+                    value["date"] = date.format("%Y-%m-%d").to_string().into();
+                    println!("{value}");
+                }
+                OutFormat::Text => {
+                    println!("{compound} 日表 {}", date.format("%Y-%m-%d"));
+                    for ((key, zh), value) in COLUMNS.iter().zip(counts.values()) {
+                        println!("{zh}\t{key:<22}\t{value}");
+                    }
+                }
+            }
+        }
+        Command::Delete { data, kind, ids } => {
+            let kind = Kind::parse(&kind).with_context(|| {
+                format!("--kind {kind:?} is not one of household, person, isolation")
+            })?;
+            let mut store = Store::open(&data)?;
+            let mut missing = Vec::new();
+            for id in &ids {
+                if store.get(kind, id)?.is_none_or(|r| r.deleted) {
+                    missing.push(id.as_str());
+                }
+            }
+            anyhow::ensure!(
+                missing.is_empty(),
+                "no live {} with id {}; nothing deleted",
+                kind.name(),
+                missing.join(", ")
+            );
+            let summary = store.write(
+                ids.iter().map(|id| Change {
+                    kind,
+                    id: id.clone(),
+                    body: None,
+                }),
+                lianfang_node::now_ms(),
+            )?;
+            print!("{summary}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LIANFANG_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -2,9 +2,62 @@
 //!
 //! # Layout
 //! - [`pb`]: types generated from `proto/lianfang.proto`.
+//! - [`hlc`]: hybrid logical clock stamps.
+//! - [`merge`]: which version of a record wins (LWW by `(stamp, origin)`).
+//! - [`sync`]: the protocol's decisions, free of I/O (accept, send, back off).
+//! - [`table`]: the daily population table as a pure function.
+//! - [`token`]: enrolment token format.
 //! - [`validate`]: value rules for ledger fields (IDs, phones, dates, nationality).
 pub mod pb {
-    #![allow(missing_debug_implementations, clippy::all)]
+    #![allow(missing_debug_implementations, clippy::all, unreachable_pub)]
     tonic::include_proto!("lianfang.v1");
 }
+pub mod hlc;
+pub mod merge;
+pub mod sync;
+pub mod table;
+pub mod token;
 pub mod validate;
+
+/// Record kinds as stored in SQLite (`kind` columns) and named in messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Household = 1,
+    Person = 2,
+    Isolation = 3,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Household, Kind::Person, Kind::Isolation];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Household => "household",
+            Kind::Person => "person",
+            Kind::Isolation => "isolation",
+        }
+    }
+
+    pub fn from_i64(n: i64) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| *k as i64 == n)
+    }
+
+    /// Parses a kind as typed on the command line.
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "household" | "households" | "户" => Some(Kind::Household),
+            "person" | "persons" | "人员" => Some(Kind::Person),
+            "isolation" | "isolations" | "隔离" => Some(Kind::Isolation),
+            _ => None,
+        }
+    }
+
+    /// The kind of a record body (a tombstone carries an empty body of its kind).
+    pub fn of(body: &pb::record::Body) -> Kind {
+        match body {
+            pb::record::Body::Household(_) => Kind::Household,
+            pb::record::Body::Person(_) => Kind::Person,
+            pb::record::Body::Isolation(_) => Kind::Isolation,
+        }
+    }
+}

@@ -1,1 +1,311 @@
-//! Shared helpers for the end-to-end tests.
+//! Shared helpers for the end-to-end tests: a real hub on loopback, a link
+//! that can be cut, the real binaries, and an independent table oracle.
+//!
+//! # Layout
+//! - [`TestHub`]: the hub's gRPC server in-process on `127.0.0.1:0`.
+//! - [`CutProxy`]: a loopback TCP proxy that cuts the link after N bytes.
+//! - [`bin`]: path of a workspace binary, built once per test run.
+//! - [`oracle`]: the daily table computed straight from a generated ledger.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use lianfang_hub::store::HubStore;
+use lianfang_node::r#gen::CompoundLedger;
+use lianfang_proto::pb;
+use lianfang_proto::table::DailyCounts;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A hub serving on loopback in this process, with its data in a temp dir.
+#[derive(Debug)]
+pub struct TestHub {
+    pub dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestHub {
+    pub async fn start() -> TestHub {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let data = dir.path().to_owned();
+        // Create the database before serving so enrol and read work at once.
+        drop(HubStore::open_or_create(&data).expect("hub store"));
+        let task = tokio::spawn(async move {
+            lianfang_hub::server::run(listener, &data, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        TestHub {
+            dir,
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Enrols a compound and returns its token.
+    pub fn enroll(&self, code: &str) -> String {
+        HubStore::open_or_create(self.dir.path())
+            .expect("hub store")
+            .enroll(code, Some(&format!("{code} 小区")))
+            .expect("enroll")
+    }
+
+    /// A read-only view of the hub's store.
+    pub fn store(&self) -> HubStore {
+        HubStore::open_read_only(self.dir.path()).expect("hub store")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server");
+        }
+    }
+}
+
+/// A TCP proxy on loopback that forwards to `target` and cuts every
+/// connection once `limit` bytes have gone from client to server in total.
+/// Counts the bytes each way.
+#[derive(Debug)]
+pub struct CutProxy {
+    pub addr: SocketAddr,
+    /// Bytes forwarded client → server.
+    pub up: Arc<AtomicU64>,
+    /// Bytes forwarded server → client.
+    pub down: Arc<AtomicU64>,
+    /// Client → server bytes after which connections are cut.
+    limit: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CutProxy {
+    pub async fn start(target: SocketAddr, limit: u64) -> CutProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let up = Arc::new(AtomicU64::new(0));
+        let down = Arc::new(AtomicU64::new(0));
+        let limit = Arc::new(AtomicU64::new(limit));
+        let (up2, down2, limit2) = (Arc::clone(&up), Arc::clone(&down), Arc::clone(&limit));
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(target).await else {
+                    continue;
+                };
+                let (up, down, limit) =
+                    (Arc::clone(&up2), Arc::clone(&down2), Arc::clone(&limit2));
+                tokio::spawn(async move {
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    let upstream = async {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        loop {
+                            let n = match cr.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            let sent = up.load(Ordering::SeqCst);
+                            let limit = limit.load(Ordering::SeqCst);
+                            if sent >= limit {
+                                break;
+                            }
+                            let n = n.min((limit - sent).min(usize::MAX as u64) as usize);
+                            up.fetch_add(n as u64, Ordering::SeqCst);
+                            if sw.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    let downstream = async {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        loop {
+                            let n = match sr.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            down.fetch_add(n as u64, Ordering::SeqCst);
+                            if cw.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    // Whichever side ends first cuts both: a dropped link.
+                    tokio::select! {
+                        _ = upstream => {}
+                        _ = downstream => {}
+                    }
+                });
+            }
+        });
+        CutProxy {
+            addr,
+            up,
+            down,
+            limit,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Lets every byte through from now on: the link is back.
+    pub fn heal(&self) {
+        self.limit.store(u64::MAX, Ordering::SeqCst);
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Path of a workspace binary (`lianfang-node`, `lianfang-hub`), built once
+/// per test run in this target directory's profile.
+/// `LIANFANG_TEST_BIN_DIR` overrides where binaries are looked up.
+pub fn bin(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("LIANFANG_TEST_BIN_DIR") {
+            return PathBuf::from(dir);
+        }
+        // target/<profile>/deps/e2e-xxxx → target/<profile>
+        let exe = std::env::current_exe().expect("current exe");
+        let profile_dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target/<profile>")
+            .to_owned();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = std::process::Command::new(cargo);
+        build.args(["build", "--bins", "-p", "lianfang-node", "-p", "lianfang-hub"]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "cargo build of the binaries failed");
+        profile_dir
+    });
+    dir.join(name)
+}
+
+/// The daily table of one compound computed straight from its generated
+/// ledger, following DESIGN.md's definitions with the default settings
+/// (key region 湖北, 14-day isolation). Written independently of
+/// `lianfang_proto::table` so the two check each other.
+pub fn oracle(ledger: &CompoundLedger, date: NaiveDate) -> DailyCounts {
+    let day = date.format("%Y-%m-%d").to_string();
+    let mut c = DailyCounts {
+        households: ledger.households.len() as u64,
+        ..DailyCounts::default()
+    };
+    for (_, h) in &ledger.households {
+        match h.housing() {
+            pb::Housing::Owner => c.housing_owner += 1,
+            pb::Housing::Rented => c.housing_rented += 1,
+            pb::Housing::Vacant => c.housing_vacant += 1,
+            pb::Housing::Unspecified => {}
+        }
+    }
+    for (_, p) in &ledger.persons {
+        c.persons += 1;
+        let nationality = if p.nationality.is_empty() || p.nationality == "中国" {
+            "CN"
+        } else {
+            p.nationality.as_str()
+        };
+        if !nationality.eq_ignore_ascii_case("CN") {
+            c.foreigners += 1;
+        }
+        if p.return_date.is_empty() || p.return_date > day {
+            continue;
+        }
+        let key = p.origin.starts_with("湖北");
+        let today = p.return_date == day;
+        match (key, today) {
+            (true, true) => {
+                c.returned_key_total += 1;
+                c.returned_key_today += 1;
+            }
+            (true, false) => c.returned_key_total += 1,
+            (false, true) => {
+                c.returned_other_total += 1;
+                c.returned_other_today += 1;
+            }
+            (false, false) => c.returned_other_total += 1,
+        }
+        if !p.registered {
+            c.unregistered += 1;
+        }
+    }
+    for (_, i) in &ledger.isolations {
+        let start = NaiveDate::parse_from_str(&i.start, "%Y-%m-%d").expect("start date");
+        let end = if i.release.is_empty() {
+            start + chrono::Duration::days(14)
+        } else {
+            NaiveDate::parse_from_str(&i.release, "%Y-%m-%d").expect("release date")
+        };
+        if start <= date && date < end {
+            match i.kind() {
+                pb::IsolationKind::Home => c.home_isolation += 1,
+                pb::IsolationKind::Central => c.central_isolation += 1,
+                pb::IsolationKind::Unspecified => {}
+            }
+        }
+        if end == date {
+            c.released_today += 1;
+        }
+    }
+    c
+}
+
+/// Sets up a node for `ledger` in `dir` (init against `hub_url`, then
+/// import its ledger written as CSV, or as one xlsx when `xlsx`).
+/// Returns the node's data directory.
+pub fn node_with_ledger(
+    dir: &std::path::Path,
+    ledger: &CompoundLedger,
+    hub_url: &str,
+    token: &str,
+    xlsx: bool,
+) -> PathBuf {
+    let files_dir = dir.join("ledger");
+    std::fs::create_dir_all(&files_dir).expect("ledger dir");
+    let files = if xlsx {
+        let path = files_dir.join("ledger.xlsx");
+        ledger.write_xlsx(&path).expect("write xlsx");
+        vec![path]
+    } else {
+        ledger.write_csv(&files_dir).expect("write csv")
+    };
+    let data = dir.join("data");
+    lianfang_node::init(&data, &ledger.code, hub_url, token).expect("init");
+    let mut store = lianfang_node::store::Store::open(&data).expect("open");
+    lianfang_node::import::import_files(
+        &mut store,
+        &files,
+        lianfang_node::today(),
+        lianfang_node::now_ms(),
+    )
+    .expect("import");
+    data
+}

@@ -1,0 +1,114 @@
+//! The gRPC face of the hub: authenticates each call and hands it to the
+//! store. **Architecture Invariant:** only this module knows `tonic::Status`;
+//! every store error reaches the wire through the one `From` impl below.
+
+use std::sync::{Arc, Mutex};
+
+use lianfang_proto::pb;
+use lianfang_proto::pb::sync_server::Sync;
+use tonic::{Request, Response, Status};
+
+use crate::store::{Caller, HubError, HubStore};
+
+impl From<HubError> for Status {
+    fn from(e: HubError) -> Status {
+        let message = e.to_string();
+        match e {
+            HubError::BadToken | HubError::TokenCompound { .. } => Status::unauthenticated(message),
+            HubError::ForeignRecord { .. } => Status::permission_denied(message),
+            HubError::LogMismatch { .. } => Status::failed_precondition(message),
+            HubError::Gap { .. } => Status::out_of_range(message),
+            HubError::Malformed(_) | HubError::InvalidCode(_) => Status::invalid_argument(message),
+            HubError::UnknownCompound(_) => Status::not_found(message),
+            HubError::NotInitialised(_) | HubError::CreateDir { .. } | HubError::Sqlite(_) => {
+                tracing::error!(error = %message, "hub store error");
+                Status::internal("hub storage error; retry later")
+            }
+        }
+    }
+}
+
+/// The `Sync` service over a shared store.
+#[derive(Debug, Clone)]
+pub struct SyncService {
+    /// The one writer connection; calls run on blocking threads and queue here.
+    store: Arc<Mutex<HubStore>>,
+}
+
+impl SyncService {
+    pub fn new(store: HubStore) -> Self {
+        SyncService {
+            store: Arc::new(Mutex::new(store)),
+        }
+    }
+
+    /// Runs `f` on the store in a blocking thread.
+    async fn with_store<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut HubStore) -> Result<R, HubError> + Send + 'static,
+    ) -> Result<R, Status> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || {
+            let mut store = store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut store)
+        })
+        .await
+        .map_err(|_| Status::internal("hub task failed"))?
+        .map_err(Status::from)
+    }
+
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        let token = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| Status::unauthenticated("missing `authorization: Bearer <token>`"))?
+            .to_owned();
+        self.with_store(move |store| store.authenticate(&token)).await
+    }
+}
+
+#[tonic::async_trait]
+impl Sync for SyncService {
+    async fn handshake(
+        &self,
+        request: Request<pb::HandshakeRequest>,
+    ) -> Result<Response<pb::HandshakeResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.into_inner();
+        let compound = caller.compound.clone();
+        let cursor = self
+            .with_store(move |store| store.handshake(&caller, &message.log_id, message.head))
+            .await?;
+        tracing::debug!(%compound, cursor, "handshake");
+        Ok(Response::new(pb::HandshakeResponse {
+            compound,
+            cursor,
+            hub_time_ms: u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0),
+        }))
+    }
+
+    async fn push(
+        &self,
+        request: Request<pb::PushRequest>,
+    ) -> Result<Response<pb::PushResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.into_inner();
+        let compound = caller.compound.clone();
+        let n = message.entries.len();
+        let applied = self
+            .with_store(move |store| {
+                store.apply_batch(&caller, &message.log_id, message.head, &message.entries)
+            })
+            .await
+            .inspect_err(|status| {
+                tracing::warn!(%compound, entries = n, status = %status.message(), "push refused");
+            })?;
+        tracing::debug!(%compound, entries = n, cursor = applied.cursor, applied = applied.applied, "push");
+        Ok(Response::new(pb::PushResponse {
+            cursor: applied.cursor,
+            applied: applied.applied,
+        }))
+    }
+}

@@ -1,0 +1,633 @@
+//! The hub's SQLite store: enrolled nodes with their cursors, and the merged
+//! records of every compound.
+//!
+//! **Architecture Invariant:** a pushed batch is applied in one transaction
+//! together with its node's cursor: after a crash the hub holds the batch and
+//! the cursor past it, or neither. The cursor never moves backwards.
+//!
+//! **Architecture Invariant:** the merge is last-writer-wins by
+//! `(stamp, origin)` (`lianfang_proto::merge::wins`), done here in the
+//! `ON CONFLICT … WHERE` clause of each upsert, so applying the same versions
+//! in any order, any number of times, gives the same rows.
+
+use std::path::{Path, PathBuf};
+
+use lianfang_proto::sync::{Accept, accept, check_batch};
+use lianfang_proto::table::{
+    DailyCounts, IsolationFacts, PersonFacts, TableBuilder, TableConfig, parse_day,
+};
+use lianfang_proto::{Kind, pb};
+use prost::Message as _;
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior, params};
+use sha2::{Digest as _, Sha256};
+
+/// File name of the hub database inside the data directory.
+pub const DB_FILE: &str = "hub.db";
+
+const SCHEMA_SQL: &str = "
+CREATE TABLE IF NOT EXISTS setting (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS compound (
+    code TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS node (
+    id         INTEGER PRIMARY KEY,
+    compound   TEXT    NOT NULL REFERENCES compound (code),
+    token_hash BLOB    NOT NULL UNIQUE,
+    issued_at  TEXT    NOT NULL,
+    revoked_at TEXT,
+    log_id     TEXT,
+    cursor     INTEGER NOT NULL DEFAULT 0,
+    head       INTEGER NOT NULL DEFAULT 0,
+    last_sync  TEXT
+) STRICT;
+CREATE TABLE IF NOT EXISTS household (
+    compound TEXT    NOT NULL,
+    id       TEXT    NOT NULL,
+    stamp    INTEGER NOT NULL,
+    origin   TEXT    NOT NULL,
+    deleted  INTEGER NOT NULL,
+    housing  INTEGER NOT NULL,
+    body     BLOB    NOT NULL,
+    PRIMARY KEY (compound, id)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS person (
+    compound    TEXT    NOT NULL,
+    id          TEXT    NOT NULL,
+    stamp       INTEGER NOT NULL,
+    origin      TEXT    NOT NULL,
+    deleted     INTEGER NOT NULL,
+    nationality TEXT    NOT NULL,
+    region      TEXT    NOT NULL,
+    return_date TEXT    NOT NULL,
+    registered  INTEGER NOT NULL,
+    body        BLOB    NOT NULL,
+    PRIMARY KEY (compound, id)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS isolation (
+    compound TEXT    NOT NULL,
+    id       TEXT    NOT NULL,
+    stamp    INTEGER NOT NULL,
+    origin   TEXT    NOT NULL,
+    deleted  INTEGER NOT NULL,
+    kind     INTEGER NOT NULL,
+    start    TEXT    NOT NULL,
+    release  TEXT    NOT NULL,
+    body     BLOB    NOT NULL,
+    PRIMARY KEY (compound, id)
+) STRICT, WITHOUT ROWID;
+";
+
+// The `WHERE (excluded.stamp, excluded.origin) > (stamp, origin)` clause is
+// `merge::wins`: a version replaces the stored one only when strictly newer.
+const UPSERT_HOUSEHOLD_SQL: &str = "
+INSERT INTO household (compound, id, stamp, origin, deleted, housing, body)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+ON CONFLICT (compound, id) DO UPDATE SET
+    stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted,
+    housing = excluded.housing, body = excluded.body
+WHERE (excluded.stamp, excluded.origin) > (household.stamp, household.origin)";
+const UPSERT_PERSON_SQL: &str = "
+INSERT INTO person (compound, id, stamp, origin, deleted, nationality, region, return_date, registered, body)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+ON CONFLICT (compound, id) DO UPDATE SET
+    stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted,
+    nationality = excluded.nationality, region = excluded.region,
+    return_date = excluded.return_date, registered = excluded.registered, body = excluded.body
+WHERE (excluded.stamp, excluded.origin) > (person.stamp, person.origin)";
+const UPSERT_ISOLATION_SQL: &str = "
+INSERT INTO isolation (compound, id, stamp, origin, deleted, kind, start, release, body)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+ON CONFLICT (compound, id) DO UPDATE SET
+    stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted,
+    kind = excluded.kind, start = excluded.start, release = excluded.release, body = excluded.body
+WHERE (excluded.stamp, excluded.origin) > (isolation.stamp, isolation.origin)";
+
+/// Errors of the hub store. `hub/src/grpc.rs` maps each to a gRPC status.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HubError {
+    #[error("unknown or revoked token")]
+    BadToken,
+    #[error("token was issued for compound {token} but the hub has it for {stored}")]
+    TokenCompound { token: String, stored: String },
+    #[error(
+        "this token is bound to another node database (log {bound}); a node whose data \
+         directory was recreated must be enrolled again"
+    )]
+    LogMismatch { bound: String },
+    #[error("record {id} belongs to compound {record}, not to {caller}; the batch was refused")]
+    ForeignRecord {
+        id: String,
+        record: String,
+        caller: String,
+    },
+    #[error("batch starts at {first} but the hub expects {expected}; resume from the hub's cursor")]
+    Gap { first: u64, expected: u64 },
+    #[error("malformed batch: {0}")]
+    Malformed(String),
+    #[error("unknown compound {0}")]
+    UnknownCompound(String),
+    #[error("invalid compound code {0:?}: use 1-32 letters, digits, '-' or '_'")]
+    InvalidCode(String),
+    #[error("no hub in {0}: run `lianfang-hub enroll` or `lianfang-hub serve` with that --data first")]
+    NotInitialised(PathBuf),
+    #[error("cannot create data directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+pub type Result<T, E = HubError> = std::result::Result<T, E>;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Row id of the enrolment (one per issued token).
+    pub node: i64,
+    pub compound: String,
+}
+
+/// Outcome of a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// The node's cursor after the batch.
+    pub cursor: u64,
+    /// Entries that were new to the hub (the rest were replays).
+    pub applied: u64,
+}
+
+/// One compound's row of the daily table, with its freshness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompoundRow {
+    pub code: String,
+    pub name: String,
+    pub counts: DailyCounts,
+    /// When a node of the compound last completed a call, RFC 3339.
+    pub last_sync: Option<String>,
+    /// Whether the hub has every entry the compound's nodes last reported.
+    pub caught_up: bool,
+}
+
+/// The daily table for one date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    pub date: chrono::NaiveDate,
+    pub compounds: Vec<CompoundRow>,
+    pub total: DailyCounts,
+}
+
+/// The hub store over one SQLite connection.
+#[derive(Debug)]
+pub struct HubStore {
+    conn: Connection,
+}
+
+/// A TEXT column borrowed from a row.
+fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
+    row.get_ref(i)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn token_hash(secret: &[u8]) -> Vec<u8> {
+    Sha256::digest(secret).to_vec()
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl HubStore {
+    /// Opens (creating if needed) the hub database in `dir`.
+    ///
+    /// # Errors
+    /// I/O or SQLite errors.
+    pub fn open_or_create(dir: &Path) -> Result<HubStore> {
+        std::fs::create_dir_all(dir).map_err(|source| HubError::CreateDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let conn = Connection::open(dir.join(DB_FILE))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA_SQL)?;
+        Ok(HubStore { conn })
+    }
+
+    /// Opens an existing hub database read-only (for `table` while `serve` runs).
+    ///
+    /// # Errors
+    /// [`HubError::NotInitialised`] when `dir` holds no hub.
+    pub fn open_read_only(dir: &Path) -> Result<HubStore> {
+        let path = dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(HubError::NotInitialised(dir.to_owned()));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        Ok(HubStore { conn })
+    }
+
+    /// Enrols a compound (creating or renaming it) and issues a new token;
+    /// earlier tokens of the compound are revoked. Returns the token.
+    ///
+    /// # Errors
+    /// [`HubError::InvalidCode`] for a bad code; SQLite errors.
+    pub fn enroll(&mut self, code: &str, name: Option<&str>) -> Result<String> {
+        let code = code.trim();
+        let valid = !code.is_empty()
+            && code.len() <= 32
+            && code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return Err(HubError::InvalidCode(code.to_owned()));
+        }
+        let secret: [u8; 32] = rand::random();
+        let now = now_rfc3339();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        match name {
+            Some(name) => tx.execute(
+                "INSERT INTO compound (code, name) VALUES (?1, ?2)
+                 ON CONFLICT (code) DO UPDATE SET name = excluded.name",
+                params![code, name.trim()],
+            )?,
+            None => tx.execute(
+                "INSERT INTO compound (code, name) VALUES (?1, ?1) ON CONFLICT (code) DO NOTHING",
+                params![code],
+            )?,
+        };
+        tx.execute(
+            "UPDATE node SET revoked_at = ?2 WHERE compound = ?1 AND revoked_at IS NULL",
+            params![code, now],
+        )?;
+        tx.execute(
+            "INSERT INTO node (compound, token_hash, issued_at) VALUES (?1, ?2, ?3)",
+            params![code, token_hash(&secret), now],
+        )?;
+        tx.commit()?;
+        Ok(lianfang_proto::token::encode(&pb::EnrollmentToken {
+            compound: code.to_owned(),
+            secret: secret.to_vec(),
+        }))
+    }
+
+    /// Finds the enrolment a token belongs to.
+    ///
+    /// # Errors
+    /// [`HubError::BadToken`] for an unknown, revoked or malformed token.
+    pub fn authenticate(&self, token: &str) -> Result<Caller> {
+        let token = lianfang_proto::token::decode(token).map_err(|_| HubError::BadToken)?;
+        let (node, compound): (i64, String) = self
+            .conn
+            .query_row(
+                "SELECT id, compound FROM node WHERE token_hash = ?1 AND revoked_at IS NULL",
+                [token_hash(&token.secret)],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?
+            .ok_or(HubError::BadToken)?;
+        if compound != token.compound {
+            return Err(HubError::TokenCompound {
+                token: token.compound,
+                stored: compound,
+            });
+        }
+        Ok(Caller { node, compound })
+    }
+
+    /// Opens a sync session: binds the enrolment to `log_id` on first contact
+    /// and returns the cursor on that log.
+    ///
+    /// # Errors
+    /// [`HubError::LogMismatch`] when the enrolment is bound to another log.
+    pub fn handshake(&mut self, caller: &Caller, log_id: &str, head: u64) -> Result<u64> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (bound, cursor): (Option<String>, i64) = tx.query_row(
+            "SELECT log_id, cursor FROM node WHERE id = ?1",
+            [caller.node],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        match bound {
+            Some(bound) if bound != log_id => return Err(HubError::LogMismatch { bound }),
+            _ => {}
+        }
+        tx.execute(
+            "UPDATE node SET log_id = ?2, head = ?3, last_sync = ?4 WHERE id = ?1",
+            params![caller.node, log_id, head as i64, now_rfc3339()],
+        )?;
+        tx.commit()?;
+        Ok(cursor as u64)
+    }
+
+    /// Applies a batch of the caller's log atomically with its cursor.
+    ///
+    /// A batch wholly at or below the cursor is a replay: acknowledged,
+    /// nothing written. One that overlaps the cursor has its applied prefix
+    /// skipped. One that starts past `cursor + 1` is refused ([`HubError::Gap`]).
+    /// A record of another compound refuses the whole batch.
+    ///
+    /// # Errors
+    /// [`HubError`] as above; nothing is written on error.
+    pub fn apply_batch(
+        &mut self,
+        caller: &Caller,
+        log_id: &str,
+        head: u64,
+        entries: &[pb::LogEntry],
+    ) -> Result<Applied> {
+        let (first, len) = check_batch(entries.iter().map(|e| e.seq))
+            .map_err(|e| HubError::Malformed(e.to_string()))?;
+        for entry in entries {
+            let record = entry
+                .record
+                .as_ref()
+                .ok_or_else(|| HubError::Malformed(format!("entry {} has no record", entry.seq)))?;
+            if record.compound != caller.compound {
+                return Err(HubError::ForeignRecord {
+                    id: record.id.clone(),
+                    record: record.compound.clone(),
+                    caller: caller.compound.clone(),
+                });
+            }
+            if record.id.is_empty() || record.body.is_none() {
+                return Err(HubError::Malformed(format!(
+                    "entry {} has no record id or body",
+                    entry.seq
+                )));
+            }
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (bound, cursor): (Option<String>, i64) = tx.query_row(
+            "SELECT log_id, cursor FROM node WHERE id = ?1",
+            [caller.node],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        if bound.as_deref() != Some(log_id) {
+            return Err(HubError::LogMismatch {
+                bound: bound.unwrap_or_else(|| "none: handshake first".into()),
+            });
+        }
+        let cursor = cursor as u64;
+        let skip = match accept(cursor, first, len) {
+            Accept::Gap { expected } => return Err(HubError::Gap { first, expected }),
+            Accept::Replay => {
+                return Ok(Applied {
+                    cursor,
+                    applied: 0,
+                });
+            }
+            Accept::Apply { skip } => skip,
+        };
+        {
+            let mut households = tx.prepare_cached(UPSERT_HOUSEHOLD_SQL)?;
+            let mut persons = tx.prepare_cached(UPSERT_PERSON_SQL)?;
+            let mut isolations = tx.prepare_cached(UPSERT_ISOLATION_SQL)?;
+            for entry in &entries[skip..] {
+                let record = entry.record.as_ref().expect("checked above");
+                let stamp = record.stamp as i64;
+                match record.body.as_ref().expect("checked above") {
+                    pb::record::Body::Household(h) => households.execute(params![
+                        record.compound,
+                        record.id,
+                        stamp,
+                        record.origin,
+                        record.deleted,
+                        h.housing,
+                        h.encode_to_vec()
+                    ])?,
+                    pb::record::Body::Person(p) => persons.execute(params![
+                        record.compound,
+                        record.id,
+                        stamp,
+                        record.origin,
+                        record.deleted,
+                        p.nationality,
+                        p.origin,
+                        p.return_date,
+                        p.registered,
+                        p.encode_to_vec()
+                    ])?,
+                    pb::record::Body::Isolation(i) => isolations.execute(params![
+                        record.compound,
+                        record.id,
+                        stamp,
+                        record.origin,
+                        record.deleted,
+                        i.kind,
+                        i.start,
+                        i.release,
+                        i.encode_to_vec()
+                    ])?,
+                };
+            }
+        }
+        let new_cursor = first + len as u64 - 1;
+        tx.execute(
+            "UPDATE node SET cursor = ?2, head = MAX(head, ?3), last_sync = ?4 WHERE id = ?1",
+            params![caller.node, new_cursor as i64, head as i64, now_rfc3339()],
+        )?;
+        tx.commit()?;
+        Ok(Applied {
+            cursor: new_cursor,
+            applied: (len - skip) as u64,
+        })
+    }
+
+    /// The table configuration (hub setting `table_config`, else defaults).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn table_config(&self) -> Result<TableConfig> {
+        let stored: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM setting WHERE key = 'table_config'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(stored
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default())
+    }
+
+    /// The daily table for `date`: every enrolled compound, sorted by code,
+    /// and the street total.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn table(&self, date: chrono::NaiveDate) -> Result<Table> {
+        let config = self.table_config()?;
+        let builder = TableBuilder::new(&config, date);
+        let mut rows: Vec<CompoundRow> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT c.code, c.name, MAX(n.last_sync),
+                        COALESCE(MIN(n.revoked_at IS NOT NULL OR n.cursor >= n.head), 1)
+                 FROM compound c LEFT JOIN node n ON n.compound = c.code
+                 GROUP BY c.code ORDER BY c.code",
+            )?;
+            stmt.query_map([], |row| {
+                Ok(CompoundRow {
+                    code: row.get(0)?,
+                    name: row.get(1)?,
+                    counts: DailyCounts::default(),
+                    last_sync: row.get(2)?,
+                    caught_up: row.get::<_, i64>(3)? != 0,
+                })
+            })?
+            .collect::<Result<_, _>>()?
+        };
+        let index: std::collections::HashMap<String, usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| (row.code.clone(), i))
+            .collect();
+        let slot = |code: &str| index.get(code).copied();
+
+        let mut stmt = self
+            .conn
+            .prepare("SELECT compound, housing FROM household WHERE deleted = 0")?;
+        let mut q = stmt.query([])?;
+        while let Some(row) = q.next()? {
+            if let Some(i) = slot(text(row, 0)?) {
+                let housing = pb::Housing::try_from(row.get::<_, i32>(1)?)
+                    .unwrap_or(pb::Housing::Unspecified);
+                builder.add_household(&mut rows[i].counts, housing);
+            }
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT compound, nationality, region, return_date, registered
+             FROM person WHERE deleted = 0",
+        )?;
+        let mut q = stmt.query([])?;
+        while let Some(row) = q.next()? {
+            if let Some(i) = slot(text(row, 0)?) {
+                builder.add_person(
+                    &mut rows[i].counts,
+                    PersonFacts {
+                        nationality: text(row, 1)?,
+                        origin: text(row, 2)?,
+                        return_date: text(row, 3)?,
+                        registered: row.get::<_, i64>(4)? != 0,
+                    },
+                );
+            }
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT compound, kind, start, release FROM isolation WHERE deleted = 0",
+        )?;
+        let mut q = stmt.query([])?;
+        while let Some(row) = q.next()? {
+            let Some(i) = slot(text(row, 0)?) else {
+                continue;
+            };
+            let Some(start) = parse_day(text(row, 2)?) else {
+                continue;
+            };
+            builder.add_isolation(
+                &mut rows[i].counts,
+                IsolationFacts {
+                    kind: pb::IsolationKind::try_from(row.get::<_, i32>(1)?)
+                        .unwrap_or(pb::IsolationKind::Unspecified),
+                    start,
+                    release: parse_day(text(row, 3)?),
+                },
+            );
+        }
+        let mut total = DailyCounts::default();
+        for row in &rows {
+            total += row.counts;
+        }
+        Ok(Table {
+            date,
+            compounds: rows,
+            total,
+        })
+    }
+
+    /// Live record ids of one compound and kind (for tests and checks).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn record_count(&self, compound: &str, kind: Kind) -> Result<u64> {
+        let table = match kind {
+            Kind::Household => "household",
+            Kind::Person => "person",
+            Kind::Isolation => "isolation",
+        };
+        Ok(self.conn.query_row(
+            &format!("SELECT COUNT(*) FROM {table} WHERE compound = ?1 AND deleted = 0"),
+            [compound],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// The stored version of a record as `(stamp, origin, deleted, body)`.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn record(
+        &self,
+        compound: &str,
+        kind: Kind,
+        id: &str,
+    ) -> Result<Option<(u64, String, bool, Vec<u8>)>> {
+        let table = match kind {
+            Kind::Household => "household",
+            Kind::Person => "person",
+            Kind::Isolation => "isolation",
+        };
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT stamp, origin, deleted, body FROM {table} WHERE compound = ?1 AND id = ?2"
+                ),
+                params![compound, id],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)? as u64,
+                        row.get(1)?,
+                        row.get::<_, i64>(2)? != 0,
+                        row.get(3)?,
+                    ))
+                },
+            )
+            .optional()?)
+    }
+
+    /// The cursor of a compound's active enrolment.
+    ///
+    /// # Errors
+    /// [`HubError::UnknownCompound`]; SQLite errors.
+    pub fn cursor(&self, compound: &str) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT cursor FROM node WHERE compound = ?1 AND revoked_at IS NULL",
+                [compound],
+                |row| row.get::<_, i64>(0),
+            )
+            .optional()?
+            .map(|c| c as u64)
+            .ok_or_else(|| HubError::UnknownCompound(compound.to_owned()))
+    }
+}

@@ -1,0 +1,568 @@
+//! The node's SQLite store: the compound's own records and its change log.
+//!
+//! **Architecture Invariant:** every change to `record` appends exactly one
+//! entry to `outbox` in the same transaction, numbered one above the last
+//! (1, 2, 3, … with no gaps), so a crash keeps both or neither, and the log
+//! replays to exactly the records this node holds.
+//!
+//! The database is `DIR/node.db` in WAL mode with `synchronous = FULL`: a
+//! write that returned is on disk.
+
+use std::path::{Path, PathBuf};
+
+use lianfang_proto::hlc::Hlc;
+use lianfang_proto::table::{DailyCounts, IsolationFacts, PersonFacts, TableBuilder, TableConfig};
+use lianfang_proto::{Kind, pb, table};
+use prost::Message as _;
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
+
+/// File name of the node database inside the data directory.
+pub const DB_FILE: &str = "node.db";
+
+const SCHEMA_SQL: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS record (
+    kind    INTEGER NOT NULL,
+    id      TEXT    NOT NULL,
+    stamp   INTEGER NOT NULL,
+    origin  TEXT    NOT NULL,
+    deleted INTEGER NOT NULL,
+    body    BLOB    NOT NULL,
+    PRIMARY KEY (kind, id)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+    seq   INTEGER PRIMARY KEY,
+    entry BLOB NOT NULL
+) STRICT;
+";
+
+const GET_RECORD_SQL: &str =
+    "SELECT stamp, origin, deleted, body FROM record WHERE kind = ?1 AND id = ?2";
+const UPSERT_RECORD_SQL: &str = "
+INSERT INTO record (kind, id, stamp, origin, deleted, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+ON CONFLICT (kind, id) DO UPDATE SET
+    stamp = excluded.stamp, origin = excluded.origin,
+    deleted = excluded.deleted, body = excluded.body";
+const APPEND_OUTBOX_SQL: &str = "INSERT INTO outbox (seq, entry) VALUES (?1, ?2)";
+const HEAD_SQL: &str = "SELECT COALESCE(MAX(seq), 0) FROM outbox";
+const OUTBOX_RANGE_SQL: &str = "SELECT seq, entry FROM outbox WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq";
+const GET_META_SQL: &str = "SELECT value FROM meta WHERE key = ?1";
+const SET_META_SQL: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+/// Errors of the node store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("no node in {0}: run `lianfang-node init` first")]
+    NotInitialised(PathBuf),
+    #[error("a node is already set up in {0}; use another --data directory")]
+    AlreadyInitialised(PathBuf),
+    #[error("cannot create data directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("stored {what} is corrupt: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Who this node is and where it syncs; fixed at `init`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The compound code this node writes for.
+    pub compound: String,
+    /// Unique writer id of this database, used as the origin of its versions.
+    pub node_id: String,
+    /// Random id of this database's change log; binds the hub's cursor to it.
+    pub log_id: String,
+    /// Hub address, e.g. `http://127.0.0.1:7700`.
+    pub hub: String,
+    /// Enrolment token as issued by `lianfang-hub enroll`.
+    pub token: String,
+}
+
+/// One change to apply: set a record's body, or delete it (`None`).
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub kind: Kind,
+    pub id: String,
+    pub body: Option<pb::record::Body>,
+}
+
+/// What a write did to the records of one kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Records that did not exist (or were deleted) before.
+    pub added: usize,
+    /// Records whose body changed.
+    pub updated: usize,
+    /// Records deleted.
+    pub deleted: usize,
+    /// Changes that matched what was stored, so nothing was written.
+    pub unchanged: usize,
+}
+
+/// What a write did, per kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    pub households: Counts,
+    pub persons: Counts,
+    pub isolations: Counts,
+}
+
+impl WriteSummary {
+    fn of_kind(&mut self, kind: Kind) -> &mut Counts {
+        match kind {
+            Kind::Household => &mut self.households,
+            Kind::Person => &mut self.persons,
+            Kind::Isolation => &mut self.isolations,
+        }
+    }
+
+    /// Versions written (everything but the unchanged).
+    pub fn written(&self) -> usize {
+        [self.households, self.persons, self.isolations]
+            .iter()
+            .map(|c| c.added + c.updated + c.deleted)
+            .sum()
+    }
+}
+
+impl std::fmt::Display for WriteSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (name, c) in [
+            ("households", self.households),
+            ("persons", self.persons),
+            ("isolations", self.isolations),
+        ] {
+            writeln!(
+                f,
+                "{name:<11} {:>7} added {:>7} updated {:>7} deleted {:>7} unchanged",
+                c.added, c.updated, c.deleted, c.unchanged
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The node's store. One per data directory; cheap to open.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Creates the database for a new node.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyInitialised`] when `dir` already holds a node.
+    pub fn create(dir: &Path, identity: &Identity) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        if dir.join(DB_FILE).exists() {
+            return Err(StoreError::AlreadyInitialised(dir.to_owned()));
+        }
+        let mut store = Store::connect(dir)?;
+        let tx = store.conn.transaction()?;
+        for (key, value) in [
+            ("compound", identity.compound.as_str()),
+            ("node_id", &identity.node_id),
+            ("log_id", &identity.log_id),
+            ("hub", &identity.hub),
+            ("token", &identity.token),
+            ("hlc", "0"),
+            ("acked", "0"),
+        ] {
+            tx.execute(SET_META_SQL, params![key, value])?;
+        }
+        tx.commit()?;
+        Ok(store)
+    }
+
+    /// Opens the store of an initialised node.
+    ///
+    /// # Errors
+    /// [`StoreError::NotInitialised`] when `dir` holds no node.
+    pub fn open(dir: &Path) -> Result<Store> {
+        if !dir.join(DB_FILE).exists() {
+            return Err(StoreError::NotInitialised(dir.to_owned()));
+        }
+        Store::connect(dir)
+    }
+
+    fn connect(dir: &Path) -> Result<Store> {
+        let conn = Connection::open(dir.join(DB_FILE))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(SCHEMA_SQL)?;
+        Ok(Store {
+            conn,
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn meta(&self, key: &'static str) -> Result<String> {
+        self.conn
+            .query_row(GET_META_SQL, [key], |row| row.get(0))
+            .optional()?
+            .ok_or(StoreError::Corrupt {
+                what: "meta",
+                detail: format!("missing key {key}"),
+            })
+    }
+
+    fn meta_u64(&self, key: &'static str) -> Result<u64> {
+        let value = self.meta(key)?;
+        value.parse().map_err(|_| StoreError::Corrupt {
+            what: "meta",
+            detail: format!("{key} = {value:?} is not a number"),
+        })
+    }
+
+    /// Who this node is.
+    ///
+    /// # Errors
+    /// SQLite errors, or a corrupt meta table.
+    pub fn identity(&self) -> Result<Identity> {
+        Ok(Identity {
+            compound: self.meta("compound")?,
+            node_id: self.meta("node_id")?,
+            log_id: self.meta("log_id")?,
+            hub: self.meta("hub")?,
+            token: self.meta("token")?,
+        })
+    }
+
+    /// The table configuration this node uses for its own view: the hub's
+    /// when it has sent one, else the defaults.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn table_config(&self) -> Result<TableConfig> {
+        let stored: Option<String> = self
+            .conn
+            .query_row(GET_META_SQL, ["table_config"], |row| row.get(0))
+            .optional()?;
+        Ok(stored
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default())
+    }
+
+    /// Applies `changes` in one transaction: each change that differs from
+    /// what is stored gets a new HLC stamp, replaces the record, and is
+    /// appended to the outbox. All or nothing.
+    ///
+    /// # Errors
+    /// SQLite errors; nothing is written then.
+    pub fn write(
+        &mut self,
+        changes: impl IntoIterator<Item = Change>,
+        wall_ms: u64,
+    ) -> Result<WriteSummary> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let get_meta = |key: &'static str| -> Result<String> {
+            Ok(tx.query_row(GET_META_SQL, [key], |row| row.get::<_, String>(0))?)
+        };
+        let compound = get_meta("compound")?;
+        let origin = get_meta("node_id")?;
+        let mut hlc = Hlc::resume(get_meta("hlc")?.parse().unwrap_or(0));
+        let mut seq: u64 = tx.query_row(HEAD_SQL, [], |row| row.get(0))?;
+        let mut summary = WriteSummary::default();
+        {
+            let mut get = tx.prepare_cached(GET_RECORD_SQL)?;
+            let mut upsert = tx.prepare_cached(UPSERT_RECORD_SQL)?;
+            let mut append = tx.prepare_cached(APPEND_OUTBOX_SQL)?;
+            for change in changes {
+                let kind = change.kind as i64;
+                let current: Option<(bool, Vec<u8>)> = get
+                    .query_row(params![kind, change.id], |row| {
+                        Ok((row.get::<_, i64>(2)? != 0, row.get(3)?))
+                    })
+                    .optional()?;
+                let deleted = change.body.is_none();
+                let body = change.body.unwrap_or_else(|| empty_body(change.kind));
+                let body_bytes = encode_body(&body);
+                let counts = summary.of_kind(change.kind);
+                match (&current, deleted) {
+                    (None, true) | (Some((true, _)), true) => {
+                        counts.unchanged += 1;
+                        continue;
+                    }
+                    (Some((false, old)), false) if *old == body_bytes => {
+                        counts.unchanged += 1;
+                        continue;
+                    }
+                    (None, false) | (Some((true, _)), false) => counts.added += 1,
+                    (Some((false, _)), false) => counts.updated += 1,
+                    (Some((false, _)), true) => counts.deleted += 1,
+                }
+                let stamp = hlc.tick(wall_ms);
+                let record = pb::Record {
+                    compound: compound.clone(),
+                    id: change.id.clone(),
+                    stamp,
+                    origin: origin.clone(),
+                    deleted,
+                    body: Some(body),
+                };
+                upsert.execute(params![
+                    kind,
+                    change.id,
+                    stamp as i64,
+                    origin,
+                    deleted,
+                    body_bytes
+                ])?;
+                seq += 1;
+                append.execute(params![seq as i64, record.encode_to_vec()])?;
+            }
+        }
+        tx.execute(SET_META_SQL, params!["hlc", hlc.last().to_string()])?;
+        tx.commit()?;
+        Ok(summary)
+    }
+
+    /// The current version of a record, tombstones included.
+    ///
+    /// # Errors
+    /// SQLite errors or an undecodable stored body.
+    pub fn get(&self, kind: Kind, id: &str) -> Result<Option<pb::Record>> {
+        let row: Option<(i64, String, bool, Vec<u8>)> = self
+            .conn
+            .query_row(GET_RECORD_SQL, params![kind as i64, id], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? != 0, row.get(3)?))
+            })
+            .optional()?;
+        let Some((stamp, origin, deleted, body)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(pb::Record {
+            compound: self.meta("compound")?,
+            id: id.to_owned(),
+            stamp: stamp as u64,
+            origin,
+            deleted,
+            body: Some(decode_body(kind, &body)?),
+        }))
+    }
+
+    /// Ids of the live (not deleted) records of one kind.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn live_ids(&self, kind: Kind) -> Result<std::collections::HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM record WHERE kind = ?1 AND deleted = 0")?;
+        let ids = stmt
+            .query_map([kind as i64], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    /// Every live record of one kind with its body, ordered by id.
+    ///
+    /// # Errors
+    /// SQLite errors or an undecodable stored body.
+    pub fn live_records(&self, kind: Kind) -> Result<Vec<(String, pb::record::Body)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, body FROM record WHERE kind = ?1 AND deleted = 0 ORDER BY id",
+        )?;
+        let mut rows = stmt.query([kind as i64])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let body: Vec<u8> = row.get(1)?;
+            out.push((row.get(0)?, decode_body(kind, &body)?));
+        }
+        Ok(out)
+    }
+
+    /// Highest sequence number in the change log (0 when empty).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn head(&self) -> Result<u64> {
+        Ok(self.conn.query_row(HEAD_SQL, [], |row| row.get(0))?)
+    }
+
+    /// The hub's cursor on this node's log, as last acknowledged.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn acked(&self) -> Result<u64> {
+        self.meta_u64("acked")
+    }
+
+    /// Records the hub's acknowledgement. Never moves backwards.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn set_acked(&self, cursor: u64) -> Result<()> {
+        let acked = self.acked()?.max(cursor);
+        self.conn
+            .execute(SET_META_SQL, params!["acked", acked.to_string()])?;
+        Ok(())
+    }
+
+    /// Records the outcome of a sync attempt for `lianfang-node status`.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn set_sync_outcome(&self, at: &str, error: Option<&str>) -> Result<()> {
+        match error {
+            None => self
+                .conn
+                .execute(SET_META_SQL, params!["last_success", at])?,
+            Some(error) => self.conn.execute(
+                SET_META_SQL,
+                params!["last_error", format!("{at} {error}")],
+            )?,
+        };
+        Ok(())
+    }
+
+    /// A meta value that may be absent (status fields).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn optional_meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(GET_META_SQL, [key], |row| row.get(0))
+            .optional()?)
+    }
+
+    /// The log entries numbered `first ..= last`.
+    ///
+    /// # Errors
+    /// SQLite errors, an undecodable entry, or a hole in the log.
+    pub fn log_range(&self, first: u64, last: u64) -> Result<Vec<pb::LogEntry>> {
+        let mut stmt = self.conn.prepare_cached(OUTBOX_RANGE_SQL)?;
+        let mut rows = stmt.query(params![first as i64, last as i64])?;
+        let mut entries = Vec::with_capacity((last + 1).saturating_sub(first) as usize);
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let bytes: Vec<u8> = row.get(1)?;
+            let record = pb::Record::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt {
+                what: "outbox entry",
+                detail: format!("seq {seq}: {e}"),
+            })?;
+            entries.push(pb::LogEntry {
+                seq: seq as u64,
+                record: Some(record),
+            });
+        }
+        let expected = (last + 1).saturating_sub(first);
+        if entries.len() as u64 != expected {
+            return Err(StoreError::Corrupt {
+                what: "outbox",
+                detail: format!(
+                    "entries {first}..={last} should be {expected}, found {}",
+                    entries.len()
+                ),
+            });
+        }
+        Ok(entries)
+    }
+
+    /// The compound's own view of its daily table.
+    ///
+    /// # Errors
+    /// SQLite errors or undecodable bodies.
+    pub fn table(&self, date: chrono::NaiveDate, config: &TableConfig) -> Result<DailyCounts> {
+        let builder = TableBuilder::new(config, date);
+        let mut counts = DailyCounts::default();
+        for (_, body) in self.live_records(Kind::Household)? {
+            if let pb::record::Body::Household(h) = body {
+                builder.add_household(&mut counts, h.housing());
+            }
+        }
+        for (_, body) in self.live_records(Kind::Person)? {
+            if let pb::record::Body::Person(p) = body {
+                builder.add_person(
+                    &mut counts,
+                    PersonFacts {
+                        nationality: &p.nationality,
+                        origin: &p.origin,
+                        return_date: &p.return_date,
+                        registered: p.registered,
+                    },
+                );
+            }
+        }
+        for (_, body) in self.live_records(Kind::Isolation)? {
+            if let pb::record::Body::Isolation(i) = body
+                && let Some(start) = table::parse_day(&i.start)
+            {
+                builder.add_isolation(
+                    &mut counts,
+                    IsolationFacts {
+                        kind: i.kind(),
+                        start,
+                        release: table::parse_day(&i.release),
+                    },
+                );
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// The empty body of a kind, carried by tombstones.
+pub fn empty_body(kind: Kind) -> pb::record::Body {
+    match kind {
+        Kind::Household => pb::record::Body::Household(pb::Household::default()),
+        Kind::Person => pb::record::Body::Person(pb::Person::default()),
+        Kind::Isolation => pb::record::Body::Isolation(pb::Isolation::default()),
+    }
+}
+
+fn encode_body(body: &pb::record::Body) -> Vec<u8> {
+    match body {
+        pb::record::Body::Household(m) => m.encode_to_vec(),
+        pb::record::Body::Person(m) => m.encode_to_vec(),
+        pb::record::Body::Isolation(m) => m.encode_to_vec(),
+    }
+}
+
+fn decode_body(kind: Kind, bytes: &[u8]) -> Result<pb::record::Body> {
+    let corrupt = |e: prost::DecodeError| StoreError::Corrupt {
+        what: "record body",
+        detail: e.to_string(),
+    };
+    Ok(match kind {
+        Kind::Household => pb::record::Body::Household(pb::Household::decode(bytes).map_err(corrupt)?),
+        Kind::Person => pb::record::Body::Person(pb::Person::decode(bytes).map_err(corrupt)?),
+        Kind::Isolation => pb::record::Body::Isolation(pb::Isolation::decode(bytes).map_err(corrupt)?),
+    })
+}
+
+/// Kind of a stored `kind` column value.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] for an unknown number.
+pub fn kind_of(n: i64) -> Result<Kind> {
+    Kind::from_i64(n).ok_or(StoreError::Corrupt {
+        what: "record kind",
+        detail: n.to_string(),
+    })
+}

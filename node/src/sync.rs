@@ -1,0 +1,356 @@
+//! The node's sync client: pushes the change log to the hub over gRPC.
+//!
+//! A session is: connect, handshake (learn the hub's cursor on this log),
+//! then push contiguous batches after the cursor until the hub has the
+//! whole log. Each acknowledgement is stored, so a cut link costs at most
+//! the batch in flight, and the next session resumes at the hub's cursor.
+//! The decisions (what to send, when to give up, how long to wait) come
+//! from [`lianfang_proto::sync`]; this module only does the I/O.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lianfang_proto::pb;
+use lianfang_proto::pb::sync_client::SyncClient;
+use lianfang_proto::sync::{Backoff, BatchSizer, Sender};
+use tonic::Code;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::store::{Store, StoreError};
+
+/// Largest gRPC message either side accepts.
+pub const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
+
+/// How a sync behaves on its link.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Entries in the first batch; adapts afterwards within `min_batch..=max_batch`.
+    pub batch_size: usize,
+    pub min_batch: usize,
+    pub max_batch: usize,
+    /// Deadline of each call.
+    pub call_timeout: Duration,
+    /// Deadline for establishing a connection.
+    pub connect_timeout: Duration,
+    /// Sessions tried before giving up (1 = no retry).
+    pub attempts: u32,
+    /// First backoff ceiling between attempts; doubles up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            batch_size: 2_000,
+            min_batch: 16,
+            max_batch: 20_000,
+            call_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            attempts: 4,
+            backoff_base: Duration::from_millis(300),
+            backoff_max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Highest sequence number in the log when the sync finished.
+    pub head: u64,
+    /// The hub's cursor when the sync finished.
+    pub cursor: u64,
+    /// Log entries sent (each at most once per session; a batch cut in
+    /// flight is the only thing ever sent twice).
+    pub sent: u64,
+    /// Entries the hub applied as new.
+    pub applied: u64,
+    /// Batches acknowledged.
+    pub batches: u64,
+    /// Sessions started (1 when nothing failed).
+    pub sessions: u32,
+}
+
+/// Progress of a running sync, for the CLI.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub cursor: u64,
+    pub head: u64,
+}
+
+/// Why a sync ended without catching up.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The hub refused us; retrying will not help.
+    #[error("hub refused: {0}")]
+    Refused(String),
+    /// The link failed on every attempt.
+    #[error("link failed after {attempts} attempt(s); last error: {last}")]
+    Link { attempts: u32, last: String },
+    #[error("bad hub address {hub:?}: {reason}")]
+    Address { hub: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How one session ended badly.
+enum SessionError {
+    Fatal(SyncError),
+    Retry(String),
+}
+
+impl From<tonic::Status> for SessionError {
+    fn from(status: tonic::Status) -> Self {
+        let message = format!("{}: {}", code_name(status.code()), status.message());
+        match status.code() {
+            Code::Unauthenticated
+            | Code::PermissionDenied
+            | Code::InvalidArgument
+            | Code::FailedPrecondition
+            | Code::Unimplemented => SessionError::Fatal(SyncError::Refused(message)),
+            // OutOfRange is a gap: a fresh handshake re-reads the cursor.
+            _ => SessionError::Retry(message),
+        }
+    }
+}
+
+impl From<StoreError> for SessionError {
+    fn from(e: StoreError) -> Self {
+        SessionError::Fatal(SyncError::Store(e))
+    }
+}
+
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Unauthenticated => "unauthenticated",
+        Code::PermissionDenied => "permission denied",
+        Code::InvalidArgument => "invalid argument",
+        Code::FailedPrecondition => "failed precondition",
+        Code::OutOfRange => "out of range",
+        Code::Unavailable => "unavailable",
+        Code::DeadlineExceeded => "deadline exceeded",
+        Code::ResourceExhausted => "resource exhausted",
+        Code::Unimplemented => "unimplemented",
+        _ => "error",
+    }
+}
+
+/// The node store shared with blocking tasks.
+#[derive(Debug, Clone)]
+struct SharedStore(Arc<Mutex<Store>>);
+
+impl SharedStore {
+    async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let store = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || {
+            let mut store = store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut store)
+        })
+        .await
+        .expect("store task panicked")
+    }
+}
+
+/// Syncs the node in `dir` until the hub has its whole log, retrying a
+/// failed link with backoff up to `options.attempts` sessions.
+///
+/// # Errors
+/// [`SyncError::Refused`] when the hub refuses (wrong token, foreign
+/// record, …); [`SyncError::Link`] when every attempt failed.
+pub async fn sync_once(
+    dir: &Path,
+    options: &SyncOptions,
+    mut progress: impl FnMut(Progress) + Send,
+) -> Result<SyncReport, SyncError> {
+    let dir: PathBuf = dir.to_owned();
+    let store = SharedStore(Arc::new(Mutex::new(
+        tokio::task::spawn_blocking(move || Store::open(&dir))
+            .await
+            .expect("open task panicked")?,
+    )));
+    let identity = store.call(|s| s.identity()).await?;
+    let endpoint = Endpoint::from_shared(identity.hub.clone())
+        .map_err(|e| SyncError::Address {
+            hub: identity.hub.clone(),
+            reason: e.to_string(),
+        })?
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.call_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(15))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .keep_alive_while_idle(true);
+    let token = format!("Bearer {}", identity.token.trim())
+        .parse::<tonic::metadata::MetadataValue<_>>()
+        .map_err(|_| SyncError::Refused("token is not valid ASCII; copy it again from `lianfang-hub enroll`".into()))?;
+
+    let mut report = SyncReport::default();
+    let mut backoff = Backoff::new(options.backoff_base, options.backoff_max);
+    let mut sizer = BatchSizer::new(options.batch_size, options.min_batch, options.max_batch);
+    loop {
+        report.sessions += 1;
+        let outcome = session(
+            &store,
+            &endpoint,
+            &token,
+            &identity.log_id,
+            options,
+            &mut sizer,
+            &mut report,
+            &mut progress,
+        )
+        .await;
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        match outcome {
+            Ok(()) => {
+                store.call(move |s| s.set_sync_outcome(&now, None)).await?;
+                return Ok(report);
+            }
+            Err(SessionError::Fatal(e)) => {
+                let message = e.to_string();
+                store
+                    .call(move |s| s.set_sync_outcome(&now, Some(&message)))
+                    .await?;
+                return Err(e);
+            }
+            Err(SessionError::Retry(last)) => {
+                let message = last.clone();
+                store
+                    .call(move |s| s.set_sync_outcome(&now, Some(&message)))
+                    .await?;
+                sizer.on_failure();
+                if report.sessions >= options.attempts.max(1) {
+                    return Err(SyncError::Link {
+                        attempts: report.sessions,
+                        last,
+                    });
+                }
+                let delay = backoff.next_delay(rand::random::<f64>());
+                tracing::warn!(error = %last, retry_in = ?delay, "sync session failed");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn session(
+    store: &SharedStore,
+    endpoint: &Endpoint,
+    token: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    log_id: &str,
+    options: &SyncOptions,
+    sizer: &mut BatchSizer,
+    report: &mut SyncReport,
+    progress: &mut (impl FnMut(Progress) + Send),
+) -> Result<(), SessionError> {
+    let channel: Channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| SessionError::Retry(format!("cannot connect to hub: {}", error_chain(&e))))?;
+    let mut client = SyncClient::new(channel)
+        .send_compressed(CompressionEncoding::Zstd)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+
+    let head = store.call(|s| s.head()).await?;
+    let handshake = client
+        .handshake(authorised(
+            pb::HandshakeRequest {
+            log_id: log_id.to_owned(),
+            head,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+            token,
+            options.call_timeout,
+        ))
+        .await?
+        .into_inner();
+    if handshake.cursor > head {
+        return Err(SessionError::Fatal(SyncError::Refused(format!(
+            "the hub has applied {} entries of this node's log but the log here ends at {head}; \
+             this database is older than what the hub holds (restored from a backup?): \
+             enrol again with `lianfang-hub enroll` and `lianfang-node init` a fresh directory",
+            handshake.cursor
+        ))));
+    }
+    let cursor = handshake.cursor;
+    store.call(move |s| s.set_acked(cursor)).await?;
+    let mut sender = Sender {
+        acked: cursor,
+        head,
+    };
+    progress(Progress { cursor, head });
+    loop {
+        while let Some((first, last)) = sender.next_batch(sizer.size) {
+            let entries = store.call(move |s| s.log_range(first, last)).await?;
+            let started = Instant::now();
+            let reply = client
+                .push(authorised(
+                    pb::PushRequest {
+                    log_id: log_id.to_owned(),
+                    entries,
+                    head: sender.head,
+                    },
+                    token,
+                    options.call_timeout,
+                ))
+                .await?
+                .into_inner();
+            sizer.on_success(started.elapsed(), options.call_timeout);
+            report.sent += last - first + 1;
+            report.applied += reply.applied;
+            report.batches += 1;
+            sender.ack(reply.cursor);
+            let cursor = sender.acked;
+            store.call(move |s| s.set_acked(cursor)).await?;
+            progress(Progress {
+                cursor,
+                head: sender.head,
+            });
+        }
+        // Writes made while we pushed extend the log: push them too.
+        let head = store.call(|s| s.head()).await?;
+        if head == sender.head {
+            break;
+        }
+        sender.head = head;
+    }
+    report.head = sender.head;
+    report.cursor = sender.acked;
+    Ok(())
+}
+
+/// A request carrying the token and the call's deadline.
+fn authorised<T>(
+    message: T,
+    token: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    timeout: Duration,
+) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", token.clone());
+    request.set_timeout(timeout);
+    request
+}
+
+/// An error with its sources, e.g. "transport error: connection refused".
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let s = e.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        source = e.source();
+    }
+    out
+}

@@ -1,0 +1,228 @@
+//! The sync protocol's decisions, free of I/O.
+//!
+//! Each side of a link keeps an append-only change log numbered 1, 2, 3, …;
+//! the receiver keeps a cursor: the highest sequence number it has applied.
+//! Everything here is a pure function of that state and a message, so the
+//! same rules serve the hub receiving a node's log, a node receiving the
+//! hub's log, and deterministic simulations.
+
+use std::time::Duration;
+
+/// What a receiver does with a batch of entries numbered
+/// `first ..= first + len - 1`, given its cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    /// Apply the batch after skipping its first `skip` entries, which are
+    /// already applied (an overlapping resend). The new cursor is the batch's
+    /// last sequence number.
+    Apply { skip: usize },
+    /// Every entry is already applied: acknowledge, change nothing.
+    Replay,
+    /// The batch starts after `expected`, the next number the receiver
+    /// needs: refuse it, so nothing is ever skipped.
+    Gap { expected: u64 },
+}
+
+/// A batch that is malformed in itself, whatever the receiver's cursor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("batch is empty")]
+    Empty,
+    #[error("sequence numbers start at 1, got 0")]
+    ZeroSeq,
+    #[error("sequence numbers are not contiguous: {prev} is followed by {next}")]
+    NotContiguous { prev: u64, next: u64 },
+}
+
+/// Checks that `seqs` are non-empty, start above zero, and count up by one.
+///
+/// # Errors
+/// [`BatchError`] naming the first fault.
+pub fn check_batch(seqs: impl IntoIterator<Item = u64>) -> Result<(u64, usize), BatchError> {
+    let mut seqs = seqs.into_iter();
+    let first = seqs.next().ok_or(BatchError::Empty)?;
+    if first == 0 {
+        return Err(BatchError::ZeroSeq);
+    }
+    let mut prev = first;
+    let mut len = 1;
+    for next in seqs {
+        if next != prev + 1 {
+            return Err(BatchError::NotContiguous { prev, next });
+        }
+        prev = next;
+        len += 1;
+    }
+    Ok((first, len))
+}
+
+/// Decides what to do with a well-formed batch (see [`check_batch`]).
+pub fn accept(cursor: u64, first: u64, len: usize) -> Accept {
+    let last = first + len as u64 - 1;
+    if first > cursor + 1 {
+        Accept::Gap {
+            expected: cursor + 1,
+        }
+    } else if last <= cursor {
+        Accept::Replay
+    } else {
+        Accept::Apply {
+            skip: (cursor + 1 - first) as usize,
+        }
+    }
+}
+
+/// The sender's side: which entries to send next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sender {
+    /// The receiver's cursor as last acknowledged; nothing at or below it is
+    /// ever sent again.
+    pub acked: u64,
+    /// Highest sequence number in the sender's log.
+    pub head: u64,
+}
+
+impl Sender {
+    /// The range of the next batch of at most `max` entries, or `None` when
+    /// the receiver has everything.
+    pub fn next_batch(&self, max: usize) -> Option<(u64, u64)> {
+        (self.acked < self.head).then(|| {
+            let first = self.acked + 1;
+            (first, self.head.min(first + max.max(1) as u64 - 1))
+        })
+    }
+
+    /// Records an acknowledgement. A cursor never moves backwards: a stale
+    /// acknowledgement (e.g. a delayed duplicate) changes nothing.
+    pub fn ack(&mut self, cursor: u64) {
+        self.acked = self.acked.max(cursor);
+    }
+
+    /// Whether the receiver has every entry of the log.
+    pub fn caught_up(&self) -> bool {
+        self.acked >= self.head
+    }
+}
+
+/// Exponential backoff with full jitter: the n-th wait is uniform in
+/// `[0, min(max, base * 2^n)]`, so many nodes that lost the same link do not
+/// come back in lock-step.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    /// First ceiling.
+    pub base: Duration,
+    /// Largest ceiling.
+    pub max: Duration,
+    /// Failures so far since the last success.
+    pub attempt: u32,
+}
+
+impl Backoff {
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Backoff {
+            base,
+            max,
+            attempt: 0,
+        }
+    }
+
+    /// The next wait, given a uniform random number in `[0, 1)`.
+    pub fn next_delay(&mut self, unit: f64) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << self.attempt.min(20))
+            .min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        ceiling.mul_f64(unit.clamp(0.0, 1.0))
+    }
+
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+/// Batch size that follows what the link carries: grows while calls finish
+/// well inside their deadline, halves when one fails or runs slow
+/// (additive increase, multiplicative decrease).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchSizer {
+    /// Current number of entries per batch.
+    pub size: usize,
+    /// Smallest size it shrinks to.
+    pub min: usize,
+    /// Largest size it grows to.
+    pub max: usize,
+}
+
+impl BatchSizer {
+    pub fn new(initial: usize, min: usize, max: usize) -> Self {
+        BatchSizer {
+            size: initial.clamp(min, max),
+            min,
+            max,
+        }
+    }
+
+    /// Adjusts after a successful call that took `elapsed` of `deadline`.
+    pub fn on_success(&mut self, elapsed: Duration, deadline: Duration) {
+        if elapsed < deadline / 4 {
+            self.size = (self.size + self.size / 2 + 1).min(self.max);
+        } else if elapsed > deadline / 2 {
+            self.size = (self.size / 2).max(self.min);
+        }
+    }
+
+    /// Shrinks after a failed or timed-out call.
+    pub fn on_failure(&mut self) {
+        self.size = (self.size / 2).max(self.min);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_decisions() {
+        assert_eq!(accept(0, 1, 5), Accept::Apply { skip: 0 });
+        assert_eq!(accept(5, 6, 5), Accept::Apply { skip: 0 });
+        assert_eq!(accept(7, 6, 5), Accept::Apply { skip: 2 });
+        assert_eq!(accept(10, 6, 5), Accept::Replay);
+        assert_eq!(accept(10, 1, 3), Accept::Replay);
+        assert_eq!(accept(5, 7, 3), Accept::Gap { expected: 6 });
+    }
+
+    #[test]
+    fn malformed_batches() {
+        assert_eq!(check_batch([]), Err(BatchError::Empty));
+        assert_eq!(check_batch([0, 1]), Err(BatchError::ZeroSeq));
+        assert_eq!(
+            check_batch([3, 4, 6]),
+            Err(BatchError::NotContiguous { prev: 4, next: 6 })
+        );
+        assert_eq!(check_batch([3, 4, 5]), Ok((3, 3)));
+    }
+
+    #[test]
+    fn sender_never_resends_acknowledged_entries() {
+        let mut sender = Sender { acked: 0, head: 10 };
+        assert_eq!(sender.next_batch(4), Some((1, 4)));
+        sender.ack(4);
+        sender.ack(2);
+        assert_eq!(sender.next_batch(4), Some((5, 8)));
+        sender.ack(10);
+        assert!(sender.caught_up());
+        assert_eq!(sender.next_batch(4), None);
+    }
+
+    #[test]
+    fn backoff_is_bounded_and_grows() {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+        assert_eq!(backoff.next_delay(1.0), Duration::from_millis(100));
+        assert_eq!(backoff.next_delay(1.0), Duration::from_millis(200));
+        for _ in 0..30 {
+            assert!(backoff.next_delay(1.0) <= Duration::from_secs(2));
+        }
+        assert_eq!(backoff.next_delay(0.0), Duration::ZERO);
+    }
+}

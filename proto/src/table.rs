@@ -1,0 +1,282 @@
+//! The daily population table (日表): a pure function of the merged records
+//! and a date (DESIGN.md, "Daily population table").
+//!
+//! Hub and node both feed their records through [`DailyCounts`], so the two
+//! can never disagree on what a column means.
+
+use chrono::{Days, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use crate::pb;
+
+/// Settings the table depends on; hub configuration, pushed down to nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableConfig {
+    /// An origin is in a key region when it starts with one of these names
+    /// (湖北, 湖北省 and 湖北省武汉市 all match 湖北).
+    pub key_regions: Vec<String>,
+    /// Days an isolation lasts when no release date is set.
+    pub isolation_days: u32,
+}
+
+impl Default for TableConfig {
+    fn default() -> Self {
+        TableConfig {
+            key_regions: vec!["湖北".to_owned()],
+            isolation_days: 14,
+        }
+    }
+}
+
+impl TableConfig {
+    /// Whether `origin` lies in a key region.
+    pub fn is_key_region(&self, origin: &str) -> bool {
+        let origin = origin.trim();
+        self.key_regions
+            .iter()
+            .any(|region| !region.is_empty() && origin.starts_with(region.as_str()))
+    }
+
+    /// The last day (exclusive) of an isolation: its release date when set,
+    /// else start + the isolation period.
+    pub fn isolation_end(&self, start: NaiveDate, release: Option<NaiveDate>) -> NaiveDate {
+        release.unwrap_or_else(|| {
+            start
+                .checked_add_days(Days::new(u64::from(self.isolation_days)))
+                .unwrap_or(NaiveDate::MAX)
+        })
+    }
+}
+
+/// Column keys of the table in display order, with their Chinese headers.
+pub const COLUMNS: [(&str, &str); 14] = [
+    ("households", "户数"),
+    ("housing_owner", "自住"),
+    ("housing_rented", "出租"),
+    ("housing_vacant", "空置"),
+    ("persons", "人数"),
+    ("foreigners", "外籍人员"),
+    ("returned_key_total", "重点地区返沪累计"),
+    ("returned_key_today", "重点地区今日返沪"),
+    ("returned_other_total", "非重点地区返沪累计"),
+    ("returned_other_today", "非重点地区今日返沪"),
+    ("unregistered", "返沪未登记"),
+    ("home_isolation", "居家隔离"),
+    ("central_isolation", "集中隔离"),
+    ("released_today", "今日解除隔离"),
+];
+
+/// One row of the daily table: the counts for one compound (or the street)
+/// on one date. Field names are the keys of [`COLUMNS`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyCounts {
+    pub households: u64,
+    pub housing_owner: u64,
+    pub housing_rented: u64,
+    pub housing_vacant: u64,
+    pub persons: u64,
+    pub foreigners: u64,
+    pub returned_key_total: u64,
+    pub returned_key_today: u64,
+    pub returned_other_total: u64,
+    pub returned_other_today: u64,
+    pub unregistered: u64,
+    pub home_isolation: u64,
+    pub central_isolation: u64,
+    pub released_today: u64,
+}
+
+/// What the table needs of a person. Dates are `YYYY-MM-DD` strings, which
+/// order like the dates they name; an empty return date means "not returned".
+#[derive(Debug, Clone, Copy)]
+pub struct PersonFacts<'a> {
+    pub nationality: &'a str,
+    pub origin: &'a str,
+    pub return_date: &'a str,
+    pub registered: bool,
+}
+
+/// What the table needs of an isolation.
+#[derive(Debug, Clone, Copy)]
+pub struct IsolationFacts {
+    pub kind: pb::IsolationKind,
+    pub start: NaiveDate,
+    pub release: Option<NaiveDate>,
+}
+
+/// Accumulates the table for one date under one configuration.
+#[derive(Debug, Clone)]
+pub struct TableBuilder<'c> {
+    config: &'c TableConfig,
+    /// The date, as `YYYY-MM-DD`, for comparing with stored date strings.
+    day: String,
+    date: NaiveDate,
+}
+
+impl<'c> TableBuilder<'c> {
+    pub fn new(config: &'c TableConfig, date: NaiveDate) -> Self {
+        TableBuilder {
+            config,
+            day: date.format("%Y-%m-%d").to_string(),
+            date,
+        }
+    }
+
+    pub fn date(&self) -> NaiveDate {
+        self.date
+    }
+
+    pub fn add_household(&self, counts: &mut DailyCounts, housing: pb::Housing) {
+        counts.households += 1;
+        match housing {
+            pb::Housing::Owner => counts.housing_owner += 1,
+            pb::Housing::Rented => counts.housing_rented += 1,
+            pb::Housing::Vacant => counts.housing_vacant += 1,
+            pb::Housing::Unspecified => {}
+        }
+    }
+
+    pub fn add_person(&self, counts: &mut DailyCounts, person: PersonFacts<'_>) {
+        counts.persons += 1;
+        if !person.nationality.is_empty() && person.nationality != "CN" {
+            counts.foreigners += 1;
+        }
+        let returned = person.return_date.trim();
+        if returned.is_empty() || returned > self.day.as_str() {
+            return;
+        }
+        let today = returned == self.day;
+        if self.config.is_key_region(person.origin) {
+            counts.returned_key_total += 1;
+            counts.returned_key_today += u64::from(today);
+        } else {
+            counts.returned_other_total += 1;
+            counts.returned_other_today += u64::from(today);
+        }
+        if !person.registered {
+            counts.unregistered += 1;
+        }
+    }
+
+    pub fn add_isolation(&self, counts: &mut DailyCounts, isolation: IsolationFacts) {
+        let end = self.config.isolation_end(isolation.start, isolation.release);
+        if isolation.start <= self.date && self.date < end {
+            match isolation.kind {
+                pb::IsolationKind::Home => counts.home_isolation += 1,
+                pb::IsolationKind::Central => counts.central_isolation += 1,
+                pb::IsolationKind::Unspecified => {}
+            }
+        }
+        if end == self.date {
+            counts.released_today += 1;
+        }
+    }
+}
+
+impl DailyCounts {
+    /// The values in [`COLUMNS`] order.
+    pub fn values(&self) -> [u64; 14] {
+        [
+            self.households,
+            self.housing_owner,
+            self.housing_rented,
+            self.housing_vacant,
+            self.persons,
+            self.foreigners,
+            self.returned_key_total,
+            self.returned_key_today,
+            self.returned_other_total,
+            self.returned_other_today,
+            self.unregistered,
+            self.home_isolation,
+            self.central_isolation,
+            self.released_today,
+        ]
+    }
+}
+
+impl std::ops::AddAssign for DailyCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.households += other.households;
+        self.housing_owner += other.housing_owner;
+        self.housing_rented += other.housing_rented;
+        self.housing_vacant += other.housing_vacant;
+        self.persons += other.persons;
+        self.foreigners += other.foreigners;
+        self.returned_key_total += other.returned_key_total;
+        self.returned_key_today += other.returned_key_today;
+        self.returned_other_total += other.returned_other_total;
+        self.returned_other_today += other.returned_other_today;
+        self.unregistered += other.unregistered;
+        self.home_isolation += other.home_isolation;
+        self.central_isolation += other.central_isolation;
+        self.released_today += other.released_today;
+    }
+}
+
+/// Parses a stored `YYYY-MM-DD` date; empty or malformed gives `None`.
+pub fn parse_day(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        parse_day(s).unwrap()
+    }
+
+    #[test]
+    fn key_region_matches_by_prefix() {
+        let config = TableConfig::default();
+        for origin in ["湖北", "湖北省", "湖北省武汉市", " 湖北省 "] {
+            assert!(config.is_key_region(origin), "{origin}");
+        }
+        for origin in ["", "浙江省", "武汉", "北湖"] {
+            assert!(!config.is_key_region(origin), "{origin}");
+        }
+    }
+
+    #[test]
+    fn returnees_are_counted_on_and_after_their_day() {
+        let config = TableConfig::default();
+        let person = PersonFacts {
+            nationality: "CN",
+            origin: "湖北省武汉市",
+            return_date: "2020-02-10",
+            registered: false,
+        };
+        let mut before = DailyCounts::default();
+        TableBuilder::new(&config, d("2020-02-09")).add_person(&mut before, person);
+        assert_eq!((before.returned_key_total, before.unregistered), (0, 0));
+        let mut on = DailyCounts::default();
+        TableBuilder::new(&config, d("2020-02-10")).add_person(&mut on, person);
+        assert_eq!(
+            (on.returned_key_total, on.returned_key_today, on.unregistered),
+            (1, 1, 1)
+        );
+        let mut after = DailyCounts::default();
+        TableBuilder::new(&config, d("2020-02-11")).add_person(&mut after, person);
+        assert_eq!((after.returned_key_total, after.returned_key_today), (1, 0));
+    }
+
+    #[test]
+    fn isolation_runs_from_start_to_end_exclusive() {
+        let config = TableConfig::default();
+        let isolation = IsolationFacts {
+            kind: pb::IsolationKind::Home,
+            start: d("2020-02-01"),
+            release: None,
+        };
+        let count = |day: &str| {
+            let mut counts = DailyCounts::default();
+            TableBuilder::new(&config, d(day)).add_isolation(&mut counts, isolation);
+            (counts.home_isolation, counts.released_today)
+        };
+        assert_eq!(count("2020-01-31"), (0, 0));
+        assert_eq!(count("2020-02-01"), (1, 0));
+        assert_eq!(count("2020-02-14"), (1, 0));
+        assert_eq!(count("2020-02-15"), (0, 1));
+    }
+}

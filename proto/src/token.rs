@@ -1,0 +1,60 @@
+//! Enrolment tokens: `lf1.` followed by the base64url (no padding) of an
+//! [`pb::EnrollmentToken`]. The hub stores only a hash of the secret.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use prost::Message as _;
+
+use crate::pb;
+
+const PREFIX: &str = "lf1.";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("token must start with \"{PREFIX}\"")]
+    Prefix,
+    #[error("token is not valid base64url")]
+    Base64,
+    #[error("token does not decode")]
+    Decode,
+    #[error("token names no compound or carries no secret")]
+    Incomplete,
+}
+
+/// Encodes a token for printing.
+pub fn encode(token: &pb::EnrollmentToken) -> String {
+    format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(token.encode_to_vec()))
+}
+
+/// Decodes a token as typed or pasted (surrounding whitespace ignored).
+///
+/// # Errors
+/// [`TokenError`] saying which part is wrong.
+pub fn decode(s: &str) -> Result<pb::EnrollmentToken, TokenError> {
+    let body = s.trim().strip_prefix(PREFIX).ok_or(TokenError::Prefix)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| TokenError::Base64)?;
+    let token = pb::EnrollmentToken::decode(bytes.as_slice()).map_err(|_| TokenError::Decode)?;
+    if token.compound.is_empty() || token.secret.len() < 16 {
+        return Err(TokenError::Incomplete);
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_errors() {
+        let token = pb::EnrollmentToken {
+            compound: "HM001".into(),
+            secret: vec![7; 32],
+        };
+        let s = encode(&token);
+        assert_eq!(decode(&format!(" {s}\n")), Ok(token));
+        assert_eq!(decode("xx"), Err(TokenError::Prefix));
+        assert_eq!(decode("lf1.!!"), Err(TokenError::Base64));
+    }
+}

@@ -1,0 +1,177 @@
+//! Whole-path sync: ledgers → nodes → gRPC → hub → daily table.
+
+use lianfang_node::r#gen::{self, StreetSpec};
+use lianfang_node::store::{Change, Store};
+use lianfang_node::sync::{SyncError, SyncOptions, sync_once};
+use lianfang_proto::{Kind, pb};
+use lianfang_tests::{CutProxy, TestHub, node_with_ledger, oracle};
+
+fn day(s: &str) -> chrono::NaiveDate {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_table_equals_direct_computation_for_several_dates() {
+    let hub = TestHub::start().await;
+    let street = r#gen::street(&StreetSpec::demo(4));
+    let nodes = tempfile::tempdir().unwrap();
+    for (i, compound) in street.iter().enumerate() {
+        let token = hub.enroll(&compound.code);
+        let data = node_with_ledger(
+            &nodes.path().join(&compound.code),
+            compound,
+            &hub.url(),
+            &token,
+            i % 2 == 1,
+        );
+        let report = sync_once(&data, &SyncOptions::default(), |_| {}).await.unwrap();
+        assert_eq!(report.cursor, report.head);
+        assert_eq!(report.applied, report.head, "every entry applied once");
+    }
+    let store = hub.store();
+    for date in [
+        "2020-01-19",
+        "2020-01-25",
+        "2020-02-01",
+        "2020-02-10",
+        "2020-02-14",
+        "2020-02-20",
+        "2020-03-05",
+    ] {
+        let table = store.table(day(date)).unwrap();
+        assert_eq!(table.compounds.len(), street.len());
+        let mut total = lianfang_proto::table::DailyCounts::default();
+        for (row, compound) in table.compounds.iter().zip(&street) {
+            assert_eq!(row.code, compound.code);
+            let expected = oracle(compound, day(date));
+            assert_eq!(row.counts, expected, "{} on {date}", compound.code);
+            assert!(row.caught_up && row.last_sync.is_some());
+            total += expected;
+        }
+        assert_eq!(table.total, total, "street total on {date}");
+    }
+    // The generated street is not trivial: the dates above see returnees,
+    // isolations and releases.
+    let busy = store.table(day("2020-02-10")).unwrap().total;
+    assert!(busy.returned_key_total > 0 && busy.returned_other_total > 0);
+    assert!(busy.home_isolation > 0 && busy.central_isolation > 0 && busy.foreigners > 0);
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_link_mid_push_resumes_without_loss_or_resend() {
+    let hub = TestHub::start().await;
+    let spec = StreetSpec {
+        min_households: 1200,
+        max_households: 1200,
+        ..StreetSpec::demo(1)
+    };
+    let compound = r#gen::compound(&spec, 0);
+    let token = hub.enroll(&compound.code);
+    // The link dies after 40 kB from node to hub: a few batches get through.
+    let proxy = CutProxy::start(hub.addr, 40_000).await;
+    let nodes = tempfile::tempdir().unwrap();
+    let data = node_with_ledger(nodes.path(), &compound, &proxy.url(), &token, false);
+    let head = Store::open(&data).unwrap().head().unwrap();
+    let options = SyncOptions {
+        batch_size: 200,
+        min_batch: 200,
+        max_batch: 200,
+        attempts: 1,
+        ..SyncOptions::default()
+    };
+    let error = sync_once(&data, &options, |_| {}).await.unwrap_err();
+    assert!(matches!(error, SyncError::Link { .. }), "{error}");
+    let cut_at = hub.store().cursor(&compound.code).unwrap();
+    assert!(
+        0 < cut_at && cut_at < head,
+        "the cut falls mid-push: hub cursor {cut_at} of {head}"
+    );
+
+    proxy.heal();
+    let report = sync_once(&data, &options, |_| {}).await.unwrap();
+    assert_eq!(
+        report.sent,
+        head - cut_at,
+        "only what the hub had not acknowledged is sent again"
+    );
+    assert_eq!(report.applied, head - cut_at);
+    assert_eq!(hub.store().cursor(&compound.code).unwrap(), head);
+    let store = hub.store();
+    for (kind, n) in [
+        (Kind::Household, compound.households.len()),
+        (Kind::Person, compound.persons.len()),
+        (Kind::Isolation, compound.isolations.len()),
+    ] {
+        assert_eq!(store.record_count(&compound.code, kind).unwrap(), n as u64);
+    }
+    let date = day("2020-02-15");
+    assert_eq!(
+        store.table(date).unwrap().compounds[0].counts,
+        oracle(&compound, date)
+    );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_and_edits_reach_the_hub() {
+    let hub = TestHub::start().await;
+    let mut compound = r#gen::compound(&StreetSpec::demo(1), 0);
+    let token = hub.enroll(&compound.code);
+    let nodes = tempfile::tempdir().unwrap();
+    let data = node_with_ledger(nodes.path(), &compound, &hub.url(), &token, false);
+    sync_once(&data, &SyncOptions::default(), |_| {}).await.unwrap();
+
+    // Delete an isolation and a person, edit another person.
+    let (isolation_id, isolation) = compound.isolations.remove(0);
+    let person_id = compound
+        .persons
+        .iter()
+        .map(|(id, _)| id.clone())
+        .find(|id| *id != isolation.person_id && compound.isolations.iter().all(|(_, i)| i.person_id != *id))
+        .unwrap();
+    compound.persons.retain(|(id, _)| *id != person_id);
+    let (edited_id, edited) = compound
+        .persons
+        .iter_mut()
+        .find(|(_, p)| p.return_date.is_empty())
+        .unwrap();
+    edited.return_date = "2020-02-12".into();
+    edited.origin = "湖北省孝感市".into();
+    edited.registered = false;
+    let edited = (edited_id.clone(), edited.clone());
+    {
+        let mut store = Store::open(&data).unwrap();
+        let summary = store
+            .write(
+                [
+                    Change { kind: Kind::Isolation, id: isolation_id.clone(), body: None },
+                    Change { kind: Kind::Person, id: person_id.clone(), body: None },
+                    Change {
+                        kind: Kind::Person,
+                        id: edited.0.clone(),
+                        body: Some(pb::record::Body::Person(edited.1.clone())),
+                    },
+                ],
+                lianfang_node::now_ms(),
+            )
+            .unwrap();
+        assert_eq!(summary.written(), 3);
+    }
+    let report = sync_once(&data, &SyncOptions::default(), |_| {}).await.unwrap();
+    assert_eq!(report.sent, 3);
+    let store = hub.store();
+    let (_, _, deleted, _) = store
+        .record(&compound.code, Kind::Person, &person_id)
+        .unwrap()
+        .unwrap();
+    assert!(deleted, "the delete is a tombstone at the hub");
+    for date in ["2020-02-12", "2020-02-20"] {
+        assert_eq!(
+            store.table(day(date)).unwrap().compounds[0].counts,
+            oracle(&compound, day(date)),
+            "{date}"
+        );
+    }
+    hub.stop().await;
+}
