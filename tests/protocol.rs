@@ -1,8 +1,8 @@
 //! The sync protocol at the wire: a raw gRPC client against the real hub.
 
+use lianfang_proto::Kind;
 use lianfang_proto::pb;
 use lianfang_proto::pb::sync_client::SyncClient;
-use lianfang_proto::Kind;
 use lianfang_tests::TestHub;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -22,9 +22,10 @@ impl Raw {
 
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        request
-            .metadata_mut()
-            .insert("authorization", format!("Bearer {}", self.token).parse().unwrap());
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.token).parse().unwrap(),
+        );
         request
     }
 
@@ -48,7 +49,13 @@ impl Raw {
     }
 }
 
-fn household(compound: &str, id: &str, stamp: u64, origin: &str, housing: pb::Housing) -> pb::Record {
+fn household(
+    compound: &str,
+    id: &str,
+    stamp: u64,
+    origin: &str,
+    housing: pb::Housing,
+) -> pb::Record {
     pb::Record {
         compound: compound.into(),
         id: id.into(),
@@ -68,7 +75,13 @@ fn entries(compound: &str, seqs: impl IntoIterator<Item = u64>) -> Vec<pb::LogEn
     seqs.into_iter()
         .map(|seq| pb::LogEntry {
             seq,
-            record: Some(household(compound, &format!("H{seq}"), seq << 16, "n1", pb::Housing::Owner)),
+            record: Some(household(
+                compound,
+                &format!("H{seq}"),
+                seq << 16,
+                "n1",
+                pb::Housing::Owner,
+            )),
         })
         .collect()
 }
@@ -93,7 +106,12 @@ async fn replayed_overlapping_and_gapped_batches() {
     // A batch with a hole inside is malformed.
     let holed = raw.push(entries("HM001", [9, 11])).await.unwrap_err();
     assert_eq!(holed.code(), Code::InvalidArgument);
-    assert!(hub.store().record("HM001", Kind::Household, "H9").unwrap().is_none());
+    assert!(
+        hub.store()
+            .record("HM001", Kind::Household, "H9")
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(hub.store().cursor("HM001").unwrap(), 8);
     // The handshake resumes from the hub's cursor.
     assert_eq!(raw.handshake("L1", 12).await.unwrap(), 8);
@@ -135,7 +153,12 @@ async fn wrong_token_and_foreign_records_are_refused() {
     let store = hub.store();
     assert_eq!(store.cursor("HM001").unwrap(), 0);
     assert_eq!(store.record_count("HM001", Kind::Household).unwrap(), 0);
-    assert!(store.record("HM002", Kind::Household, "X1").unwrap().is_none());
+    assert!(
+        store
+            .record("HM002", Kind::Household, "X1")
+            .unwrap()
+            .is_none()
+    );
 
     // Re-enrolment revokes the old token at once.
     let renewed = hub.enroll("HM002");
@@ -180,11 +203,11 @@ async fn last_writer_wins_whatever_the_arrival_order() {
         })
         .collect();
     raw.push(batch).await.unwrap();
-    let (stamp, _, deleted, _) = hub
+    let stored = hub
         .store()
         .record("HM001", Kind::Household, "H1")
         .unwrap()
         .unwrap();
-    assert_eq!((stamp, deleted), (30 << 16, true));
+    assert_eq!((stored.stamp, stored.deleted), (30 << 16, true));
     hub.stop().await;
 }

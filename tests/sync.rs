@@ -1,6 +1,6 @@
 //! Whole-path sync: ledgers → nodes → gRPC → hub → daily table.
 
-use lianfang_node::r#gen::{self, StreetSpec};
+use lianfang_node::generate::{self, StreetSpec};
 use lianfang_node::store::{Change, Store};
 use lianfang_node::sync::{SyncError, SyncOptions, sync_once};
 use lianfang_proto::{Kind, pb};
@@ -13,7 +13,7 @@ fn day(s: &str) -> chrono::NaiveDate {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hub_table_equals_direct_computation_for_several_dates() {
     let hub = TestHub::start().await;
-    let street = r#gen::street(&StreetSpec::demo(4));
+    let street = generate::street(&StreetSpec::demo(4));
     let nodes = tempfile::tempdir().unwrap();
     for (i, compound) in street.iter().enumerate() {
         let token = hub.enroll(&compound.code);
@@ -24,7 +24,9 @@ async fn hub_table_equals_direct_computation_for_several_dates() {
             &token,
             i % 2 == 1,
         );
-        let report = sync_once(&data, &SyncOptions::default(), |_| {}).await.unwrap();
+        let report = sync_once(&data, &SyncOptions::default(), |_| {})
+            .await
+            .unwrap();
         assert_eq!(report.cursor, report.head);
         assert_eq!(report.applied, report.head, "every entry applied once");
     }
@@ -66,7 +68,7 @@ async fn cut_link_mid_push_resumes_without_loss_or_resend() {
         max_households: 1200,
         ..StreetSpec::demo(1)
     };
-    let compound = r#gen::compound(&spec, 0);
+    let compound = generate::compound(&spec, 0);
     let token = hub.enroll(&compound.code);
     // The link dies after 40 kB from node to hub: a few batches get through.
     let proxy = CutProxy::start(hub.addr, 40_000).await;
@@ -116,11 +118,13 @@ async fn cut_link_mid_push_resumes_without_loss_or_resend() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletes_and_edits_reach_the_hub() {
     let hub = TestHub::start().await;
-    let mut compound = r#gen::compound(&StreetSpec::demo(1), 0);
+    let mut compound = generate::compound(&StreetSpec::demo(1), 0);
     let token = hub.enroll(&compound.code);
     let nodes = tempfile::tempdir().unwrap();
     let data = node_with_ledger(nodes.path(), &compound, &hub.url(), &token, false);
-    sync_once(&data, &SyncOptions::default(), |_| {}).await.unwrap();
+    sync_once(&data, &SyncOptions::default(), |_| {})
+        .await
+        .unwrap();
 
     // Delete an isolation and a person, edit another person.
     let (isolation_id, isolation) = compound.isolations.remove(0);
@@ -128,7 +132,10 @@ async fn deletes_and_edits_reach_the_hub() {
         .persons
         .iter()
         .map(|(id, _)| id.clone())
-        .find(|id| *id != isolation.person_id && compound.isolations.iter().all(|(_, i)| i.person_id != *id))
+        .find(|id| {
+            *id != isolation.person_id
+                && compound.isolations.iter().all(|(_, i)| i.person_id != *id)
+        })
         .unwrap();
     compound.persons.retain(|(id, _)| *id != person_id);
     let (edited_id, edited) = compound
@@ -145,8 +152,16 @@ async fn deletes_and_edits_reach_the_hub() {
         let summary = store
             .write(
                 [
-                    Change { kind: Kind::Isolation, id: isolation_id.clone(), body: None },
-                    Change { kind: Kind::Person, id: person_id.clone(), body: None },
+                    Change {
+                        kind: Kind::Isolation,
+                        id: isolation_id.clone(),
+                        body: None,
+                    },
+                    Change {
+                        kind: Kind::Person,
+                        id: person_id.clone(),
+                        body: None,
+                    },
                     Change {
                         kind: Kind::Person,
                         id: edited.0.clone(),
@@ -158,13 +173,16 @@ async fn deletes_and_edits_reach_the_hub() {
             .unwrap();
         assert_eq!(summary.written(), 3);
     }
-    let report = sync_once(&data, &SyncOptions::default(), |_| {}).await.unwrap();
+    let report = sync_once(&data, &SyncOptions::default(), |_| {})
+        .await
+        .unwrap();
     assert_eq!(report.sent, 3);
     let store = hub.store();
-    let (_, _, deleted, _) = store
+    let deleted = store
         .record(&compound.code, Kind::Person, &person_id)
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .deleted;
     assert!(deleted, "the delete is a tombstone at the hub");
     for date in ["2020-02-12", "2020-02-20"] {
         assert_eq!(

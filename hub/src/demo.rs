@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use lianfang_node::r#gen::{self, CompoundLedger, StreetSpec};
+use lianfang_node::generate::{self, CompoundLedger, StreetSpec};
 use lianfang_node::store::Store;
 use lianfang_node::sync::{SyncOptions, sync_once};
 use tokio::net::TcpListener;
@@ -49,7 +49,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     let root: PathBuf = match &options.data {
         Some(dir) => dir.clone(),
         None => {
-            temp = tempfile::Builder::new().prefix("lianfang-demo-").tempdir()?;
+            temp = tempfile::Builder::new()
+                .prefix("lianfang-demo-")
+                .tempdir()?;
             temp.path().to_owned()
         }
     };
@@ -60,7 +62,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
         "generating a street of {} compounds (seed {}) ...",
         spec.compounds, spec.seed
     );
-    let street = r#gen::street(&spec);
+    let street = generate::street(&spec);
     let n_records: usize = street
         .iter()
         .map(|c| c.households.len() + c.persons.len() + c.isolations.len())

@@ -49,7 +49,9 @@ impl SyncService {
     ) -> Result<R, Status> {
         let store = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || {
-            let mut store = store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut store = store
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             f(&mut store)
         })
         .await
@@ -65,7 +67,8 @@ impl SyncService {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| Status::unauthenticated("missing `authorization: Bearer <token>`"))?
             .to_owned();
-        self.with_store(move |store| store.authenticate(&token)).await
+        self.with_store(move |store| store.authenticate(&token))
+            .await
     }
 }
 

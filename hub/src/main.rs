@@ -130,7 +130,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             lianfang_hub::server::run(listener, &data, shutdown_signal()).await?;
         }
         Command::Table { data, date, format } => {
-            let date = date.as_deref().map(parse_date).transpose()?.unwrap_or_else(today);
+            let date = date
+                .as_deref()
+                .map(parse_date)
+                .transpose()?
+                .unwrap_or_else(today);
             let table = HubStore::open_read_only(&data)?.table(date)?;
             print!("{}", report::render(&table, format));
         }

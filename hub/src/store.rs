@@ -133,7 +133,9 @@ pub enum HubError {
     UnknownCompound(String),
     #[error("invalid compound code {0:?}: use 1-32 letters, digits, '-' or '_'")]
     InvalidCode(String),
-    #[error("no hub in {0}: run `lianfang-hub enroll` or `lianfang-hub serve` with that --data first")]
+    #[error(
+        "no hub in {0}: run `lianfang-hub enroll` or `lianfang-hub serve` with that --data first"
+    )]
     NotInitialised(PathBuf),
     #[error("cannot create data directory {path}: {source}")]
     CreateDir {
@@ -163,6 +165,16 @@ pub struct Applied {
     pub applied: u64,
 }
 
+/// A record version as the hub holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredVersion {
+    pub stamp: u64,
+    pub origin: String,
+    pub deleted: bool,
+    /// The encoded body message of the record's kind.
+    pub body: Vec<u8>,
+}
+
 /// One compound's row of the daily table, with its freshness.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompoundRow {
@@ -171,7 +183,8 @@ pub struct CompoundRow {
     pub counts: DailyCounts,
     /// When a node of the compound last completed a call, RFC 3339.
     pub last_sync: Option<String>,
-    /// Whether the hub has every entry the compound's nodes last reported.
+    /// Whether the compound's node has synced and the hub has every entry
+    /// it last reported (false for a compound that never synced).
     pub caught_up: bool,
 }
 
@@ -390,10 +403,7 @@ impl HubStore {
         let skip = match accept(cursor, first, len) {
             Accept::Gap { expected } => return Err(HubError::Gap { first, expected }),
             Accept::Replay => {
-                return Ok(Applied {
-                    cursor,
-                    applied: 0,
-                });
+                return Ok(Applied { cursor, applied: 0 });
             }
             Accept::Apply { skip } => skip,
         };
@@ -481,7 +491,8 @@ impl HubStore {
         let mut rows: Vec<CompoundRow> = {
             let mut stmt = self.conn.prepare(
                 "SELECT c.code, c.name, MAX(n.last_sync),
-                        COALESCE(MIN(n.revoked_at IS NOT NULL OR n.cursor >= n.head), 1)
+                        COALESCE(MIN(CASE WHEN n.revoked_at IS NULL AND n.last_sync IS NOT NULL
+                                          THEN n.cursor >= n.head END), 0)
                  FROM compound c LEFT JOIN node n ON n.compound = c.code
                  GROUP BY c.code ORDER BY c.code",
             )?;
@@ -532,9 +543,9 @@ impl HubStore {
                 );
             }
         }
-        let mut stmt = self.conn.prepare(
-            "SELECT compound, kind, start, release FROM isolation WHERE deleted = 0",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT compound, kind, start, release FROM isolation WHERE deleted = 0")?;
         let mut q = stmt.query([])?;
         while let Some(row) = q.next()? {
             let Some(i) = slot(text(row, 0)?) else {
@@ -581,16 +592,11 @@ impl HubStore {
         )?)
     }
 
-    /// The stored version of a record as `(stamp, origin, deleted, body)`.
+    /// The stored version of a record.
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn record(
-        &self,
-        compound: &str,
-        kind: Kind,
-        id: &str,
-    ) -> Result<Option<(u64, String, bool, Vec<u8>)>> {
+    pub fn record(&self, compound: &str, kind: Kind, id: &str) -> Result<Option<StoredVersion>> {
         let table = match kind {
             Kind::Household => "household",
             Kind::Person => "person",
@@ -604,12 +610,12 @@ impl HubStore {
                 ),
                 params![compound, id],
                 |row| {
-                    Ok((
-                        row.get::<_, i64>(0)? as u64,
-                        row.get(1)?,
-                        row.get::<_, i64>(2)? != 0,
-                        row.get(3)?,
-                    ))
+                    Ok(StoredVersion {
+                        stamp: row.get::<_, i64>(0)? as u64,
+                        origin: row.get(1)?,
+                        deleted: row.get::<_, i64>(2)? != 0,
+                        body: row.get(3)?,
+                    })
                 },
             )
             .optional()?)

@@ -56,7 +56,13 @@ pub fn import_ledger(
     let changes = ledger
         .households
         .into_iter()
-        .map(|row| change(Kind::Household, row.id, pb::record::Body::Household(row.body)))
+        .map(|row| {
+            change(
+                Kind::Household,
+                row.id,
+                pb::record::Body::Household(row.body),
+            )
+        })
         .chain(
             ledger
                 .persons
@@ -64,7 +70,11 @@ pub fn import_ledger(
                 .map(|row| change(Kind::Person, row.id, pb::record::Body::Person(row.body))),
         )
         .chain(ledger.isolations.into_iter().map(|row| {
-            change(Kind::Isolation, row.id, pb::record::Body::Isolation(row.body))
+            change(
+                Kind::Isolation,
+                row.id,
+                pb::record::Body::Isolation(row.body),
+            )
         }));
     Ok(store.write(changes, wall_ms)?)
 }

@@ -6,11 +6,11 @@
 //! - [`ledger`]: reads compound ledgers (CSV or xlsx) into typed rows.
 //! - [`import`]: applies a ledger to the store, all or nothing.
 //! - [`sync`]: the gRPC sync client (handshake, push, retry).
-//! - [`gen`]: deterministic generator of realistic compound ledgers.
+//! - [`generate`]: deterministic generator of realistic compound ledgers.
 //!
 //! The binary `lianfang-node` (`src/main.rs`) only parses flags and calls
 //! into these modules; tests call the same functions.
-pub mod r#gen;
+pub mod generate;
 pub mod import;
 pub mod ledger;
 pub mod store;

@@ -48,7 +48,8 @@ ON CONFLICT (kind, id) DO UPDATE SET
     deleted = excluded.deleted, body = excluded.body";
 const APPEND_OUTBOX_SQL: &str = "INSERT INTO outbox (seq, entry) VALUES (?1, ?2)";
 const HEAD_SQL: &str = "SELECT COALESCE(MAX(seq), 0) FROM outbox";
-const OUTBOX_RANGE_SQL: &str = "SELECT seq, entry FROM outbox WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq";
+const OUTBOX_RANGE_SQL: &str =
+    "SELECT seq, entry FROM outbox WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq";
 const GET_META_SQL: &str = "SELECT value FROM meta WHERE key = ?1";
 const SET_META_SQL: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2)
     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
@@ -349,7 +350,12 @@ impl Store {
         let row: Option<(i64, String, bool, Vec<u8>)> = self
             .conn
             .query_row(GET_RECORD_SQL, params![kind as i64, id], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? != 0, row.get(3)?))
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get::<_, i64>(2)? != 0,
+                    row.get(3)?,
+                ))
             })
             .optional()?;
         let Some((stamp, origin, deleted, body)) = row else {
@@ -384,9 +390,9 @@ impl Store {
     /// # Errors
     /// SQLite errors or an undecodable stored body.
     pub fn live_records(&self, kind: Kind) -> Result<Vec<(String, pb::record::Body)>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, body FROM record WHERE kind = ?1 AND deleted = 0 ORDER BY id",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, body FROM record WHERE kind = ?1 AND deleted = 0 ORDER BY id")?;
         let mut rows = stmt.query([kind as i64])?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
@@ -432,10 +438,9 @@ impl Store {
             None => self
                 .conn
                 .execute(SET_META_SQL, params!["last_success", at])?,
-            Some(error) => self.conn.execute(
-                SET_META_SQL,
-                params!["last_error", format!("{at} {error}")],
-            )?,
+            Some(error) => self
+                .conn
+                .execute(SET_META_SQL, params!["last_error", format!("{at} {error}")])?,
         };
         Ok(())
     }
@@ -550,9 +555,13 @@ fn decode_body(kind: Kind, bytes: &[u8]) -> Result<pb::record::Body> {
         detail: e.to_string(),
     };
     Ok(match kind {
-        Kind::Household => pb::record::Body::Household(pb::Household::decode(bytes).map_err(corrupt)?),
+        Kind::Household => {
+            pb::record::Body::Household(pb::Household::decode(bytes).map_err(corrupt)?)
+        }
         Kind::Person => pb::record::Body::Person(pb::Person::decode(bytes).map_err(corrupt)?),
-        Kind::Isolation => pb::record::Body::Isolation(pb::Isolation::decode(bytes).map_err(corrupt)?),
+        Kind::Isolation => {
+            pb::record::Body::Isolation(pb::Isolation::decode(bytes).map_err(corrupt)?)
+        }
     })
 }
 

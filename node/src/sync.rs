@@ -149,7 +149,9 @@ impl SharedStore {
     ) -> Result<R, StoreError> {
         let store = Arc::clone(&self.0);
         tokio::task::spawn_blocking(move || {
-            let mut store = store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut store = store
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             f(&mut store)
         })
         .await
@@ -188,7 +190,11 @@ pub async fn sync_once(
         .keep_alive_while_idle(true);
     let token = format!("Bearer {}", identity.token.trim())
         .parse::<tonic::metadata::MetadataValue<_>>()
-        .map_err(|_| SyncError::Refused("token is not valid ASCII; copy it again from `lianfang-hub enroll`".into()))?;
+        .map_err(|_| {
+            SyncError::Refused(
+                "token is not valid ASCII; copy it again from `lianfang-hub enroll`".into(),
+            )
+        })?;
 
     let mut report = SyncReport::default();
     let mut backoff = Backoff::new(options.backoff_base, options.backoff_max);
@@ -264,9 +270,9 @@ async fn session(
     let handshake = client
         .handshake(authorised(
             pb::HandshakeRequest {
-            log_id: log_id.to_owned(),
-            head,
-            version: env!("CARGO_PKG_VERSION").to_owned(),
+                log_id: log_id.to_owned(),
+                head,
+                version: env!("CARGO_PKG_VERSION").to_owned(),
             },
             token,
             options.call_timeout,
@@ -295,9 +301,9 @@ async fn session(
             let reply = client
                 .push(authorised(
                     pb::PushRequest {
-                    log_id: log_id.to_owned(),
-                    entries,
-                    head: sender.head,
+                        log_id: log_id.to_owned(),
+                        entries,
+                        head: sender.head,
                     },
                     token,
                     options.call_timeout,
@@ -335,7 +341,9 @@ fn authorised<T>(
     timeout: Duration,
 ) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("authorization", token.clone());
+    request
+        .metadata_mut()
+        .insert("authorization", token.clone());
     request.set_timeout(timeout);
     request
 }

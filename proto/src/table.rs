@@ -159,7 +159,9 @@ impl<'c> TableBuilder<'c> {
     }
 
     pub fn add_isolation(&self, counts: &mut DailyCounts, isolation: IsolationFacts) {
-        let end = self.config.isolation_end(isolation.start, isolation.release);
+        let end = self
+            .config
+            .isolation_end(isolation.start, isolation.release);
         if isolation.start <= self.date && self.date < end {
             match isolation.kind {
                 pb::IsolationKind::Home => counts.home_isolation += 1,
@@ -253,7 +255,11 @@ mod tests {
         let mut on = DailyCounts::default();
         TableBuilder::new(&config, d("2020-02-10")).add_person(&mut on, person);
         assert_eq!(
-            (on.returned_key_total, on.returned_key_today, on.unregistered),
+            (
+                on.returned_key_total,
+                on.returned_key_today,
+                on.unregistered
+            ),
             (1, 1, 1)
         );
         let mut after = DailyCounts::default();

@@ -9,13 +9,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use chrono::NaiveDate;
 use lianfang_hub::store::HubStore;
-use lianfang_node::r#gen::CompoundLedger;
+use lianfang_node::generate::CompoundLedger;
 use lianfang_proto::pb;
 use lianfang_proto::table::DailyCounts;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -108,8 +108,7 @@ impl CutProxy {
                 let Ok(server) = TcpStream::connect(target).await else {
                     continue;
                 };
-                let (up, down, limit) =
-                    (Arc::clone(&up2), Arc::clone(&down2), Arc::clone(&limit2));
+                let (up, down, limit) = (Arc::clone(&up2), Arc::clone(&down2), Arc::clone(&limit2));
                 tokio::spawn(async move {
                     let (mut cr, mut cw) = client.into_split();
                     let (mut sr, mut sw) = server.into_split();
@@ -197,7 +196,14 @@ pub fn bin(name: &str) -> PathBuf {
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut build = std::process::Command::new(cargo);
-        build.args(["build", "--bins", "-p", "lianfang-node", "-p", "lianfang-hub"]);
+        build.args([
+            "build",
+            "--bins",
+            "-p",
+            "lianfang-node",
+            "-p",
+            "lianfang-hub",
+        ]);
         if release {
             build.arg("--release");
         }

@@ -151,7 +151,8 @@ pub const PERSON_HEADERS: [&str; 9] = [
     "返沪日期",
     "返沪登记",
 ];
-pub const ISOLATION_HEADERS: [&str; 5] = ["隔离编号", "人员编号", "隔离方式", "开始日期", "解除日期"];
+pub const ISOLATION_HEADERS: [&str; 5] =
+    ["隔离编号", "人员编号", "隔离方式", "开始日期", "解除日期"];
 
 /// The whole street, compound `i` from sub-seed `(seed, i)`; compounds are
 /// built on a few threads but the result does not depend on that.
@@ -369,11 +370,12 @@ impl CompoundLedger {
             }
             let mut seen = HashSet::with_capacity(self.persons.len() * 2);
             for (_, p) in &self.persons {
-                if p.id_number.len() == 18 {
-                    if let Ok(v) = p.id_number[..17].parse::<u64>() {
-                        seen.insert(v);
-                    }
-                }
+                let v = p
+                    .id_number
+                    .get(..17)
+                    .filter(|_| p.id_number.len() == 18)
+                    .and_then(|x| x.parse::<u64>().ok());
+                seen.extend(v);
             }
             (first, iso, seen)
         };
@@ -390,7 +392,8 @@ impl CompoundLedger {
         // 1. New returnees arriving on `day`.
         let mut vacant: Vec<usize> = (0..self.households.len())
             .filter(|&h| {
-                self.households[h].1.housing == pb::Housing::Vacant as i32 && first_person[h].is_none()
+                self.households[h].1.housing == pb::Housing::Vacant as i32
+                    && first_person[h].is_none()
             })
             .collect();
         let occupied: Vec<usize> = (0..self.households.len())
@@ -446,7 +449,11 @@ impl CompoundLedger {
                         c.code.to_string(),
                     ),
                     None => {
-                        let home = if rng.random_bool(0.6) { Some(prov) } else { None };
+                        let home = if rng.random_bool(0.6) {
+                            Some(prov)
+                        } else {
+                            None
+                        };
                         let region = region_code(&mut rng, home);
                         (
                             chinese_name(&mut rng, &pools, surname, male),
@@ -494,7 +501,9 @@ impl CompoundLedger {
         let unregistered: Vec<usize> = (0..self.persons.len())
             .filter(|&i| {
                 let p = &self.persons[i].1;
-                !p.registered && !p.return_date.is_empty() && p.return_date.as_str() <= day_s.as_str()
+                !p.registered
+                    && !p.return_date.is_empty()
+                    && p.return_date.as_str() <= day_s.as_str()
             })
             .collect();
         for k in sample(&mut rng, unregistered.len(), n_reg) {
@@ -625,7 +634,7 @@ fn cn_label(style: u64, row: usize) -> &'static str {
         0 => "",
         1 => "中国",
         _ => {
-            if splitmix64(row as u64) % 3 == 0 {
+            if matches!(splitmix64(row as u64) % 3, 0) {
                 "中国"
             } else {
                 ""
@@ -796,13 +805,14 @@ impl<'a> Gen<'a> {
         let house_iso = ret_house && self.rng.random_bool(iso_odds(origin_prov));
         let house_central = self.rng.random_bool(central_odds(origin_prov));
 
-        let home: Option<usize> = if ret_house && self.rng.random_bool(if rented { 0.75 } else { 0.55 }) {
-            Some(origin_prov)
-        } else if self.rng.random_bool(if rented { 0.3 } else { 0.7 }) {
-            None
-        } else {
-            Some(pick_province(&mut self.rng, &self.pools))
-        };
+        let home: Option<usize> =
+            if ret_house && self.rng.random_bool(if rented { 0.75 } else { 0.55 }) {
+                Some(origin_prov)
+            } else if self.rng.random_bool(if rented { 0.3 } else { 0.7 }) {
+                None
+            } else {
+                Some(pick_province(&mut self.rng, &self.pools))
+            };
 
         let surname = pick_surname(&mut self.rng, &self.pools);
         let family = match country {
@@ -856,15 +866,16 @@ impl<'a> Gen<'a> {
                         _ => pick_surname(&mut self.rng, &self.pools),
                     };
                     // A spouse or elder is sometimes from elsewhere.
-                    let own_home = if kin != Kin::Child && kin != Kin::Head && self.rng.random_bool(0.3) {
-                        if self.rng.random_bool(0.5) {
-                            None
+                    let own_home =
+                        if kin != Kin::Child && kin != Kin::Head && self.rng.random_bool(0.3) {
+                            if self.rng.random_bool(0.5) {
+                                None
+                            } else {
+                                Some(pick_province(&mut self.rng, &self.pools))
+                            }
                         } else {
-                            Some(pick_province(&mut self.rng, &self.pools))
-                        }
-                    } else {
-                        home
-                    };
+                            home
+                        };
                     let region = region_code(&mut self.rng, own_home);
                     (
                         chinese_name(&mut self.rng, &self.pools, sn, male),
@@ -1053,7 +1064,13 @@ fn chinese_name(rng: &mut StdRng, pools: &Pools, surname: char, male: bool) -> S
 
 /// An 18-character resident ID, unique within `seen`: region, birth date,
 /// sequence (odd last digit for men), GB 11643 check character.
-fn resident_id(rng: &mut StdRng, seen: &mut HashSet<u64>, region: u32, year: i32, male: bool) -> String {
+fn resident_id(
+    rng: &mut StdRng,
+    seen: &mut HashSet<u64>,
+    region: u32,
+    year: i32,
+    male: bool,
+) -> String {
     let year = year.clamp(1935, 2019) as u32;
     let month = rng.random_range(1..=12u32);
     let day = rng.random_range(1..=days_in_month(year, month));
@@ -1080,7 +1097,7 @@ fn resident_id(rng: &mut StdRng, seen: &mut HashSet<u64>, region: u32, year: i32
 
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 if NaiveDate::from_ymd_opt(year as i32, 2, 29).is_some() => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -1132,7 +1149,12 @@ fn origin_string(rng: &mut StdRng, prov: usize) -> String {
         .to_string();
     }
     let p = &PROVINCES[prov];
-    if rng.random_bool(0.15) { p.short } else { p.name }.to_string()
+    if rng.random_bool(0.15) {
+        p.short
+    } else {
+        p.name
+    }
+    .to_string()
 }
 
 fn pick_country(rng: &mut StdRng, pools: &Pools) -> &'static Country {
@@ -1184,7 +1206,9 @@ fn passport(rng: &mut StdRng, c: &Country) -> String {
     let mut s = String::with_capacity(10);
     let letter = |rng: &mut StdRng| pick(rng, LETTERS) as char;
     match c.passport {
-        PassportShape::Digits9 => push_num(&mut s, rng.random_range(100_000_000..1_000_000_000u64), 9),
+        PassportShape::Digits9 => {
+            push_num(&mut s, rng.random_range(100_000_000..1_000_000_000u64), 9)
+        }
         PassportShape::TwoLetters7 => {
             s.push(letter(rng));
             s.push(letter(rng));
@@ -1350,15 +1374,16 @@ const NAME_PREFIXES: &[&str] = &[
 ];
 
 const NAME_SUFFIXES: &[&str] = &[
-    "苑", "新苑", "新村", "花园", "公寓", "家园", "名邸", "雅苑", "华庭", "小区", "名苑", "丽苑", "佳苑",
-    "一村", "二村", "三村", "大厦",
+    "苑", "新苑", "新村", "花园", "公寓", "家园", "名邸", "雅苑", "华庭", "小区", "名苑", "丽苑",
+    "佳苑", "一村", "二村", "三村", "大厦",
 ];
 
 const SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤施倪俞";
 
 const MALE_GIVEN: &str = "伟强磊军勇杰涛斌超明辉刚健平鹏华飞波宇浩俊峰建国志文亮龙海东晨博轩宏成林新德永立春家子昊然睿泽恒";
 
-const FEMALE_GIVEN: &str = "芳娜敏静丽艳娟霞秀玲燕萍红婷雪琳洁慧颖倩梅莉琴云佳欣怡萱晴蓉丹雨桐涵诗琪月华英凤兰妍";
+const FEMALE_GIVEN: &str =
+    "芳娜敏静丽艳娟霞秀玲燕萍红婷雪琳洁慧颖倩梅莉琴云佳欣怡萱晴蓉丹雨桐涵诗琪月华英凤兰妍";
 
 const PHONE_PREFIXES: &[u32] = &[
     130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 145, 147, 150, 151, 152, 153, 155, 156, 157,
@@ -1388,8 +1413,10 @@ static PROVINCES: &[Province] = &[
     Province {
         name: "湖北省",
         short: "湖北",
-        weight: 9,
-        codes: &[420106, 420102, 420103, 420111, 420902, 421102, 420502, 420602],
+        weight: 10,
+        codes: &[
+            420106, 420102, 420103, 420111, 420902, 421102, 420502, 420602,
+        ],
     },
     Province {
         name: "浙江省",
@@ -1401,7 +1428,9 @@ static PROVINCES: &[Province] = &[
         name: "江苏省",
         short: "江苏",
         weight: 16,
-        codes: &[320102, 320106, 320508, 320213, 320402, 320602, 321002, 320902],
+        codes: &[
+            320102, 320106, 320508, 320213, 320402, 320602, 321002, 320902,
+        ],
     },
     Province {
         name: "安徽省",
@@ -1573,34 +1602,60 @@ enum NameStyle {
 
 impl NameStyle {
     fn family_first(self) -> bool {
-        matches!(self, NameStyle::Japanese | NameStyle::Korean | NameStyle::Malay)
+        matches!(
+            self,
+            NameStyle::Japanese | NameStyle::Korean | NameStyle::Malay
+        )
     }
 
     fn families(self) -> &'static [&'static str] {
         match self {
             NameStyle::Western => &[
-                "Smith", "Johnson", "Brown", "Miller", "Davis", "Wilson", "Taylor", "Anderson", "Clark",
-                "Walker", "Hall", "Young", "King", "Wright", "Scott", "Green", "Baker", "Adams",
-                "Nelson", "Carter", "Evans", "Turner", "Parker", "Collins",
+                "Smith", "Johnson", "Brown", "Miller", "Davis", "Wilson", "Taylor", "Anderson",
+                "Clark", "Walker", "Hall", "Young", "King", "Wright", "Scott", "Green", "Baker",
+                "Adams", "Nelson", "Carter", "Evans", "Turner", "Parker", "Collins",
             ],
             NameStyle::German => &[
-                "Mueller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker",
-                "Schulz", "Hoffmann", "Koch", "Richter",
+                "Mueller",
+                "Schmidt",
+                "Schneider",
+                "Fischer",
+                "Weber",
+                "Meyer",
+                "Wagner",
+                "Becker",
+                "Schulz",
+                "Hoffmann",
+                "Koch",
+                "Richter",
             ],
             NameStyle::French => &[
                 "Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand",
                 "Leroy", "Moreau", "Simon", "Laurent",
             ],
             NameStyle::Japanese => &[
-                "Sato", "Suzuki", "Takahashi", "Tanaka", "Watanabe", "Ito", "Yamamoto", "Nakamura",
-                "Kobayashi", "Kato", "Yoshida", "Yamada", "Sasaki", "Matsumoto",
+                "Sato",
+                "Suzuki",
+                "Takahashi",
+                "Tanaka",
+                "Watanabe",
+                "Ito",
+                "Yamamoto",
+                "Nakamura",
+                "Kobayashi",
+                "Kato",
+                "Yoshida",
+                "Yamada",
+                "Sasaki",
+                "Matsumoto",
             ],
             NameStyle::Korean => &[
                 "Kim", "Lee", "Park", "Choi", "Jung", "Kang", "Cho", "Yoon", "Jang", "Lim", "Han",
                 "Shin",
             ],
             NameStyle::Malay => &[
-                "Tan", "Lim", "Lee", "Ng", "Wong", "Goh", "Chua", "Chan", "Teo", "Ong", "Koh", "Low",
+                "Tan", "Lim", "Lee", "Ng", "Wong", "Goh", "Chua", "Chan", "Teo", "Ong", "Koh",
+                "Low",
             ],
         }
     }
@@ -1612,20 +1667,50 @@ impl NameStyle {
                 "Daniel", "Matthew", "Andrew", "Peter", "Mark", "Paul", "Ryan", "Kevin",
             ],
             (NameStyle::Western, false) => &[
-                "Mary", "Jennifer", "Linda", "Elizabeth", "Susan", "Jessica", "Sarah", "Karen",
-                "Emily", "Emma", "Olivia", "Anna", "Laura", "Rachel", "Amy", "Grace",
+                "Mary",
+                "Jennifer",
+                "Linda",
+                "Elizabeth",
+                "Susan",
+                "Jessica",
+                "Sarah",
+                "Karen",
+                "Emily",
+                "Emma",
+                "Olivia",
+                "Anna",
+                "Laura",
+                "Rachel",
+                "Amy",
+                "Grace",
             ],
             (NameStyle::German, true) => &[
-                "Lukas", "Jonas", "Felix", "Maximilian", "Stefan", "Thomas", "Andreas", "Michael",
-                "Florian", "Tobias",
+                "Lukas",
+                "Jonas",
+                "Felix",
+                "Maximilian",
+                "Stefan",
+                "Thomas",
+                "Andreas",
+                "Michael",
+                "Florian",
+                "Tobias",
             ],
             (NameStyle::German, false) => &[
-                "Anna", "Julia", "Katharina", "Lena", "Sabine", "Petra", "Laura", "Hannah",
-                "Claudia", "Sophie",
+                "Anna",
+                "Julia",
+                "Katharina",
+                "Lena",
+                "Sabine",
+                "Petra",
+                "Laura",
+                "Hannah",
+                "Claudia",
+                "Sophie",
             ],
             (NameStyle::French, true) => &[
-                "Pierre", "Jean", "Louis", "Nicolas", "Julien", "Antoine", "Thomas", "Hugo", "Lucas",
-                "Olivier",
+                "Pierre", "Jean", "Louis", "Nicolas", "Julien", "Antoine", "Thomas", "Hugo",
+                "Lucas", "Olivier",
             ],
             (NameStyle::French, false) => &[
                 "Marie", "Camille", "Chloe", "Julie", "Claire", "Sophie", "Manon", "Lea", "Celine",
@@ -1636,16 +1721,24 @@ impl NameStyle {
                 "Ryota", "Satoshi",
             ],
             (NameStyle::Japanese, false) => &[
-                "Yuki", "Akiko", "Yoko", "Keiko", "Misaki", "Haruka", "Aoi", "Sakura", "Yui", "Naomi",
+                "Yuki", "Akiko", "Yoko", "Keiko", "Misaki", "Haruka", "Aoi", "Sakura", "Yui",
+                "Naomi",
             ],
             (NameStyle::Korean, true) => &[
-                "Minjun", "Seojun", "Jihoon", "Hyunwoo", "Dongwook", "Sungmin", "Jaehyun", "Youngho",
+                "Minjun", "Seojun", "Jihoon", "Hyunwoo", "Dongwook", "Sungmin", "Jaehyun",
+                "Youngho",
             ],
             (NameStyle::Korean, false) => &[
                 "Jiyeon", "Seoyeon", "Minji", "Hyejin", "Soyoung", "Eunji", "Yuna", "Jisoo",
             ],
             (NameStyle::Malay, true) => &[
-                "Wei Ming", "Jun Jie", "Kok Leong", "Boon Hock", "Zhi Hao", "Chee Keong", "Jia Hui",
+                "Wei Ming",
+                "Jun Jie",
+                "Kok Leong",
+                "Boon Hock",
+                "Zhi Hao",
+                "Chee Keong",
+                "Jia Hui",
             ],
             (NameStyle::Malay, false) => &[
                 "Hui Ling", "Mei Ling", "Xin Yi", "Siew Lan", "Pei Shan", "Li Ting", "Shu Fen",
@@ -1801,7 +1894,10 @@ mod tests {
             let b: u32 = h.building.parse().expect("building");
             let u: u32 = h.unit.parse().expect("unit");
             let r: u32 = h.room.parse().expect("room");
-            assert!((1..=60).contains(&b) && (1..=6).contains(&u) && r >= 101, "{h:?}");
+            assert!(
+                (1..=60).contains(&b) && (1..=6).contains(&u) && r >= 101,
+                "{h:?}"
+            );
             assert!((1..=3).contains(&h.housing));
         }
         let mut pp = HashMap::new();
@@ -1811,13 +1907,21 @@ mod tests {
             assert!(pp.insert(id.as_str(), p).is_none(), "duplicate {id}");
             let h = hh.get(p.household_id.as_str()).expect("household exists");
             occupied.insert(p.household_id.as_str());
-            assert_ne!(h.housing, pb::Housing::Vacant as i32, "person in vacant flat");
+            assert_ne!(
+                h.housing,
+                pb::Housing::Vacant as i32,
+                "person in vacant flat"
+            );
             assert!(!p.name.is_empty());
             assert!(is_phone(&p.phone), "phone {:?}", p.phone);
             if p.nationality == "CN" {
                 let id = &p.id_number;
                 assert_eq!(id.len(), 18, "{id}");
-                assert_eq!(gb11643_check_char(&id[..17]), id[17..].chars().next(), "{id}");
+                assert_eq!(
+                    gb11643_check_char(&id[..17]),
+                    id[17..].chars().next(),
+                    "{id}"
+                );
                 assert!((b'1'..=b'6').contains(&id.as_bytes()[0]), "{id}");
                 let year: i32 = id[6..10].parse().expect("year");
                 assert!((1935..=2019).contains(&year), "{id}");
@@ -1827,7 +1931,10 @@ mod tests {
                 assert_eq!(p.nationality.len(), 2);
                 assert!(p.nationality.bytes().all(|b| b.is_ascii_uppercase()));
                 let n = &p.id_number;
-                assert!((5..=20).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric()), "{n}");
+                assert!(
+                    (5..=20).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric()),
+                    "{n}"
+                );
                 assert!(p.name.is_ascii());
             }
             if p.return_date.is_empty() {
@@ -1861,15 +1968,23 @@ mod tests {
         for (i, c) in a.iter().enumerate() {
             assert_eq!(&compound(&spec, i), c, "compound {i} alone");
         }
-        let other = StreetSpec { seed: 7, ..spec.clone() };
+        let other = StreetSpec {
+            seed: 7,
+            ..spec.clone()
+        };
         assert_ne!(compound(&other, 0), a[0]);
 
         // Byte-identical CSV.
         let dir = tempfile::tempdir().expect("tempdir");
         let p1 = a[2].write_csv(&dir.path().join("a")).expect("csv");
-        let p2 = compound(&spec, 2).write_csv(&dir.path().join("b")).expect("csv");
+        let p2 = compound(&spec, 2)
+            .write_csv(&dir.path().join("b"))
+            .expect("csv");
         for (x, y) in p1.iter().zip(&p2) {
-            assert_eq!(std::fs::read(x).expect("read"), std::fs::read(y).expect("read"));
+            assert_eq!(
+                std::fs::read(x).expect("read"),
+                std::fs::read(y).expect("read")
+            );
         }
     }
 
@@ -1908,7 +2023,10 @@ mod tests {
         let paths = c.write_csv(dir.path()).expect("csv");
         assert_eq!(paths.len(), 3);
         let persons = std::fs::read_to_string(&paths[1]).expect("read");
-        assert!(persons.starts_with("人员编号,户编号,姓名,手机,证件号码,国籍,来源地,返沪日期,返沪登记\n"));
+        assert!(
+            persons
+                .starts_with("人员编号,户编号,姓名,手机,证件号码,国籍,来源地,返沪日期,返沪登记\n")
+        );
         assert_eq!(persons.lines().count(), c.persons.len() + 1);
         let households = std::fs::read_to_string(&paths[0]).expect("read");
         assert!(households.starts_with("户编号,楼号,单元,室号,房屋情况\n"));
@@ -1920,10 +2038,19 @@ mod tests {
         c.write_xlsx(&path).expect("xlsx");
         assert!(std::fs::metadata(&path).expect("meta").len() > 1000);
         let mut wb: Xlsx<_> = open_workbook(&path).expect("open");
-        assert_eq!(wb.sheet_names(), vec!["households", "persons", "isolations"]);
+        assert_eq!(
+            wb.sheet_names(),
+            vec!["households", "persons", "isolations"]
+        );
         let sheet = wb.worksheet_range("persons").expect("persons");
         assert_eq!(sheet.height(), c.persons.len() + 1);
-        let header: Vec<String> = sheet.rows().next().expect("header").iter().map(|x| x.to_string()).collect();
+        let header: Vec<String> = sheet
+            .rows()
+            .next()
+            .expect("header")
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
         assert_eq!(header, PERSON_HEADERS);
         let h = wb.worksheet_range("households").expect("households");
         assert_eq!(h.height(), c.households.len() + 1);
@@ -1941,14 +2068,23 @@ mod tests {
 
         // Every 8th compound of the full street, generated for real.
         let t = std::time::Instant::now();
-        let picked: Vec<CompoundLedger> = (0..full.compounds).step_by(8).map(|i| compound(&full, i)).collect();
+        let picked: Vec<CompoundLedger> = (0..full.compounds)
+            .step_by(8)
+            .map(|i| compound(&full, i))
+            .collect();
         let h: usize = picked.iter().map(|c| c.households.len()).sum();
         let p: usize = picked.iter().map(|c| c.persons.len()).sum();
         let g: usize = picked.iter().map(|c| c.isolations.len()).sum();
         let per_h = p as f64 / h as f64;
         let per_p = g as f64 / p as f64;
-        eprintln!("sample: {h} households, {p} persons, {g} isolations in {:?}", t.elapsed());
-        assert!((per_h - 540.0 / 230.0).abs() < 0.05 * 540.0 / 230.0, "{per_h}");
+        eprintln!(
+            "sample: {h} households, {p} persons, {g} isolations in {:?}",
+            t.elapsed()
+        );
+        assert!(
+            (per_h - 540.0 / 230.0).abs() < 0.05 * 540.0 / 230.0,
+            "{per_h}"
+        );
         assert!((per_p - 0.075).abs() < 0.05 * 0.075 + 0.002, "{per_p}");
 
         let (mut ret, mut hubei, mut reg, mut foreign, mut central) = (0, 0, 0, 0, 0);
@@ -1966,7 +2102,11 @@ mod tests {
                 vacant += usize::from(h.housing == pb::Housing::Vacant as i32);
                 rented += usize::from(h.housing == pb::Housing::Rented as i32);
             }
-            central += c.isolations.iter().filter(|(_, x)| x.kind == pb::IsolationKind::Central as i32).count();
+            central += c
+                .isolations
+                .iter()
+                .filter(|(_, x)| x.kind == pb::IsolationKind::Central as i32)
+                .count();
         }
         let f = |a: usize, b: usize| a as f64 / b as f64;
         eprintln!(
@@ -2033,7 +2173,11 @@ mod tests {
         assert_eq!(a.isolations[base.isolations.len()].0, next);
 
         let day_s = fmt_date(day);
-        let arrivals = a.persons.iter().filter(|(_, p)| p.return_date == day_s).count();
+        let arrivals = a
+            .persons
+            .iter()
+            .filter(|(_, p)| p.return_date == day_s)
+            .count();
         assert!(arrivals > 0);
         assert!(a.isolations.iter().any(|(_, x)| x.start == day_s));
         let flipped = base
@@ -2050,9 +2194,24 @@ mod tests {
             .filter(|(o, n)| o.1.housing != n.1.housing)
             .count();
         assert!(housing > 0);
-        let changed = base.persons.iter().zip(&a.persons).filter(|(o, n)| o != n).count()
-            + base.households.iter().zip(&a.households).filter(|(o, n)| o != n).count()
-            + base.isolations.iter().zip(&a.isolations).filter(|(o, n)| o != n).count()
+        let changed = base
+            .persons
+            .iter()
+            .zip(&a.persons)
+            .filter(|(o, n)| o != n)
+            .count()
+            + base
+                .households
+                .iter()
+                .zip(&a.households)
+                .filter(|(o, n)| o != n)
+                .count()
+            + base
+                .isolations
+                .iter()
+                .zip(&a.isolations)
+                .filter(|(o, n)| o != n)
+                .count()
             + (a.persons.len() - base.persons.len())
             + (a.isolations.len() - base.isolations.len());
         let total = base.persons.len() + base.households.len() + base.isolations.len();
