@@ -34,6 +34,7 @@ impl Raw {
             log_id: log_id.into(),
             head,
             version: "test".into(),
+            down_cursor: 0,
         });
         Ok(self.client.handshake(request).await?.into_inner().cursor)
     }
@@ -133,6 +134,7 @@ async fn wrong_token_and_foreign_records_are_refused() {
     let forged = lianfang_proto::token::encode(&pb::EnrollmentToken {
         compound: "HM001".into(),
         secret: vec![1; 32],
+        hub_key: vec![1; 32],
     });
     for bad in [forged.as_str(), "lf1.garbage", ""] {
         let mut raw = Raw::connect(&hub, bad).await;

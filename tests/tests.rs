@@ -3,6 +3,7 @@
 //! No mocks of our own components.
 
 mod cli;
+mod directives;
 mod ledger;
 mod protocol;
 mod sync;

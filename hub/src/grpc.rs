@@ -19,8 +19,16 @@ impl From<HubError> for Status {
             HubError::LogMismatch { .. } => Status::failed_precondition(message),
             HubError::Gap { .. } => Status::out_of_range(message),
             HubError::Malformed(_) | HubError::InvalidCode(_) => Status::invalid_argument(message),
-            HubError::UnknownCompound(_) => Status::not_found(message),
-            HubError::NotInitialised(_) | HubError::CreateDir { .. } | HubError::Sqlite(_) => {
+            HubError::UnknownCompound(_) | HubError::UnknownDirective(_) => {
+                Status::not_found(message)
+            }
+            HubError::WrongDirectiveKind { .. } | HubError::InvalidDirective(_) => {
+                Status::invalid_argument(message)
+            }
+            HubError::NotInitialised(_)
+            | HubError::CreateDir { .. }
+            | HubError::CorruptKey
+            | HubError::Sqlite(_) => {
                 tracing::error!(error = %message, "hub store error");
                 Status::internal("hub storage error; retry later")
             }
@@ -81,14 +89,17 @@ impl Sync for SyncService {
         let caller = self.caller(&request).await?;
         let message = request.into_inner();
         let compound = caller.compound.clone();
-        let cursor = self
-            .with_store(move |store| store.handshake(&caller, &message.log_id, message.head))
+        let (cursor, down_head) = self
+            .with_store(move |store| {
+                store.handshake(&caller, &message.log_id, message.head, message.down_cursor)
+            })
             .await?;
-        tracing::debug!(%compound, cursor, "handshake");
+        tracing::debug!(%compound, cursor, down_head, "handshake");
         Ok(Response::new(pb::HandshakeResponse {
             compound,
             cursor,
             hub_time_ms: u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0),
+            down_head,
         }))
     }
 
@@ -113,5 +124,17 @@ impl Sync for SyncService {
             cursor: applied.cursor,
             applied: applied.applied,
         }))
+    }
+
+    async fn pull(
+        &self,
+        request: Request<pb::PullRequest>,
+    ) -> Result<Response<pb::PullResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.into_inner();
+        let (entries, head) = self
+            .with_store(move |store| store.pull(&caller, message.after, message.max))
+            .await?;
+        Ok(Response::new(pb::PullResponse { entries, head }))
     }
 }

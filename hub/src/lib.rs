@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`store`]: SQLite: enrolments and cursors, merged records, the table query.
+//! - [`directives`]: the down log: notices, tasks, problems, configuration, signed.
 //! - [`grpc`]: the `Sync` service; the only module that knows `tonic::Status`.
 //! - [`server`]: runs the gRPC server on a listener until shutdown.
 //! - [`report`]: renders the table as JSON, CSV or text.
@@ -11,6 +12,7 @@
 //! The binary `lianfang-hub` (`src/main.rs`) only parses flags and calls
 //! into these modules; tests call the same functions.
 pub mod demo;
+pub mod directives;
 pub mod grpc;
 pub mod report;
 pub mod server;

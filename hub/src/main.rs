@@ -1,12 +1,13 @@
 //! `lianfang-hub`: the street office's server and tools.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use lianfang_hub::report::{self, Format};
 use lianfang_hub::store::HubStore;
+use lianfang_proto::pb;
 
 /// Lianfang street hub: collects every compound's records over gRPC and
 /// merges them into the daily population table (日表).
@@ -53,6 +54,18 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Notices to compounds (the daily 提示): send, and see who has them.
+    #[command(subcommand)]
+    Directive(DirectiveCommand),
+    /// Verification lists (排摸核查) for one compound, and their answers.
+    #[command(subcommand)]
+    Task(TaskCommand),
+    /// Problems to rectify (整改), followed until each compound fixes them.
+    #[command(subcommand)]
+    Problem(ProblemCommand),
+    /// Key-region list and isolation period, pushed down to every node.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Run the whole path on a generated street: a hub and one node per
     /// compound on loopback, ledger import, sync, and the daily table.
     Demo {
@@ -72,6 +85,221 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum DirectiveCommand {
+    /// Send a notice to all compounds or to some; prints its id.
+    Send {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        body: String,
+        /// Compound codes, comma-separated (default: every compound).
+        #[arg(long, value_delimiter = ',')]
+        to: Option<Vec<String>>,
+        #[arg(long, value_enum, default_value_t = PriorityArg::Normal)]
+        priority: PriorityArg,
+        /// Due time, e.g. "2020-02-21 12:00".
+        #[arg(long, default_value = "")]
+        due: String,
+    },
+    /// Per target compound: delivered at, acknowledged at, response.
+    Status {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        /// Directive id.
+        id: i64,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Every directive with its delivery and acknowledgement counts.
+    List {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PriorityArg {
+    Normal,
+    High,
+}
+
+#[derive(Debug, Subcommand)]
+enum TaskCommand {
+    /// Send a verification list to one compound; prints its id.
+    Send {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        /// The compound to verify them.
+        #[arg(long)]
+        to: String,
+        #[arg(long, default_value = "排摸核查")]
+        title: String,
+        /// One person: "name|phone|address|reason" (repeatable).
+        #[arg(long)]
+        entry: Vec<String>,
+        /// A CSV of people with columns 姓名/name, 手机/phone, 地址/address, 原因/reason.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Entries of one task with the compound's answers.
+    Status {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        id: i64,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Entries not yet answered, across all tasks.
+    Outstanding {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        /// Only this compound's.
+        #[arg(long)]
+        compound: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProblemCommand {
+    /// Record a problem for a compound and send it down; prints its id.
+    Add {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        #[arg(long)]
+        compound: String,
+        /// What is wrong.
+        #[arg(long)]
+        what: String,
+        /// Where (gate, building, …).
+        #[arg(long = "where", default_value = "")]
+        location: String,
+        /// Found at the daily inspection or the meeting.
+        #[arg(long, value_enum, default_value_t = FoundArg::Inspection)]
+        found: FoundArg,
+        /// Day it was found, YYYY-MM-DD (default: today).
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// Problems and where they stand; open ones past the next day's meeting are flagged.
+    List {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        /// Only open problems.
+        #[arg(long)]
+        open: bool,
+        /// Judge overdue as of this day (default: today).
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FoundArg {
+    Inspection,
+    Meeting,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Change settings and send them to every node.
+    Set {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        /// Key regions, comma-separated (an origin matches by prefix).
+        #[arg(long, value_delimiter = ',')]
+        key_regions: Option<Vec<String>>,
+        /// Days an isolation lasts without a release date.
+        #[arg(long)]
+        isolation_days: Option<u32>,
+    },
+    /// Show the current settings.
+    Show {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+    },
+}
+
+/// Verification entries from `--entry` values and an optional CSV file.
+fn task_entries(
+    entries: &[String],
+    file: Option<&Path>,
+) -> anyhow::Result<Vec<pb::VerificationEntry>> {
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let parts: Vec<&str> = entry.split('|').map(str::trim).collect();
+        anyhow::ensure!(
+            parts.len() == 4,
+            "--entry #{} {entry:?}: expected \"name|phone|address|reason\"",
+            i + 1
+        );
+        rows.push([0, 1, 2, 3].map(|k| parts[k].to_owned()));
+    }
+    if let Some(path) = file {
+        let name = path.display();
+        let mut reader =
+            csv::Reader::from_path(path).with_context(|| format!("cannot read {name}"))?;
+        let headers = reader
+            .headers()
+            .with_context(|| format!("{name}: no header row"))?
+            .clone();
+        let column = |zh: &str, en: &str| {
+            headers.iter().position(|h| {
+                h.trim().trim_start_matches('\u{feff}') == zh || h.trim().eq_ignore_ascii_case(en)
+            })
+        };
+        let name_col =
+            column("姓名", "name").with_context(|| format!("{name}: no 姓名 (name) column"))?;
+        let cols = [
+            Some(name_col),
+            column("手机", "phone"),
+            column("地址", "address"),
+            column("原因", "reason"),
+        ];
+        for (i, record) in reader.records().enumerate() {
+            let record = record.with_context(|| format!("{name} row {}", i + 2))?;
+            rows.push(cols.map(|c| {
+                c.and_then(|c| record.get(c))
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned()
+            }));
+        }
+    }
+    anyhow::ensure!(
+        !rows.is_empty(),
+        "give people to verify with --entry or --file"
+    );
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, [name, phone, address, reason])| {
+            anyhow::ensure!(!name.is_empty(), "entry {}: the name is empty", i + 1);
+            let phone = lianfang_proto::validate::check_phone(&phone)
+                .map_err(|reason| anyhow::anyhow!("entry {} ({name}): {reason}", i + 1))?;
+            Ok(pb::VerificationEntry {
+                entry_id: (i + 1).to_string(),
+                name,
+                phone,
+                address,
+                reason,
+            })
+        })
+        .collect()
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }
 
 fn parse_date(s: &str) -> anyhow::Result<chrono::NaiveDate> {
@@ -138,6 +366,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let table = HubStore::open_read_only(&data)?.table(date)?;
             print!("{}", report::render(&table, format));
         }
+        Command::Directive(command) => directive_command(command)?,
+        Command::Task(command) => task_command(command)?,
+        Command::Problem(command) => problem_command(command)?,
+        Command::Config(ConfigCommand::Set {
+            data,
+            key_regions,
+            isolation_days,
+        }) => {
+            anyhow::ensure!(
+                key_regions.is_some() || isolation_days.is_some(),
+                "nothing to set: give --key-regions and/or --isolation-days"
+            );
+            let (config, id) =
+                HubStore::open_or_create(&data)?.set_config(key_regions, isolation_days)?;
+            print_json(&config)?;
+            if id > 0 {
+                eprintln!("sent to every compound as directive {id}");
+            }
+        }
+        Command::Config(ConfigCommand::Show { data }) => {
+            print_json(&HubStore::open_read_only(&data)?.table_config()?)?;
+        }
         Command::Demo {
             compounds,
             seed,
@@ -160,6 +410,219 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn directive_command(command: DirectiveCommand) -> anyhow::Result<()> {
+    match command {
+        DirectiveCommand::Send {
+            data,
+            title,
+            body,
+            to,
+            priority,
+            due,
+        } => {
+            let notice = pb::Notice {
+                title,
+                body,
+                priority: match priority {
+                    PriorityArg::Normal => pb::Priority::Normal,
+                    PriorityArg::High => pb::Priority::High,
+                } as i32,
+                due,
+            };
+            let id = HubStore::open_or_create(&data)?.send_notice(notice, to.as_deref())?;
+            println!("{id}");
+        }
+        DirectiveCommand::Status { data, id, format } => {
+            let status = HubStore::open_read_only(&data)?.directive_status(id)?;
+            match format {
+                Format::Json | Format::Csv => print_json(&status)?,
+                Format::Text => {
+                    println!(
+                        "#{} {} {} (sent {})",
+                        status.id, status.kind, status.title, status.created_at
+                    );
+                    for t in &status.targets {
+                        println!(
+                            "  {:<8} delivered {:<22} acknowledged {:<22} {}",
+                            t.compound,
+                            t.delivered_at.as_deref().unwrap_or("-"),
+                            t.acked_at.as_deref().unwrap_or("-"),
+                            t.response.as_deref().unwrap_or("")
+                        );
+                    }
+                    let waiting: Vec<&str> = status
+                        .targets
+                        .iter()
+                        .filter(|t| t.acked_at.is_none())
+                        .map(|t| t.compound.as_str())
+                        .collect();
+                    if waiting.is_empty() {
+                        println!("all {} acknowledged", status.targets.len());
+                    } else {
+                        println!(
+                            "not yet acknowledged ({}): {}",
+                            waiting.len(),
+                            waiting.join(", ")
+                        );
+                    }
+                }
+            }
+        }
+        DirectiveCommand::List { data, format } => {
+            let all = HubStore::open_read_only(&data)?.directives()?;
+            match format {
+                Format::Json | Format::Csv => print_json(&all)?,
+                Format::Text => {
+                    for d in all {
+                        let delivered = d
+                            .targets
+                            .iter()
+                            .filter(|t| t.delivered_at.is_some())
+                            .count();
+                        let acked = d.targets.iter().filter(|t| t.acked_at.is_some()).count();
+                        println!(
+                            "#{:<4} {:<8} {}  delivered {delivered}/{n}, acknowledged {acked}/{n}",
+                            d.id,
+                            d.kind,
+                            d.title,
+                            n = d.targets.len()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn task_command(command: TaskCommand) -> anyhow::Result<()> {
+    match command {
+        TaskCommand::Send {
+            data,
+            to,
+            title,
+            entry,
+            file,
+        } => {
+            let entries = task_entries(&entry, file.as_deref())?;
+            let id = HubStore::open_or_create(&data)?
+                .send_task(&to, pb::VerificationTask { title, entries })?;
+            println!("{id}");
+        }
+        TaskCommand::Status { data, id, format } => {
+            let entries = HubStore::open_read_only(&data)?.task_entries(Some(id), None)?;
+            print_entries(&entries, format)?;
+        }
+        TaskCommand::Outstanding {
+            data,
+            compound,
+            format,
+        } => {
+            let entries: Vec<_> = HubStore::open_read_only(&data)?
+                .task_entries(None, compound.as_deref())?
+                .into_iter()
+                .filter(|e| e.result.is_none())
+                .collect();
+            print_entries(&entries, format)?;
+        }
+    }
+    Ok(())
+}
+
+fn print_entries(
+    entries: &[lianfang_hub::directives::TaskEntryStatus],
+    format: Format,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Json | Format::Csv => print_json(&entries)?,
+        Format::Text if entries.is_empty() => println!("no entries"),
+        Format::Text => {
+            for e in entries {
+                println!(
+                    "task {} {} entry {}: {} {} {} ({}) -> {} {}",
+                    e.task,
+                    e.compound,
+                    e.entry_id,
+                    e.name,
+                    e.phone,
+                    e.address,
+                    e.reason,
+                    e.result.as_deref().unwrap_or("OUTSTANDING"),
+                    e.note.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn problem_command(command: ProblemCommand) -> anyhow::Result<()> {
+    match command {
+        ProblemCommand::Add {
+            data,
+            compound,
+            what,
+            location,
+            found,
+            date,
+        } => {
+            let found_on = date
+                .as_deref()
+                .map(parse_date)
+                .transpose()?
+                .unwrap_or_else(today);
+            let problem = pb::Problem {
+                what,
+                location,
+                found_at: match found {
+                    FoundArg::Inspection => pb::FoundAt::Inspection,
+                    FoundArg::Meeting => pb::FoundAt::Meeting,
+                } as i32,
+                found_on: found_on.format("%Y-%m-%d").to_string(),
+            };
+            let id = HubStore::open_or_create(&data)?.add_problem(&compound, problem)?;
+            println!("{id}");
+        }
+        ProblemCommand::List {
+            data,
+            open,
+            date,
+            format,
+        } => {
+            let day = date
+                .as_deref()
+                .map(parse_date)
+                .transpose()?
+                .unwrap_or_else(today);
+            let problems: Vec<_> = HubStore::open_read_only(&data)?
+                .problems(day)?
+                .into_iter()
+                .filter(|p| !open || p.open)
+                .collect();
+            match format {
+                Format::Json | Format::Csv => print_json(&problems)?,
+                Format::Text if problems.is_empty() => println!("no problems"),
+                Format::Text => {
+                    for p in problems {
+                        let state = match (&p.fixed_at, p.overdue) {
+                            (Some(at), _) => {
+                                format!("fixed {at}: {}", p.note.as_deref().unwrap_or(""))
+                            }
+                            (None, true) => "OPEN, OVERDUE (问题不过夜)".to_owned(),
+                            (None, false) => "open".to_owned(),
+                        };
+                        println!(
+                            "#{} {} {} @ {} (found at {} {}) {state}",
+                            p.id, p.compound, p.what, p.location, p.found_at, p.found_on
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[tokio::main]

@@ -67,6 +67,32 @@ CREATE TABLE IF NOT EXISTS person (
     body        BLOB    NOT NULL,
     PRIMARY KEY (compound, id)
 ) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS response (
+    compound TEXT    NOT NULL,
+    kind     INTEGER NOT NULL,
+    id       TEXT    NOT NULL,
+    stamp    INTEGER NOT NULL,
+    origin   TEXT    NOT NULL,
+    deleted  INTEGER NOT NULL,
+    body     BLOB    NOT NULL,
+    PRIMARY KEY (compound, kind, id)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS directive (
+    id         INTEGER PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    message    BLOB NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS downlog (
+    compound     TEXT    NOT NULL,
+    seq          INTEGER NOT NULL,
+    directive    INTEGER NOT NULL REFERENCES directive (id),
+    message      BLOB    NOT NULL,
+    signature    BLOB    NOT NULL,
+    delivered_at TEXT,
+    PRIMARY KEY (compound, seq)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS downlog_directive ON downlog (directive);
 CREATE TABLE IF NOT EXISTS isolation (
     compound TEXT    NOT NULL,
     id       TEXT    NOT NULL,
@@ -105,6 +131,12 @@ ON CONFLICT (compound, id) DO UPDATE SET
     stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted,
     kind = excluded.kind, start = excluded.start, release = excluded.release, body = excluded.body
 WHERE (excluded.stamp, excluded.origin) > (isolation.stamp, isolation.origin)";
+const UPSERT_RESPONSE_SQL: &str = "
+INSERT INTO response (compound, kind, id, stamp, origin, deleted, body)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+ON CONFLICT (compound, kind, id) DO UPDATE SET
+    stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted, body = excluded.body
+WHERE (excluded.stamp, excluded.origin) > (response.stamp, response.origin)";
 
 /// Errors of the hub store. `hub/src/grpc.rs` maps each to a gRPC status.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +163,18 @@ pub enum HubError {
     Malformed(String),
     #[error("unknown compound {0}")]
     UnknownCompound(String),
+    #[error("no directive {0}")]
+    UnknownDirective(i64),
+    #[error("directive {id} is a {kind}, not a {expected}")]
+    WrongDirectiveKind {
+        id: i64,
+        kind: String,
+        expected: &'static str,
+    },
+    #[error("{0}")]
+    InvalidDirective(String),
+    #[error("the hub's stored signing key is corrupt")]
+    CorruptKey,
     #[error("invalid compound code {0:?}: use 1-32 letters, digits, '-' or '_'")]
     InvalidCode(String),
     #[error(
@@ -199,7 +243,19 @@ pub struct Table {
 /// The hub store over one SQLite connection.
 #[derive(Debug)]
 pub struct HubStore {
-    conn: Connection,
+    pub(crate) conn: Connection,
+}
+
+/// The table (or filtered view) holding records of a kind.
+fn record_table(kind: Kind) -> String {
+    match kind {
+        Kind::Household => "household".into(),
+        Kind::Person => "person".into(),
+        Kind::Isolation => "isolation".into(),
+        Kind::Receipt | Kind::TaskAnswer | Kind::ProblemFix => {
+            format!("(SELECT * FROM response WHERE kind = {})", kind as i64)
+        }
+    }
 }
 
 /// A TEXT column borrowed from a row.
@@ -233,7 +289,40 @@ impl HubStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA_SQL)?;
-        Ok(HubStore { conn })
+        let store = HubStore { conn };
+        store.signing_key()?;
+        Ok(store)
+    }
+
+    /// The hub's ed25519 signing key, created on first use and kept in the
+    /// database (a lost hub database means re-enrolling every node).
+    ///
+    /// # Errors
+    /// SQLite errors, or a corrupt stored key.
+    pub fn signing_key(&self) -> Result<ed25519_dalek::SigningKey> {
+        let stored: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT value FROM setting WHERE key = 'signing_key'",
+                [],
+                |row| row.get::<_, String>(0),
+            )
+            .optional()?
+            .map(|hex| lianfang_proto::sign::hex_decode(&hex).unwrap_or_default());
+        let secret: [u8; 32] = match stored {
+            Some(bytes) => bytes.try_into().map_err(|_| HubError::CorruptKey)?,
+            None => {
+                let secret: [u8; 32] = rand::random();
+                self.conn.execute(
+                    "INSERT INTO setting (key, value) VALUES ('signing_key', ?1)
+                     ON CONFLICT (key) DO NOTHING",
+                    [lianfang_proto::sign::hex_encode(&secret)],
+                )?;
+                // Another process may have won the race: read back what stuck.
+                return self.signing_key();
+            }
+        };
+        Ok(lianfang_proto::sign::signing_key(&secret))
     }
 
     /// Opens an existing hub database read-only (for `table` while `serve` runs).
@@ -292,10 +381,12 @@ impl HubStore {
             "INSERT INTO node (compound, token_hash, issued_at) VALUES (?1, ?2, ?3)",
             params![code, token_hash(&secret), now],
         )?;
+        crate::directives::send_current_config(&tx, code, &now)?;
         tx.commit()?;
         Ok(lianfang_proto::token::encode(&pb::EnrollmentToken {
             compound: code.to_owned(),
             secret: secret.to_vec(),
+            hub_key: lianfang_proto::sign::public_key(&self.signing_key()?).to_vec(),
         }))
     }
 
@@ -328,7 +419,13 @@ impl HubStore {
     ///
     /// # Errors
     /// [`HubError::LogMismatch`] when the enrolment is bound to another log.
-    pub fn handshake(&mut self, caller: &Caller, log_id: &str, head: u64) -> Result<u64> {
+    pub fn handshake(
+        &mut self,
+        caller: &Caller,
+        log_id: &str,
+        head: u64,
+        down_cursor: u64,
+    ) -> Result<(u64, u64)> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -345,8 +442,10 @@ impl HubStore {
             "UPDATE node SET log_id = ?2, head = ?3, last_sync = ?4 WHERE id = ?1",
             params![caller.node, log_id, head as i64, now_rfc3339()],
         )?;
+        crate::directives::mark_delivered(&tx, &caller.compound, down_cursor)?;
+        let down_head = crate::directives::down_head(&tx, &caller.compound)?;
         tx.commit()?;
-        Ok(cursor as u64)
+        Ok((cursor as u64, down_head))
     }
 
     /// Applies a batch of the caller's log atomically with its cursor.
@@ -411,6 +510,7 @@ impl HubStore {
             let mut households = tx.prepare_cached(UPSERT_HOUSEHOLD_SQL)?;
             let mut persons = tx.prepare_cached(UPSERT_PERSON_SQL)?;
             let mut isolations = tx.prepare_cached(UPSERT_ISOLATION_SQL)?;
+            let mut responses = tx.prepare_cached(UPSERT_RESPONSE_SQL)?;
             for entry in &entries[skip..] {
                 let record = entry.record.as_ref().expect("checked above");
                 let stamp = record.stamp as i64;
@@ -446,6 +546,17 @@ impl HubStore {
                         i.start,
                         i.release,
                         i.encode_to_vec()
+                    ])?,
+                    body @ (pb::record::Body::Receipt(_)
+                    | pb::record::Body::TaskAnswer(_)
+                    | pb::record::Body::ProblemFix(_)) => responses.execute(params![
+                        record.compound,
+                        Kind::of(body) as i64,
+                        record.id,
+                        stamp,
+                        record.origin,
+                        record.deleted,
+                        lianfang_proto::record::encode_body(body)
                     ])?,
                 };
             }
@@ -580,11 +691,7 @@ impl HubStore {
     /// # Errors
     /// SQLite errors.
     pub fn record_count(&self, compound: &str, kind: Kind) -> Result<u64> {
-        let table = match kind {
-            Kind::Household => "household",
-            Kind::Person => "person",
-            Kind::Isolation => "isolation",
-        };
+        let table = record_table(kind);
         Ok(self.conn.query_row(
             &format!("SELECT COUNT(*) FROM {table} WHERE compound = ?1 AND deleted = 0"),
             [compound],
@@ -597,11 +704,7 @@ impl HubStore {
     /// # Errors
     /// SQLite errors.
     pub fn record(&self, compound: &str, kind: Kind, id: &str) -> Result<Option<StoredVersion>> {
-        let table = match kind {
-            Kind::Household => "household",
-            Kind::Person => "person",
-            Kind::Isolation => "isolation",
-        };
+        let table = record_table(kind);
         Ok(self
             .conn
             .query_row(

@@ -5,11 +5,13 @@
 //! - [`store`]: SQLite records and the append-only outbox, written together.
 //! - [`ledger`]: reads compound ledgers (CSV or xlsx) into typed rows.
 //! - [`import`]: applies a ledger to the store, all or nothing.
-//! - [`sync`]: the gRPC sync client (handshake, push, retry).
+//! - [`sync`]: the gRPC sync client (handshake, push, pull, retry).
+//! - [`directives`]: what the hub sent (notices, tasks, problems) and the answers.
 //! - [`generate`]: deterministic generator of realistic compound ledgers.
 //!
 //! The binary `lianfang-node` (`src/main.rs`) only parses flags and calls
 //! into these modules; tests call the same functions.
+pub mod directives;
 pub mod generate;
 pub mod import;
 pub mod ledger;
@@ -61,6 +63,7 @@ pub fn init(dir: &Path, compound: &str, hub: &str, token: &str) -> Result<Identi
         log_id: format!("{:032x}", rng.random::<u128>()),
         hub: hub.to_owned(),
         token: token.trim().to_owned(),
+        hub_key: lianfang_proto::sign::hex_encode(&decoded.hub_key),
     };
     Store::create(dir, &identity)?;
     Ok(identity)

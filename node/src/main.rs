@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use lianfang_node::directives;
 use lianfang_node::store::{Change, Store};
 use lianfang_node::sync::{SyncError, SyncOptions, sync_once};
 use lianfang_proto::Kind;
@@ -86,6 +87,60 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutFormat::Text)]
         format: OutFormat,
     },
+    /// List what the hub has sent this compound: notices, tasks, problems, configuration.
+    Directives {
+        #[arg(long, env = "LIANFANG_NODE_DATA")]
+        data: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+        format: OutFormat,
+    },
+    /// Acknowledge a directive (read and understood), optionally with a response.
+    Ack {
+        #[arg(long, env = "LIANFANG_NODE_DATA")]
+        data: PathBuf,
+        /// Directive id, as listed by `directives`.
+        id: String,
+        #[arg(long, default_value = "")]
+        response: String,
+    },
+    /// List the entries of verification tasks and their answers.
+    Tasks {
+        #[arg(long, env = "LIANFANG_NODE_DATA")]
+        data: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+        format: OutFormat,
+    },
+    /// Answer one entry of a verification task.
+    Answer {
+        #[arg(long, env = "LIANFANG_NODE_DATA")]
+        data: PathBuf,
+        /// Task id.
+        task: String,
+        /// Entry id within the task.
+        entry: String,
+        /// registered (found and registered), unregistered (found, not yet
+        /// registered), not-living-here, or other.
+        #[arg(long)]
+        result: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// List problems to rectify sent to this compound.
+    Problems {
+        #[arg(long, env = "LIANFANG_NODE_DATA")]
+        data: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+        format: OutFormat,
+    },
+    /// Report a problem fixed, with a note of what was done.
+    Fix {
+        #[arg(long, env = "LIANFANG_NODE_DATA")]
+        data: PathBuf,
+        /// Problem id.
+        id: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
     /// Delete records (a tombstone that syncs to the hub like any change).
     Delete {
         #[arg(long, env = "LIANFANG_NODE_DATA")]
@@ -163,8 +218,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 {
                     Ok(report) => println!(
-                        "caught up: hub has all {} entries (sent {} in {} batch(es), {} new)",
-                        report.head, report.sent, report.batches, report.applied
+                        "caught up: hub has all {} entries (sent {} in {} batch(es), {} new); \
+                         received {} directive(s), {} in all",
+                        report.head,
+                        report.sent,
+                        report.batches,
+                        report.applied,
+                        report.received,
+                        report.down_cursor
                     ),
                     Err(e) if once => {
                         eprintln!("error: {e}");
@@ -173,7 +234,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             _ => ExitCode::from(3),
                         });
                     }
-                    Err(e @ SyncError::Refused(_)) => return Err(e.into()),
+                    Err(e @ (SyncError::Refused(_) | SyncError::Down(_))) => return Err(e.into()),
                     Err(e) => eprintln!("sync failed, will retry: {e}"),
                 }
                 if once {
@@ -242,6 +303,89 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+        }
+        Command::Directives { data, format } => {
+            let received = directives::received(&Store::open(&data)?)?;
+            match format {
+                OutFormat::Json => println!("{}", serde_json::to_string_pretty(&received)?),
+                OutFormat::Text if received.is_empty() => println!("nothing received yet"),
+                OutFormat::Text => {
+                    for d in received {
+                        let state = match &d.acked_at {
+                            Some(at) => format!("acknowledged {at}"),
+                            None => "NOT acknowledged".to_owned(),
+                        };
+                        let high = if d.priority == "high" { " [HIGH]" } else { "" };
+                        println!("#{} {}{high} {} ({state})", d.id, d.kind, d.title);
+                        if !d.body.is_empty() {
+                            println!("    {}", d.body);
+                        }
+                    }
+                }
+            }
+        }
+        Command::Ack { data, id, response } => {
+            directives::ack(&mut Store::open(&data)?, &id, &response)?;
+            println!("acknowledged directive {id}; it reaches the hub at the next sync");
+        }
+        Command::Tasks { data, format } => {
+            let entries = directives::tasks(&Store::open(&data)?)?;
+            match format {
+                OutFormat::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
+                OutFormat::Text if entries.is_empty() => println!("no verification tasks"),
+                OutFormat::Text => {
+                    for e in entries {
+                        println!(
+                            "task {} entry {}: {} {} {} ({}) -> {}",
+                            e.task,
+                            e.entry_id,
+                            e.name,
+                            e.phone,
+                            e.address,
+                            e.reason,
+                            e.result.unwrap_or("OUTSTANDING")
+                        );
+                    }
+                }
+            }
+        }
+        Command::Answer {
+            data,
+            task,
+            entry,
+            result,
+            note,
+        } => {
+            let parsed = directives::parse_result(&result).with_context(|| {
+                format!(
+                    "--result {result:?} is not one of registered, unregistered, not-living-here, other"
+                )
+            })?;
+            directives::answer_entry(&mut Store::open(&data)?, &task, &entry, parsed, &note)?;
+            println!("answered task {task} entry {entry}; it reaches the hub at the next sync");
+        }
+        Command::Problems { data, format } => {
+            let problems = directives::problems(&Store::open(&data)?)?;
+            match format {
+                OutFormat::Json => println!("{}", serde_json::to_string_pretty(&problems)?),
+                OutFormat::Text if problems.is_empty() => println!("no problems to rectify"),
+                OutFormat::Text => {
+                    for p in problems {
+                        let state = match &p.fixed_at {
+                            Some(at) => format!("fixed {at}"),
+                            None => "OPEN".to_owned(),
+                        };
+                        println!(
+                            "#{} {} @ {} (found {}) {state}",
+                            p.id, p.what, p.location, p.found_on
+                        );
+                    }
+                }
+            }
+        }
+        Command::Fix { data, id, note } => {
+            directives::fix(&mut Store::open(&data)?, &id, &note)?;
+            println!("problem {id} reported fixed; it reaches the hub at the next sync");
         }
         Command::Delete { data, kind, ids } => {
             let kind = Kind::parse(&kind).with_context(|| {

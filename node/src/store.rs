@@ -11,6 +11,9 @@
 use std::path::{Path, PathBuf};
 
 use lianfang_proto::hlc::Hlc;
+use lianfang_proto::record::{empty_body, encode_body};
+use lianfang_proto::sign::{VerifyError, verify_entry};
+use lianfang_proto::sync::{Accept, accept, check_batch};
 use lianfang_proto::table::{DailyCounts, IsolationFacts, PersonFacts, TableBuilder, TableConfig};
 use lianfang_proto::{Kind, pb, table};
 use prost::Message as _;
@@ -36,6 +39,11 @@ CREATE TABLE IF NOT EXISTS record (
 CREATE TABLE IF NOT EXISTS outbox (
     seq   INTEGER PRIMARY KEY,
     entry BLOB NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS inbox (
+    seq         INTEGER PRIMARY KEY,
+    received_at TEXT NOT NULL,
+    message     BLOB NOT NULL
 ) STRICT;
 ";
 
@@ -75,6 +83,27 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Why a batch of the hub's down log was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DownError {
+    #[error("malformed down batch: {0}")]
+    Malformed(lianfang_proto::sync::BatchError),
+    #[error("down batch starts at {first} but this node expects {expected}")]
+    Gap { first: u64, expected: u64 },
+    #[error("refused a message from the hub: {0}")]
+    Verify(VerifyError),
+    #[error("down entry {seq} does not decode: {reason}")]
+    Undecodable { seq: u64, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for DownError {
+    fn from(e: rusqlite::Error) -> Self {
+        DownError::Store(StoreError::Sqlite(e))
+    }
+}
+
 /// Who this node is and where it syncs; fixed at `init`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -88,6 +117,8 @@ pub struct Identity {
     pub hub: String,
     /// Enrolment token as issued by `lianfang-hub enroll`.
     pub token: String,
+    /// The hub's ed25519 public key (from the token), hex.
+    pub hub_key: String,
 }
 
 /// One change to apply: set a record's body, or delete it (`None`).
@@ -117,6 +148,8 @@ pub struct WriteSummary {
     pub households: Counts,
     pub persons: Counts,
     pub isolations: Counts,
+    /// Receipts, task answers and problem fixes.
+    pub responses: Counts,
 }
 
 impl WriteSummary {
@@ -125,25 +158,36 @@ impl WriteSummary {
             Kind::Household => &mut self.households,
             Kind::Person => &mut self.persons,
             Kind::Isolation => &mut self.isolations,
+            Kind::Receipt | Kind::TaskAnswer | Kind::ProblemFix => &mut self.responses,
         }
     }
 
     /// Versions written (everything but the unchanged).
     pub fn written(&self) -> usize {
-        [self.households, self.persons, self.isolations]
-            .iter()
-            .map(|c| c.added + c.updated + c.deleted)
-            .sum()
+        [
+            self.households,
+            self.persons,
+            self.isolations,
+            self.responses,
+        ]
+        .iter()
+        .map(|c| c.added + c.updated + c.deleted)
+        .sum()
     }
 }
 
 impl std::fmt::Display for WriteSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let responses =
+            (self.responses != Counts::default()).then_some(("responses", self.responses));
         for (name, c) in [
             ("households", self.households),
             ("persons", self.persons),
             ("isolations", self.isolations),
-        ] {
+        ]
+        .into_iter()
+        .chain(responses)
+        {
             writeln!(
                 f,
                 "{name:<11} {:>7} added {:>7} updated {:>7} deleted {:>7} unchanged",
@@ -182,8 +226,10 @@ impl Store {
             ("log_id", &identity.log_id),
             ("hub", &identity.hub),
             ("token", &identity.token),
+            ("hub_key", &identity.hub_key),
             ("hlc", "0"),
             ("acked", "0"),
+            ("down_cursor", "0"),
         ] {
             tx.execute(SET_META_SQL, params![key, value])?;
         }
@@ -248,6 +294,7 @@ impl Store {
             log_id: self.meta("log_id")?,
             hub: self.meta("hub")?,
             token: self.meta("token")?,
+            hub_key: self.meta("hub_key")?,
         })
     }
 
@@ -489,6 +536,95 @@ impl Store {
         Ok(entries)
     }
 
+    /// Highest entry of the hub's down log applied here.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn down_cursor(&self) -> Result<u64> {
+        self.meta_u64("down_cursor")
+    }
+
+    /// Applies a batch of the hub's down log atomically with the down
+    /// cursor, under the same rules as the hub applies a push
+    /// ([`lianfang_proto::sync::accept`]): replays are ignored, an overlap
+    /// applies only its new tail, a gap is refused. Every new entry must
+    /// verify under the hub key stored at `init`; if one does not, nothing
+    /// of the batch is applied.
+    ///
+    /// # Errors
+    /// [`DownError`]; nothing is written then.
+    pub fn apply_down(
+        &mut self,
+        entries: &[pb::DownEntry],
+        received_at: &str,
+    ) -> Result<u64, DownError> {
+        let (first, len) =
+            check_batch(entries.iter().map(|e| e.seq)).map_err(DownError::Malformed)?;
+        let identity = self.identity()?;
+        let hub_key = lianfang_proto::sign::hex_decode(&identity.hub_key)
+            .ok_or(DownError::Verify(VerifyError::BadKey))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let cursor: u64 = tx
+            .query_row(GET_META_SQL, ["down_cursor"], |row| row.get::<_, String>(0))?
+            .parse()
+            .unwrap_or(0);
+        let skip = match accept(cursor, first, len) {
+            Accept::Gap { expected } => return Err(DownError::Gap { first, expected }),
+            Accept::Replay => return Ok(cursor),
+            Accept::Apply { skip } => skip,
+        };
+        for entry in &entries[skip..] {
+            verify_entry(&hub_key, &identity.compound, entry).map_err(DownError::Verify)?;
+            let message = pb::HubMessage::decode(entry.message.as_slice()).map_err(|e| {
+                DownError::Undecodable {
+                    seq: entry.seq,
+                    reason: e.to_string(),
+                }
+            })?;
+            tx.execute(
+                "INSERT INTO inbox (seq, received_at, message) VALUES (?1, ?2, ?3)",
+                params![entry.seq as i64, received_at, entry.message],
+            )?;
+            if let Some(pb::hub_message::Body::Config(config)) = message.body {
+                let config = TableConfig {
+                    key_regions: config.key_regions,
+                    isolation_days: config.isolation_days,
+                };
+                let json = serde_json::to_string(&config).expect("config serialises");
+                tx.execute(SET_META_SQL, params!["table_config", json])?;
+            }
+        }
+        let new_cursor = first + len as u64 - 1;
+        tx.execute(SET_META_SQL, params!["down_cursor", new_cursor.to_string()])?;
+        tx.commit()?;
+        Ok(new_cursor)
+    }
+
+    /// Every message received from the hub, in down-log order, with when it
+    /// arrived (RFC 3339).
+    ///
+    /// # Errors
+    /// SQLite errors or an undecodable stored message.
+    pub fn inbox(&self) -> Result<Vec<(u64, String, pb::HubMessage)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, received_at, message FROM inbox ORDER BY seq")?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let bytes: Vec<u8> = row.get(2)?;
+            let message =
+                pb::HubMessage::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt {
+                    what: "inbox message",
+                    detail: e.to_string(),
+                })?;
+            out.push((row.get::<_, i64>(0)? as u64, row.get(1)?, message));
+        }
+        Ok(out)
+    }
+
     /// The compound's own view of its daily table.
     ///
     /// # Errors
@@ -532,46 +668,9 @@ impl Store {
     }
 }
 
-/// The empty body of a kind, carried by tombstones.
-pub fn empty_body(kind: Kind) -> pb::record::Body {
-    match kind {
-        Kind::Household => pb::record::Body::Household(pb::Household::default()),
-        Kind::Person => pb::record::Body::Person(pb::Person::default()),
-        Kind::Isolation => pb::record::Body::Isolation(pb::Isolation::default()),
-    }
-}
-
-fn encode_body(body: &pb::record::Body) -> Vec<u8> {
-    match body {
-        pb::record::Body::Household(m) => m.encode_to_vec(),
-        pb::record::Body::Person(m) => m.encode_to_vec(),
-        pb::record::Body::Isolation(m) => m.encode_to_vec(),
-    }
-}
-
 fn decode_body(kind: Kind, bytes: &[u8]) -> Result<pb::record::Body> {
-    let corrupt = |e: prost::DecodeError| StoreError::Corrupt {
+    lianfang_proto::record::decode_body(kind, bytes).map_err(|e| StoreError::Corrupt {
         what: "record body",
         detail: e.to_string(),
-    };
-    Ok(match kind {
-        Kind::Household => {
-            pb::record::Body::Household(pb::Household::decode(bytes).map_err(corrupt)?)
-        }
-        Kind::Person => pb::record::Body::Person(pb::Person::decode(bytes).map_err(corrupt)?),
-        Kind::Isolation => {
-            pb::record::Body::Isolation(pb::Isolation::decode(bytes).map_err(corrupt)?)
-        }
-    })
-}
-
-/// Kind of a stored `kind` column value.
-///
-/// # Errors
-/// [`StoreError::Corrupt`] for an unknown number.
-pub fn kind_of(n: i64) -> Result<Kind> {
-    Kind::from_i64(n).ok_or(StoreError::Corrupt {
-        what: "record kind",
-        detail: n.to_string(),
     })
 }

@@ -18,7 +18,7 @@ use tonic::Code;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::store::{Store, StoreError};
+use crate::store::{DownError, Store, StoreError};
 
 /// Largest gRPC message either side accepts.
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
@@ -72,6 +72,12 @@ pub struct SyncReport {
     pub batches: u64,
     /// Sessions started (1 when nothing failed).
     pub sessions: u32,
+    /// Down-log entries received and applied.
+    pub received: u64,
+    /// The node's down cursor when the sync finished.
+    pub down_cursor: u64,
+    /// The hub's down-log head for this compound.
+    pub down_head: u64,
 }
 
 /// Progress of a running sync, for the CLI.
@@ -90,6 +96,9 @@ pub enum SyncError {
     /// The link failed on every attempt.
     #[error("link failed after {attempts} attempt(s); last error: {last}")]
     Link { attempts: u32, last: String },
+    /// The hub sent something this node must not apply (e.g. a bad signature).
+    #[error("{0}")]
+    Down(String),
     #[error("bad hub address {hub:?}: {reason}")]
     Address { hub: String, reason: String },
     #[error(transparent)]
@@ -267,12 +276,14 @@ async fn session(
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
 
     let head = store.call(|s| s.head()).await?;
+    let down_cursor = store.call(|s| s.down_cursor()).await?;
     let handshake = client
         .handshake(authorised(
             pb::HandshakeRequest {
                 log_id: log_id.to_owned(),
                 head,
                 version: env!("CARGO_PKG_VERSION").to_owned(),
+                down_cursor,
             },
             token,
             options.call_timeout,
@@ -331,8 +342,62 @@ async fn session(
     }
     report.head = sender.head;
     report.cursor = sender.acked;
+
+    // Then down the hub's log: pull until caught up. Each pull acknowledges
+    // what was applied before it, so the last (empty) one tells the hub
+    // that everything was delivered.
+    let mut down_cursor = down_cursor;
+    loop {
+        let reply = client
+            .pull(authorised(
+                pb::PullRequest {
+                    after: down_cursor,
+                    max: DOWN_BATCH,
+                },
+                token,
+                options.call_timeout,
+            ))
+            .await?
+            .into_inner();
+        report.down_head = reply.head;
+        if reply.entries.is_empty() {
+            if down_cursor >= reply.head {
+                break;
+            }
+            return Err(SessionError::Retry(format!(
+                "hub reports down log head {} but sent nothing after {down_cursor}",
+                reply.head
+            )));
+        }
+        let n = reply.entries.len() as u64;
+        let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let applied = store
+            .call(move |s| Ok(s.apply_down(&reply.entries, &received_at)))
+            .await?;
+        match applied {
+            Ok(cursor) => {
+                report.received += n.min(cursor.saturating_sub(down_cursor));
+                down_cursor = cursor;
+            }
+            Err(DownError::Store(e)) => return Err(e.into()),
+            Err(DownError::Gap { .. }) => {
+                return Err(SessionError::Retry(format!(
+                    "down log: {}",
+                    applied.unwrap_err()
+                )));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "refused a message from the hub; it was not applied");
+                return Err(SessionError::Fatal(SyncError::Down(e.to_string())));
+            }
+        }
+    }
+    report.down_cursor = down_cursor;
     Ok(())
 }
+
+/// Down-log entries asked for per pull.
+const DOWN_BATCH: u32 = 256;
 
 /// A request carrying the token and the call's deadline.
 fn authorised<T>(

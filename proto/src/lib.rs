@@ -4,6 +4,8 @@
 //! - [`pb`]: types generated from `proto/lianfang.proto`.
 //! - [`hlc`]: hybrid logical clock stamps.
 //! - [`merge`]: which version of a record wins (LWW by `(stamp, origin)`).
+//! - [`record`]: record bodies: empty (tombstone), encode, decode.
+//! - [`sign`]: ed25519 signatures on the hub's down log.
 //! - [`sync`]: the protocol's decisions, free of I/O (accept, send, back off).
 //! - [`table`]: the daily population table as a pure function.
 //! - [`token`]: enrolment token format.
@@ -14,6 +16,8 @@ pub mod pb {
 }
 pub mod hlc;
 pub mod merge;
+pub mod record;
+pub mod sign;
 pub mod sync;
 pub mod table;
 pub mod token;
@@ -25,16 +29,29 @@ pub enum Kind {
     Household = 1,
     Person = 2,
     Isolation = 3,
+    Receipt = 4,
+    TaskAnswer = 5,
+    ProblemFix = 6,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Household, Kind::Person, Kind::Isolation];
+    pub const ALL: [Kind; 6] = [
+        Kind::Household,
+        Kind::Person,
+        Kind::Isolation,
+        Kind::Receipt,
+        Kind::TaskAnswer,
+        Kind::ProblemFix,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Household => "household",
             Kind::Person => "person",
             Kind::Isolation => "isolation",
+            Kind::Receipt => "receipt",
+            Kind::TaskAnswer => "task_answer",
+            Kind::ProblemFix => "problem_fix",
         }
     }
 
@@ -58,6 +75,9 @@ impl Kind {
             pb::record::Body::Household(_) => Kind::Household,
             pb::record::Body::Person(_) => Kind::Person,
             pb::record::Body::Isolation(_) => Kind::Isolation,
+            pb::record::Body::Receipt(_) => Kind::Receipt,
+            pb::record::Body::TaskAnswer(_) => Kind::TaskAnswer,
+            pb::record::Body::ProblemFix(_) => Kind::ProblemFix,
         }
     }
 }

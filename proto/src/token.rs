@@ -17,7 +17,7 @@ pub enum TokenError {
     Base64,
     #[error("token does not decode")]
     Decode,
-    #[error("token names no compound or carries no secret")]
+    #[error("token lacks its compound, secret or hub key")]
     Incomplete,
 }
 
@@ -36,7 +36,7 @@ pub fn decode(s: &str) -> Result<pb::EnrollmentToken, TokenError> {
         .decode(body)
         .map_err(|_| TokenError::Base64)?;
     let token = pb::EnrollmentToken::decode(bytes.as_slice()).map_err(|_| TokenError::Decode)?;
-    if token.compound.is_empty() || token.secret.len() < 16 {
+    if token.compound.is_empty() || token.secret.len() < 16 || token.hub_key.len() != 32 {
         return Err(TokenError::Incomplete);
     }
     Ok(token)
@@ -51,6 +51,7 @@ mod tests {
         let token = pb::EnrollmentToken {
             compound: "HM001".into(),
             secret: vec![7; 32],
+            hub_key: vec![1; 32],
         };
         let s = encode(&token);
         assert_eq!(decode(&format!(" {s}\n")), Ok(token));

@@ -1,0 +1,580 @@
+//! Down the hub's log: notices, verification tasks, problems to rectify and
+//! configuration, each a directive signed into the down log of every
+//! compound it targets, and the compounds' answers that come back as records.
+//!
+//! **Architecture Invariant:** each compound has its own down log numbered
+//! 1, 2, 3, … (a directive to many compounds is appended to each log), so a
+//! node applies it with the same gap/replay rules as the hub applies a push
+//! (`lianfang_proto::sync::accept`), and receives only what is addressed to
+//! it.
+//!
+//! **Architecture Invariant:** every down entry is signed at append time over
+//! (compound, seq, message); nothing unsigned is ever stored or sent.
+//!
+//! Delivery is known from the node's cursor: a `Pull` (or handshake) with
+//! cursor `c` marks every entry of that compound up to `c` delivered.
+//! Acknowledgements, task answers and fixes are node records (`Receipt`,
+//! `TaskAnswer`, `ProblemFix`) that ride the push into the `response` table.
+
+use lianfang_proto::table::TableConfig;
+use lianfang_proto::{Kind, pb};
+use prost::Message as _;
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
+use serde::Serialize;
+
+use crate::store::{Caller, HubError, HubStore, Result};
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Marks `compound`'s down entries up to `cursor` delivered (first time only).
+pub(crate) fn mark_delivered(conn: &Connection, compound: &str, cursor: u64) -> Result<()> {
+    conn.execute(
+        "UPDATE downlog SET delivered_at = ?3
+         WHERE compound = ?1 AND seq <= ?2 AND delivered_at IS NULL",
+        params![compound, cursor as i64, now_rfc3339()],
+    )?;
+    Ok(())
+}
+
+/// Highest entry of `compound`'s down log (0 when empty).
+pub(crate) fn down_head(conn: &Connection, compound: &str) -> Result<u64> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(MAX(seq), 0) FROM downlog WHERE compound = ?1",
+        [compound],
+        |row| row.get::<_, i64>(0),
+    )? as u64)
+}
+
+fn signing_key(conn: &Connection) -> Result<ed25519_dalek::SigningKey> {
+    let hex: String = conn.query_row(
+        "SELECT value FROM setting WHERE key = 'signing_key'",
+        [],
+        |row| row.get(0),
+    )?;
+    let secret: [u8; 32] = lianfang_proto::sign::hex_decode(&hex)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(HubError::CorruptKey)?;
+    Ok(lianfang_proto::sign::signing_key(&secret))
+}
+
+/// Records a directive and appends it, signed, to each target's down log.
+fn append_directive(
+    conn: &Connection,
+    kind: &str,
+    body: pb::hub_message::Body,
+    targets: &[String],
+    now: &str,
+) -> Result<i64> {
+    if targets.is_empty() {
+        return Err(HubError::InvalidDirective(
+            "no compound to send to: enrol compounds first".into(),
+        ));
+    }
+    let key = signing_key(conn)?;
+    let id: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(id), 0) + 1 FROM directive",
+        [],
+        |row| row.get(0),
+    )?;
+    let message = pb::HubMessage {
+        directive_id: id.to_string(),
+        issued_at: now.to_owned(),
+        body: Some(body),
+    }
+    .encode_to_vec();
+    conn.execute(
+        "INSERT INTO directive (id, kind, created_at, message) VALUES (?1, ?2, ?3, ?4)",
+        params![id, kind, now, message],
+    )?;
+    for compound in targets {
+        let seq = down_head(conn, compound)? + 1;
+        let entry = lianfang_proto::sign::sign_entry(&key, compound, seq, message.clone());
+        conn.execute(
+            "INSERT INTO downlog (compound, seq, directive, message, signature)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![compound, seq as i64, id, entry.message, entry.signature],
+        )?;
+    }
+    Ok(id)
+}
+
+/// Sends the hub's configuration to a newly enrolled compound, if it was
+/// ever set (the defaults need no message).
+pub(crate) fn send_current_config(conn: &Connection, compound: &str, now: &str) -> Result<()> {
+    let stored: Option<String> = conn
+        .query_row(
+            "SELECT value FROM setting WHERE key = 'table_config'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if let Some(config) = stored.and_then(|json| serde_json::from_str::<TableConfig>(&json).ok()) {
+        append_directive(
+            conn,
+            "config",
+            config_body(&config),
+            &[compound.to_owned()],
+            now,
+        )?;
+    }
+    Ok(())
+}
+
+fn config_body(config: &TableConfig) -> pb::hub_message::Body {
+    pb::hub_message::Body::Config(pb::Config {
+        key_regions: config.key_regions.clone(),
+        isolation_days: config.isolation_days,
+    })
+}
+
+/// A target compound's view of one directive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetStatus {
+    pub compound: String,
+    /// When the compound's node first reported having it (RFC 3339).
+    pub delivered_at: Option<String>,
+    /// When the compound acknowledged it, as the node recorded (RFC 3339).
+    pub acked_at: Option<String>,
+    pub response: Option<String>,
+}
+
+/// A directive with its delivery and acknowledgement per target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DirectiveStatus {
+    pub id: String,
+    pub kind: String,
+    pub created_at: String,
+    pub title: String,
+    pub targets: Vec<TargetStatus>,
+}
+
+/// One entry of a verification task with the compound's answer, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskEntryStatus {
+    pub task: String,
+    pub compound: String,
+    pub entry_id: String,
+    pub name: String,
+    pub phone: String,
+    pub address: String,
+    pub reason: String,
+    /// registered, unregistered, not_living_here or other; `None` while outstanding.
+    pub result: Option<String>,
+    pub note: Option<String>,
+    pub answered_at: Option<String>,
+}
+
+/// A problem to rectify and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProblemStatus {
+    pub id: String,
+    pub compound: String,
+    pub what: String,
+    pub location: String,
+    /// inspection or meeting.
+    pub found_at: String,
+    pub found_on: String,
+    pub delivered_at: Option<String>,
+    pub fixed_at: Option<String>,
+    pub note: Option<String>,
+    pub open: bool,
+    /// Still open at a meeting after the day it was found (问题不过夜).
+    pub overdue: bool,
+}
+
+/// Name of an answer result as shown and typed.
+pub fn result_name(result: pb::AnswerResult) -> &'static str {
+    match result {
+        pb::AnswerResult::Registered => "registered",
+        pb::AnswerResult::Unregistered => "unregistered",
+        pb::AnswerResult::NotLivingHere => "not_living_here",
+        pb::AnswerResult::Other => "other",
+        pb::AnswerResult::Unspecified => "unspecified",
+    }
+}
+
+fn found_at_name(found_at: pb::FoundAt) -> &'static str {
+    match found_at {
+        pb::FoundAt::Inspection => "inspection",
+        pb::FoundAt::Meeting => "meeting",
+        pb::FoundAt::Unspecified => "unspecified",
+    }
+}
+
+impl HubStore {
+    /// Every enrolled compound code, sorted.
+    fn compounds(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT code FROM compound ORDER BY code")?;
+        let codes = stmt
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(codes)
+    }
+
+    /// Resolves `to` (codes, or all compounds when `None`), refusing unknown codes.
+    fn targets(&self, to: Option<&[String]>) -> Result<Vec<String>> {
+        let all = self.compounds()?;
+        let Some(to) = to else { return Ok(all) };
+        let mut targets = Vec::new();
+        for code in to {
+            let code = code.trim();
+            if !all.iter().any(|c| c == code) {
+                return Err(HubError::UnknownCompound(code.to_owned()));
+            }
+            if !targets.iter().any(|c: &String| c == code) {
+                targets.push(code.to_owned());
+            }
+        }
+        Ok(targets)
+    }
+
+    fn send(&mut self, kind: &str, body: pb::hub_message::Body, targets: &[String]) -> Result<i64> {
+        let now = now_rfc3339();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let id = append_directive(&tx, kind, body, targets, &now)?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Sends a notice to `to` (all compounds when `None`); returns its id.
+    ///
+    /// # Errors
+    /// An unknown compound, an empty title, or no compounds at all.
+    pub fn send_notice(&mut self, notice: pb::Notice, to: Option<&[String]>) -> Result<i64> {
+        if notice.title.trim().is_empty() {
+            return Err(HubError::InvalidDirective("a notice needs a title".into()));
+        }
+        let targets = self.targets(to)?;
+        self.send("notice", pb::hub_message::Body::Notice(notice), &targets)
+    }
+
+    /// Sends a verification list to one compound; returns its id.
+    ///
+    /// # Errors
+    /// An unknown compound or an empty list.
+    pub fn send_task(&mut self, compound: &str, task: pb::VerificationTask) -> Result<i64> {
+        if task.entries.is_empty() {
+            return Err(HubError::InvalidDirective(
+                "a verification task needs at least one entry".into(),
+            ));
+        }
+        let targets = self.targets(Some(&[compound.to_owned()]))?;
+        self.send("task", pb::hub_message::Body::Task(task), &targets)
+    }
+
+    /// Records a problem to rectify for one compound and sends it; returns its id.
+    ///
+    /// # Errors
+    /// An unknown compound or an empty description.
+    pub fn add_problem(&mut self, compound: &str, problem: pb::Problem) -> Result<i64> {
+        if problem.what.trim().is_empty() {
+            return Err(HubError::InvalidDirective(
+                "a problem needs a description (--what)".into(),
+            ));
+        }
+        let targets = self.targets(Some(&[compound.to_owned()]))?;
+        self.send("problem", pb::hub_message::Body::Problem(problem), &targets)
+    }
+
+    /// Changes the table configuration and sends it to every compound.
+    /// Returns the new configuration and the directive's id.
+    ///
+    /// # Errors
+    /// An empty region list or a zero isolation period.
+    pub fn set_config(
+        &mut self,
+        key_regions: Option<Vec<String>>,
+        isolation_days: Option<u32>,
+    ) -> Result<(TableConfig, i64)> {
+        let mut config = self.table_config()?;
+        if let Some(regions) = key_regions {
+            let regions: Vec<String> = regions
+                .into_iter()
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty())
+                .collect();
+            if regions.is_empty() {
+                return Err(HubError::InvalidDirective(
+                    "the key-region list cannot be empty".into(),
+                ));
+            }
+            config.key_regions = regions;
+        }
+        if let Some(days) = isolation_days {
+            if !(1..=90).contains(&days) {
+                return Err(HubError::InvalidDirective(format!(
+                    "isolation period must be 1 to 90 days, got {days}"
+                )));
+            }
+            config.isolation_days = days;
+        }
+        let now = now_rfc3339();
+        let targets = self.compounds()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO setting (key, value) VALUES ('table_config', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [serde_json::to_string(&config).expect("config serialises")],
+        )?;
+        let id = if targets.is_empty() {
+            0
+        } else {
+            append_directive(&tx, "config", config_body(&config), &targets, &now)?
+        };
+        tx.commit()?;
+        Ok((config, id))
+    }
+
+    /// Entries of the caller's down log after `after` (at most `max`), and
+    /// the log's head. Marks everything up to `after` delivered.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn pull(
+        &mut self,
+        caller: &Caller,
+        after: u64,
+        max: u32,
+    ) -> Result<(Vec<pb::DownEntry>, u64)> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        mark_delivered(&tx, &caller.compound, after)?;
+        let head = down_head(&tx, &caller.compound)?;
+        let entries = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT seq, message, signature FROM downlog
+                 WHERE compound = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            stmt.query_map(
+                params![
+                    caller.compound,
+                    after as i64,
+                    i64::from(max.clamp(1, 10_000))
+                ],
+                |row| {
+                    Ok(pb::DownEntry {
+                        seq: row.get::<_, i64>(0)? as u64,
+                        message: row.get(1)?,
+                        signature: row.get(2)?,
+                    })
+                },
+            )?
+            .collect::<Result<Vec<_>, _>>()?
+        };
+        tx.commit()?;
+        Ok((entries, head))
+    }
+
+    fn directive(&self, id: i64) -> Result<(String, String, pb::HubMessage)> {
+        let (kind, created_at, bytes): (String, String, Vec<u8>) = self
+            .conn
+            .query_row(
+                "SELECT kind, created_at, message FROM directive WHERE id = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?
+            .ok_or(HubError::UnknownDirective(id))?;
+        let message = pb::HubMessage::decode(bytes.as_slice())
+            .map_err(|e| HubError::Malformed(format!("stored directive {id}: {e}")))?;
+        Ok((kind, created_at, message))
+    }
+
+    /// A response record's body, if the compound has sent one.
+    fn response<M: prost::Message + Default>(
+        &self,
+        compound: &str,
+        kind: Kind,
+        id: &str,
+    ) -> Result<Option<M>> {
+        let body: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT body FROM response WHERE compound = ?1 AND kind = ?2 AND id = ?3 AND deleted = 0",
+                params![compound, kind as i64, id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        body.map(|b| M::decode(b.as_slice()))
+            .transpose()
+            .map_err(|e| HubError::Malformed(format!("stored {} {id}: {e}", kind.name())))
+    }
+
+    /// Per target compound: delivered at, acknowledged at, response.
+    ///
+    /// # Errors
+    /// [`HubError::UnknownDirective`].
+    pub fn directive_status(&self, id: i64) -> Result<DirectiveStatus> {
+        let (kind, created_at, message) = self.directive(id)?;
+        let title = match &message.body {
+            Some(pb::hub_message::Body::Notice(n)) => n.title.clone(),
+            Some(pb::hub_message::Body::Task(t)) => t.title.clone(),
+            Some(pb::hub_message::Body::Problem(p)) => p.what.clone(),
+            Some(pb::hub_message::Body::Config(c)) => format!(
+                "key regions {}, isolation {} days",
+                c.key_regions.join("、"),
+                c.isolation_days
+            ),
+            None => String::new(),
+        };
+        let rows: Vec<(String, Option<String>)> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT compound, delivered_at FROM downlog WHERE directive = ?1 ORDER BY compound",
+            )?;
+            stmt.query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        let mut targets = Vec::with_capacity(rows.len());
+        for (compound, delivered_at) in rows {
+            let receipt: Option<pb::Receipt> =
+                self.response(&compound, Kind::Receipt, &id.to_string())?;
+            targets.push(TargetStatus {
+                compound,
+                delivered_at,
+                acked_at: receipt.as_ref().map(|r| r.acked_at.clone()),
+                response: receipt
+                    .map(|r| r.response)
+                    .filter(|response| !response.is_empty()),
+            });
+        }
+        Ok(DirectiveStatus {
+            id: id.to_string(),
+            kind,
+            created_at,
+            title,
+            targets,
+        })
+    }
+
+    /// Every directive's status, newest first.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn directives(&self) -> Result<Vec<DirectiveStatus>> {
+        let ids: Vec<i64> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id FROM directive ORDER BY id DESC")?;
+            stmt.query_map([], |row| row.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        ids.into_iter()
+            .map(|id| self.directive_status(id))
+            .collect()
+    }
+
+    /// Entries of verification tasks with their answers: of one task, or of
+    /// every task (optionally of one compound).
+    ///
+    /// # Errors
+    /// [`HubError::UnknownDirective`] or a directive that is not a task.
+    pub fn task_entries(
+        &self,
+        task: Option<i64>,
+        compound: Option<&str>,
+    ) -> Result<Vec<TaskEntryStatus>> {
+        let ids: Vec<i64> = match task {
+            Some(id) => vec![id],
+            None => {
+                let mut stmt = self
+                    .conn
+                    .prepare("SELECT id FROM directive WHERE kind = 'task' ORDER BY id")?;
+                stmt.query_map([], |row| row.get(0))?
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        let mut out = Vec::new();
+        for id in ids {
+            let (kind, _, message) = self.directive(id)?;
+            let Some(pb::hub_message::Body::Task(task)) = message.body else {
+                return Err(HubError::WrongDirectiveKind {
+                    id,
+                    kind,
+                    expected: "task",
+                });
+            };
+            let target: String = self.conn.query_row(
+                "SELECT compound FROM downlog WHERE directive = ?1",
+                [id],
+                |row| row.get(0),
+            )?;
+            if compound.is_some_and(|c| c != target) {
+                continue;
+            }
+            for entry in task.entries {
+                let answer: Option<pb::TaskAnswer> = self.response(
+                    &target,
+                    Kind::TaskAnswer,
+                    &format!("{id}/{}", entry.entry_id),
+                )?;
+                out.push(TaskEntryStatus {
+                    task: id.to_string(),
+                    compound: target.clone(),
+                    entry_id: entry.entry_id,
+                    name: entry.name,
+                    phone: entry.phone,
+                    address: entry.address,
+                    reason: entry.reason,
+                    result: answer.as_ref().map(|a| result_name(a.result()).to_owned()),
+                    note: answer.as_ref().map(|a| a.note.clone()),
+                    answered_at: answer.map(|a| a.answered_at),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Problems to rectify as they stand on `today`: each open one is
+    /// overdue once a day has passed since it was found (问题不过夜).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn problems(&self, today: chrono::NaiveDate) -> Result<Vec<ProblemStatus>> {
+        let ids: Vec<i64> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id FROM directive WHERE kind = 'problem' ORDER BY id")?;
+            stmt.query_map([], |row| row.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let (_, _, message) = self.directive(id)?;
+            let Some(pb::hub_message::Body::Problem(problem)) = message.body else {
+                continue;
+            };
+            let (compound, delivered_at): (String, Option<String>) = self.conn.query_row(
+                "SELECT compound, delivered_at FROM downlog WHERE directive = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
+            let fix: Option<pb::ProblemFix> =
+                self.response(&compound, Kind::ProblemFix, &id.to_string())?;
+            let open = fix.is_none();
+            let found_on = lianfang_proto::table::parse_day(&problem.found_on);
+            out.push(ProblemStatus {
+                id: id.to_string(),
+                compound,
+                found_at: found_at_name(problem.found_at()).to_owned(),
+                what: problem.what,
+                location: problem.location,
+                found_on: problem.found_on,
+                delivered_at,
+                fixed_at: fix.as_ref().map(|f| f.fixed_at.clone()),
+                note: fix.map(|f| f.note),
+                open,
+                overdue: open && found_on.is_some_and(|found| today > found),
+            });
+        }
+        Ok(out)
+    }
+}
