@@ -3,6 +3,8 @@
 //! No mocks of our own components.
 
 mod cli;
+mod convergence;
+mod crash;
 mod directives;
 mod ledger;
 mod protocol;

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`store`]: SQLite: enrolments and cursors, merged records, the table query.
 //! - [`directives`]: the down log: notices, tasks, problems, configuration, signed.
+//! - [`link`]: a fault-injecting TCP link on loopback for the demo and tests.
 //! - [`grpc`]: the `Sync` service; the only module that knows `tonic::Status`.
 //! - [`server`]: runs the gRPC server on a listener until shutdown.
 //! - [`report`]: renders the table as JSON, CSV or text.
@@ -14,6 +15,7 @@
 pub mod demo;
 pub mod directives;
 pub mod grpc;
+pub mod link;
 pub mod report;
 pub mod server;
 pub mod store;

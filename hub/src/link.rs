@@ -1,0 +1,1 @@
+//! Fault-injecting TCP link (being written).

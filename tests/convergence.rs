@@ -1,0 +1,1 @@
+//! Convergence under any batch order (being written).

@@ -1,0 +1,1 @@
+//! Crash tests: kill -9 of node and hub processes (being written).
