@@ -1,1 +1,601 @@
-//! Crash tests: kill -9 of node and hub processes (being written).
+//! Crash tests: kill -9 (SIGKILL, `Child::kill` on Unix) of the real
+//! `lianfang-node` and `lianfang-hub` processes at random moments. What was
+//! committed survives, nothing is half applied or applied twice, and the
+//! next run converges to the table computed straight from the ledger.
+//!
+//! Delays are random; each test prints its seed, and
+//! `LIANFANG_CRASH_SEED=N` repeats a run. Run with `--nocapture` to see
+//! where the kills landed.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use lianfang_hub::store::HubStore;
+use lianfang_node::generate::{self, CompoundLedger, StreetSpec};
+use lianfang_node::store::Store;
+use lianfang_proto::{Kind, Lane};
+use lianfang_tests::{bin, oracle};
+
+const LEDGER_KINDS: [Kind; 3] = [Kind::Household, Kind::Person, Kind::Isolation];
+const DATES: [&str; 2] = ["2020-02-10", "2020-02-15"];
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+/// A compound of 2,000 households, generated once for all crash tests.
+fn big_compound() -> &'static CompoundLedger {
+    static COMPOUND: OnceLock<CompoundLedger> = OnceLock::new();
+    COMPOUND.get_or_init(|| {
+        let spec = StreetSpec {
+            min_households: 2000,
+            max_households: 2000,
+            ..StreetSpec::demo(1)
+        };
+        generate::compound(&spec, 0)
+    })
+}
+
+/// Entries a fresh import of `compound` appends to the log: one per record.
+fn entries_of(compound: &CompoundLedger) -> u64 {
+    (compound.households.len() + compound.persons.len() + compound.isolations.len()) as u64
+}
+
+/// Random delays (splitmix64), seeded from `LIANFANG_CRASH_SEED` or the clock.
+struct Rng(u64);
+
+impl Rng {
+    fn new(test: &str) -> Rng {
+        let seed = std::env::var("LIANFANG_CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64;
+                nanos ^ u64::from(std::process::id()) << 32
+            });
+        eprintln!("{test}: seed {seed} (LIANFANG_CRASH_SEED={seed} repeats it)");
+        Rng(seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A delay uniformly in `around / 2 ..= around * 3 / 2`.
+    fn jitter(&mut self, around: Duration) -> Duration {
+        let ms = around.as_millis().max(2) as u64;
+        Duration::from_millis(ms / 2 + self.next() % (ms + 1))
+    }
+}
+
+fn run(program: &str, args: &[&str]) -> Output {
+    Command::new(bin(program))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"))
+}
+
+fn ok(program: &str, args: &[&str]) -> String {
+    let out = run(program, args);
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A child process killed (SIGKILL) on drop, so a failing test leaves none.
+struct Proc(Child);
+
+impl Proc {
+    fn spawn(program: &str, args: &[&str]) -> Proc {
+        Proc(
+            Command::new(bin(program))
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn {program}: {e}")),
+        )
+    }
+
+    /// Its exit status if it has ended.
+    fn ended(&mut self) -> Option<ExitStatus> {
+        self.0.try_wait().unwrap()
+    }
+
+    /// Kill -9 and reap.
+    fn kill(mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+
+    /// Waits at most `limit` for the process to end.
+    fn wait(mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.ended() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process still running after {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `lianfang-hub serve` as a child process; killed on drop.
+struct Serve {
+    child: Child,
+    addr: String,
+}
+
+impl Serve {
+    fn start(data: &Path, listen: &str) -> Serve {
+        let mut child = Command::new(bin("lianfang-hub"))
+            .args([
+                "serve",
+                "--data",
+                data.to_str().unwrap(),
+                "--listen",
+                listen,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("serve exited before listening")
+                .unwrap();
+            if let Some((_, addr)) = line.rsplit_once(" on ") {
+                break addr.trim().to_owned();
+            }
+        };
+        // Keep draining stderr so the server never blocks on it.
+        std::thread::spawn(move || lines.for_each(drop));
+        Serve { child, addr }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Kill -9; returns the address it listened on.
+    fn kill(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.addr.clone()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A hub directory with `compound` enrolled, a node directory initialised
+/// against `hub_url` (set later for the import test), and the ledger as CSV.
+struct Setup {
+    root: tempfile::TempDir,
+    token: String,
+    files: Vec<PathBuf>,
+}
+
+impl Setup {
+    fn new(compound: &CompoundLedger) -> Setup {
+        let root = tempfile::tempdir().unwrap();
+        let hub = root.path().join("hub");
+        let out = ok(
+            "lianfang-hub",
+            &[
+                "enroll",
+                "--data",
+                hub.to_str().unwrap(),
+                "--compound",
+                &compound.code,
+                "--name",
+                &compound.name,
+            ],
+        );
+        let token = out.lines().last().unwrap().trim().to_owned();
+        let files = compound.write_csv(&root.path().join("ledger")).unwrap();
+        Setup { root, token, files }
+    }
+
+    fn hub(&self) -> PathBuf {
+        self.root.path().join("hub")
+    }
+
+    fn node(&self) -> PathBuf {
+        self.root.path().join("node")
+    }
+
+    fn node_arg(&self) -> String {
+        self.node().to_str().unwrap().to_owned()
+    }
+
+    fn init_node(&self, compound: &CompoundLedger, hub_url: &str) {
+        ok(
+            "lianfang-node",
+            &[
+                "init",
+                "--data",
+                &self.node_arg(),
+                "--compound",
+                &compound.code,
+                "--hub",
+                hub_url,
+                "--token",
+                &self.token,
+            ],
+        );
+    }
+
+    fn import_args(&self) -> Vec<String> {
+        let mut args = vec!["import".to_owned(), "--data".to_owned(), self.node_arg()];
+        args.extend(self.files.iter().map(|f| f.to_str().unwrap().to_owned()));
+        args
+    }
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// Opens the node's store after a crash and checks it: the database is
+/// sound and both lanes of the log are contiguous from 1. Returns the bulk
+/// head and the hub cursor the node last stored.
+fn check_node(dir: &Path) -> (u64, u64) {
+    let conn = rusqlite::Connection::open(dir.join("node.db")).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok", "node database after kill -9");
+    drop(conn);
+    let store = Store::open(dir).unwrap();
+    for lane in [Lane::Bulk, Lane::Urgent] {
+        let head = store.head_of(lane).unwrap();
+        let entries = store.log_range_of(lane, 1, head).unwrap();
+        assert_eq!(entries.len() as u64, head, "{lane:?} lane has holes");
+        for (i, entry) in entries.iter().enumerate() {
+            assert_eq!(entry.seq, i as u64 + 1);
+        }
+    }
+    (store.head().unwrap(), store.acked().unwrap())
+}
+
+/// The hub's bulk cursor for the compound, and its live ledger records.
+/// After a fresh import each log entry is a distinct record, so a hub that
+/// applies batches whole, once, holds exactly `cursor` records.
+fn hub_state(dir: &Path, code: &str) -> (u64, u64) {
+    let store = HubStore::open_read_only(dir).unwrap();
+    let cursor = store.cursor(code).unwrap();
+    let records = LEDGER_KINDS
+        .iter()
+        .map(|&kind| store.record_count(code, kind).unwrap())
+        .sum();
+    (cursor, records)
+}
+
+/// The hub holds the whole ledger: counts, table for a few dates (against
+/// the independent oracle), cursor at the node's head.
+fn assert_converged(hub: &Path, node: &Path, compound: &CompoundLedger) {
+    let (head, acked) = check_node(node);
+    assert_eq!(head, entries_of(compound), "node log");
+    assert_eq!(acked, head, "node knows the hub has everything");
+    let store = HubStore::open_read_only(hub).unwrap();
+    assert_eq!(store.cursor(&compound.code).unwrap(), head);
+    for (kind, n) in [
+        (Kind::Household, compound.households.len()),
+        (Kind::Person, compound.persons.len()),
+        (Kind::Isolation, compound.isolations.len()),
+    ] {
+        assert_eq!(
+            store.record_count(&compound.code, kind).unwrap(),
+            n as u64,
+            "{}",
+            kind.name()
+        );
+    }
+    for date in DATES {
+        let table = store.table(day(date)).unwrap();
+        assert_eq!(table.compounds.len(), 1);
+        assert!(table.compounds[0].caught_up, "{date}");
+        assert_eq!(
+            table.compounds[0].counts,
+            oracle(compound, day(date)),
+            "{date}"
+        );
+    }
+}
+
+/// `sent N` and `M new` from the output of a successful `sync --once`.
+fn sent_and_new(out: &str) -> (u64, u64) {
+    let number_after = |s: &str, key: &str| -> Option<u64> {
+        let rest = &s[s.find(key)? + key.len()..];
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    let number_before = |s: &str, key: &str| -> Option<u64> {
+        let head = &s[..s.find(key)?];
+        head.rsplit(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    let sent = number_after(out, "sent ").unwrap_or_else(|| panic!("no 'sent N' in {out:?}"));
+    let new = number_before(out, " new").unwrap_or_else(|| panic!("no 'N new' in {out:?}"));
+    (sent, new)
+}
+
+/// The node's import is killed at random moments until one gets through:
+/// after each kill the log holds the whole ledger or nothing of it; a
+/// re-import then writes nothing twice and the hub converges.
+#[test]
+fn node_killed_during_import_keeps_all_or_nothing() {
+    let started = Instant::now();
+    let mut rng = Rng::new("import kill");
+    let compound = big_compound();
+    let full = entries_of(compound);
+    let setup = Setup::new(compound);
+    let serve = Serve::start(&setup.hub(), "127.0.0.1:0");
+    setup.init_node(compound, &serve.url());
+    let import = setup.import_args();
+    let wal = setup.node().join("node.db-wal");
+
+    let (mut nothing, mut uncommitted, mut everything, mut finished) = (0, 0, 0, false);
+    let mut delay = Duration::from_millis(5);
+    let mut kills = Vec::new();
+    for _ in 0..16 {
+        let mut child = Proc::spawn("lianfang-node", &strs(&import));
+        let wait = rng.jitter(delay);
+        std::thread::sleep(wait);
+        if let Some(status) = child.ended() {
+            assert!(status.success(), "import failed: {status}");
+            finished = true;
+            break;
+        }
+        child.kill();
+        // Uncommitted pages in the WAL: the kill landed inside the write.
+        let wal_bytes = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        let (head, _) = check_node(&setup.node());
+        assert!(
+            head == 0 || head == full,
+            "kill after {wait:?} left {head} of {full} entries: a partial import"
+        );
+        kills.push(format!("{}ms:{head}", wait.as_millis()));
+        if head == full {
+            // Committed, killed before exiting: nothing left to interrupt.
+            everything += 1;
+            break;
+        }
+        nothing += 1;
+        if wal_bytes > 0 {
+            uncommitted += 1;
+        }
+        delay = delay * 8 / 5;
+    }
+
+    // Once more, to the end: a committed import is not written twice.
+    let t = Instant::now();
+    let summary = ok("lianfang-node", &strs(&import));
+    let import_time = t.elapsed();
+    let (head, _) = check_node(&setup.node());
+    assert_eq!(head, full, "re-import left the log at {head}: {summary}");
+    ok(
+        "lianfang-node",
+        &["sync", "--data", &setup.node_arg(), "--once"],
+    );
+    assert_converged(&setup.hub(), &setup.node(), compound);
+    eprintln!(
+        "import kill: {full} entries; kills (delay:head) [{}]; {nothing} left nothing \
+         ({uncommitted} with uncommitted WAL pages), {everything} left everything; \
+         an import ran to its end under kill: {finished}; last import {import_time:?}; \
+         test {:?}",
+        kills.join(" "),
+        started.elapsed()
+    );
+    drop(serve);
+}
+
+/// `sync --once` is killed at random moments: the node's log stays whole,
+/// the hub has applied whole batches only, and the next sync sends exactly
+/// what the hub lacks.
+#[test]
+fn node_killed_during_sync_resumes_without_loss_or_double_apply() {
+    let started = Instant::now();
+    let mut rng = Rng::new("sync kill");
+    let compound = big_compound();
+    let full = entries_of(compound);
+    let setup = Setup::new(compound);
+    let serve = Serve::start(&setup.hub(), "127.0.0.1:0");
+    setup.init_node(compound, &serve.url());
+    ok("lianfang-node", &strs(&setup.import_args()));
+    let node = setup.node_arg();
+    let sync = [
+        "sync",
+        "--data",
+        node.as_str(),
+        "--once",
+        "--batch-size",
+        "200",
+        "--attempts",
+        "1",
+    ];
+
+    let mut cursors = Vec::new();
+    let (mut mid, mut finished) = (0, false);
+    let mut delay = Duration::from_millis(40);
+    for _ in 0..8 {
+        let mut child = Proc::spawn("lianfang-node", &sync);
+        let wait = rng.jitter(delay);
+        std::thread::sleep(wait);
+        if let Some(status) = child.ended() {
+            assert!(status.success(), "sync failed: {status}");
+            finished = true;
+            break;
+        }
+        child.kill();
+        let (head, acked) = check_node(&setup.node());
+        assert_eq!(head, full, "a sync never writes the bulk log");
+        let (cursor, records) = hub_state(&setup.hub(), &compound.code);
+        assert!(
+            acked <= cursor && cursor <= head,
+            "node acked {acked}, hub cursor {cursor}, head {head}"
+        );
+        assert_eq!(records, cursor, "hub records vs its cursor");
+        cursors.push(format!("{}ms:{cursor}", wait.as_millis()));
+        if 0 < cursor && cursor < head {
+            mid += 1;
+        }
+        delay = delay * 3 / 2;
+    }
+
+    let (before, _) = hub_state(&setup.hub(), &compound.code);
+    let out = ok(
+        "lianfang-node",
+        &["sync", "--data", &node, "--once", "--batch-size", "200"],
+    );
+    let (sent, new) = sent_and_new(&out);
+    assert_eq!(
+        (sent, new),
+        (full - before, full - before),
+        "the last sync sends and applies exactly what the hub lacked: {out}"
+    );
+    assert_converged(&setup.hub(), &setup.node(), compound);
+    eprintln!(
+        "sync kill: {full} entries; kills (delay:hub cursor) [{}]; {mid} landed mid-push; \
+         a sync ran to its end under kill: {finished}; last sync sent {sent}; test {:?}",
+        cursors.join(" "),
+        started.elapsed()
+    );
+    drop(serve);
+}
+
+/// The hub is killed at random moments while a node pushes batches of
+/// 5,000 entries, and restarted on the same address: every batch is applied
+/// whole or not at all, and the last sync converges.
+#[test]
+fn hub_killed_during_batch_apply_applies_whole_batches_only() {
+    const BATCH: u64 = 5000;
+    let started = Instant::now();
+    let mut rng = Rng::new("hub kill");
+    let compound = big_compound();
+    let full = entries_of(compound);
+    assert!(full > BATCH, "the log spans several batches");
+    let setup = Setup::new(compound);
+    let mut serve = Serve::start(&setup.hub(), "127.0.0.1:0");
+    setup.init_node(compound, &serve.url());
+    ok("lianfang-node", &strs(&setup.import_args()));
+    let node = setup.node_arg();
+    let batch = BATCH.to_string();
+    let sync = [
+        "sync",
+        "--data",
+        node.as_str(),
+        "--once",
+        "--batch-size",
+        batch.as_str(),
+        "--attempts",
+        "1",
+    ];
+
+    let mut kills = Vec::new();
+    let (mut failed, mut mid, mut finished) = (0, 0, false);
+    let mut delay = Duration::from_millis(60);
+    for _ in 0..6 {
+        let child = Proc::spawn("lianfang-node", &sync);
+        let wait = rng.jitter(delay);
+        std::thread::sleep(wait);
+        let addr = serve.kill();
+        let status = child.wait(Duration::from_secs(20));
+        // 0: it finished before the kill; 1: the link failed. Never 3 (refused).
+        match status.code() {
+            Some(0) => finished = true,
+            Some(1) => failed += 1,
+            _ => panic!("sync with the hub killed under it exited {status}"),
+        }
+        serve = Serve::start(&setup.hub(), &addr);
+        assert_eq!(serve.addr, addr, "restarted on the same address");
+        let (head, acked) = check_node(&setup.node());
+        let (cursor, records) = hub_state(&setup.hub(), &compound.code);
+        assert!(
+            cursor == head || cursor % BATCH == 0,
+            "hub cursor {cursor}: a batch of {BATCH} was applied in part"
+        );
+        assert_eq!(records, cursor, "hub records vs its cursor");
+        assert!(
+            acked <= cursor,
+            "node acked {acked} beyond hub cursor {cursor}"
+        );
+        kills.push(format!(
+            "{}ms:exit {}:cursor {cursor}",
+            wait.as_millis(),
+            status.code().unwrap()
+        ));
+        if 0 < cursor && cursor < head {
+            mid += 1;
+        }
+        if finished {
+            break;
+        }
+        delay = delay * 3 / 2;
+    }
+
+    let (before, _) = hub_state(&setup.hub(), &compound.code);
+    let out = ok(
+        "lianfang-node",
+        &["sync", "--data", &node, "--once", "--batch-size", &batch],
+    );
+    let (sent, new) = sent_and_new(&out);
+    assert_eq!(
+        (sent, new),
+        (full - before, full - before),
+        "the last sync sends and applies exactly what the hub lacked: {out}"
+    );
+    drop(serve);
+    let conn = rusqlite::Connection::open(setup.hub().join("hub.db")).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok", "hub database after kill -9");
+    drop(conn);
+    assert_converged(&setup.hub(), &setup.node(), compound);
+    eprintln!(
+        "hub kill: {full} entries; kills (delay:sync exit:hub cursor) [{}]; {failed} syncs \
+         failed under the kill, {mid} left the hub between batches; a sync finished \
+         before the kill: {finished}; test {:?}",
+        kills.join(" "),
+        started.elapsed()
+    );
+}

@@ -35,6 +35,7 @@ impl Raw {
             head,
             version: "test".into(),
             down_cursor: 0,
+            urgent_head: 0,
         });
         Ok(self.client.handshake(request).await?.into_inner().cursor)
     }
@@ -44,6 +45,7 @@ impl Raw {
             log_id: "L1".into(),
             head: entries.last().map_or(0, |e| e.seq),
             entries,
+            lane: 0,
         });
         let reply = self.client.push(request).await?.into_inner();
         Ok((reply.cursor, reply.applied))

@@ -4,8 +4,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use lianfang_proto::pb;
 use lianfang_proto::pb::sync_server::Sync;
+use lianfang_proto::{Lane, pb};
 use tonic::{Request, Response, Status};
 
 use crate::store::{Caller, HubError, HubStore};
@@ -89,17 +89,26 @@ impl Sync for SyncService {
         let caller = self.caller(&request).await?;
         let message = request.into_inner();
         let compound = caller.compound.clone();
-        let (cursor, down_head) = self
+        let handshake = self
             .with_store(move |store| {
-                store.handshake(&caller, &message.log_id, message.head, message.down_cursor)
+                store.handshake(
+                    &caller,
+                    &message.log_id,
+                    [
+                        (Lane::Bulk, message.head),
+                        (Lane::Urgent, message.urgent_head),
+                    ],
+                    message.down_cursor,
+                )
             })
             .await?;
-        tracing::debug!(%compound, cursor, down_head, "handshake");
+        tracing::debug!(%compound, ?handshake, "handshake");
         Ok(Response::new(pb::HandshakeResponse {
             compound,
-            cursor,
+            cursor: handshake.bulk_cursor,
             hub_time_ms: u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0),
-            down_head,
+            down_head: handshake.down_head,
+            urgent_cursor: handshake.urgent_cursor,
         }))
     }
 
@@ -111,9 +120,17 @@ impl Sync for SyncService {
         let message = request.into_inner();
         let compound = caller.compound.clone();
         let n = message.entries.len();
+        let lane = Lane::try_from(message.lane)
+            .map_err(|_| Status::invalid_argument(format!("unknown lane {}", message.lane)))?;
         let applied = self
             .with_store(move |store| {
-                store.apply_batch(&caller, &message.log_id, message.head, &message.entries)
+                store.apply_batch(
+                    &caller,
+                    &message.log_id,
+                    lane,
+                    message.head,
+                    &message.entries,
+                )
             })
             .await
             .inspect_err(|status| {
@@ -136,5 +153,21 @@ impl Sync for SyncService {
             .with_store(move |store| store.pull(&caller, message.after, message.max))
             .await?;
         Ok(Response::new(pb::PullResponse { entries, head }))
+    }
+
+    async fn verify(
+        &self,
+        request: Request<pb::VerifyRequest>,
+    ) -> Result<Response<pb::VerifyResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let compound = caller.compound.clone();
+        let message = request.into_inner();
+        let differing = self
+            .with_store(move |store| store.verify(&caller, &message.buckets))
+            .await?;
+        if !differing.is_empty() {
+            tracing::warn!(%compound, buckets = differing.len(), "digests differ");
+        }
+        Ok(Response::new(pb::VerifyResponse { differing }))
     }
 }

@@ -3,7 +3,7 @@
 use lianfang_proto::table::{COLUMNS, DailyCounts};
 use serde::Serialize;
 
-use crate::store::Table;
+use crate::store::{Source, Table};
 
 /// Output formats of `lianfang-hub table`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -21,6 +21,8 @@ struct JsonRow<'a> {
     counts: &'a DailyCounts,
     last_sync: Option<&'a str>,
     caught_up: bool,
+    source: &'static str,
+    digests_agree: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -45,6 +47,8 @@ pub fn render(table: &Table, format: Format) -> String {
                         counts: &row.counts,
                         last_sync: row.last_sync.as_deref(),
                         caught_up: row.caught_up,
+                        source: row.source.as_str(),
+                        digests_agree: row.digests_agree,
                     })
                     .collect(),
                 total: &table.total,
@@ -57,7 +61,7 @@ pub fn render(table: &Table, format: Format) -> String {
             let mut writer = csv::Writer::from_writer(Vec::new());
             let mut header = vec!["compound", "name"];
             header.extend(COLUMNS.iter().map(|(key, _)| *key));
-            header.extend(["last_sync", "caught_up"]);
+            header.extend(["last_sync", "caught_up", "source"]);
             writer.write_record(&header).expect("in-memory write");
             let rows = table.compounds.iter().map(|row| {
                 (
@@ -66,13 +70,18 @@ pub fn render(table: &Table, format: Format) -> String {
                     row.counts,
                     row.last_sync.as_deref().unwrap_or(""),
                     if row.caught_up { "true" } else { "false" },
+                    row.source.as_str(),
                 )
             });
-            let total = ("TOTAL", "合计", table.total, "", "");
-            for (code, name, counts, last_sync, caught_up) in rows.chain([total]) {
+            let total = ("TOTAL", "合计", table.total, "", "", "");
+            for (code, name, counts, last_sync, caught_up, source) in rows.chain([total]) {
                 let mut record = vec![code.to_owned(), name.to_owned()];
                 record.extend(counts.values().iter().map(u64::to_string));
-                record.extend([last_sync.to_owned(), caught_up.to_owned()]);
+                record.extend([
+                    last_sync.to_owned(),
+                    caught_up.to_owned(),
+                    source.to_owned(),
+                ]);
                 writer.write_record(&record).expect("in-memory write");
             }
             String::from_utf8(writer.into_inner().expect("in-memory flush")).expect("utf-8")
@@ -100,10 +109,11 @@ fn text(table: &Table) -> String {
     for row in &table.compounds {
         let mut line = vec![row.code.clone(), row.name.clone()];
         line.extend(row.counts.values().iter().map(u64::to_string));
-        line.push(match (&row.last_sync, row.caught_up) {
-            (None, _) => "从未".into(),
-            (Some(at), true) => format!("{at} ✓"),
-            (Some(at), false) => format!("{at} …"),
+        line.push(match (&row.last_sync, row.caught_up, row.source) {
+            (None, _, _) => "从未".into(),
+            (Some(at), true, _) => format!("{at} ✓"),
+            (Some(at), false, Source::Reported) => format!("{at} … (自报)"),
+            (Some(at), false, Source::Records) => format!("{at} …"),
         });
         lines.push(line);
     }

@@ -12,11 +12,12 @@
 
 use std::path::{Path, PathBuf};
 
+use lianfang_proto::digest::{self, Digests};
 use lianfang_proto::sync::{Accept, accept, check_batch};
 use lianfang_proto::table::{
     DailyCounts, IsolationFacts, PersonFacts, TableBuilder, TableConfig, parse_day,
 };
-use lianfang_proto::{Kind, pb};
+use lianfang_proto::{Kind, Lane, pb};
 use prost::Message as _;
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior, params};
 use sha2::{Digest as _, Sha256};
@@ -40,10 +41,21 @@ CREATE TABLE IF NOT EXISTS node (
     issued_at  TEXT    NOT NULL,
     revoked_at TEXT,
     log_id     TEXT,
-    cursor     INTEGER NOT NULL DEFAULT 0,
-    head       INTEGER NOT NULL DEFAULT 0,
     last_sync  TEXT
 ) STRICT;
+CREATE TABLE IF NOT EXISTS agreement (
+    compound   TEXT PRIMARY KEY,
+    checked_at TEXT    NOT NULL,
+    agree      INTEGER NOT NULL,
+    differing  INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS lane_cursor (
+    node   INTEGER NOT NULL REFERENCES node (id),
+    lane   INTEGER NOT NULL,
+    cursor INTEGER NOT NULL DEFAULT 0,
+    head   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (node, lane)
+) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS household (
     compound TEXT    NOT NULL,
     id       TEXT    NOT NULL,
@@ -200,6 +212,17 @@ pub struct Caller {
     pub compound: String,
 }
 
+/// What a handshake tells the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handshake {
+    /// The hub's cursor on the node's bulk lane.
+    pub bulk_cursor: u64,
+    /// The hub's cursor on the node's urgent lane.
+    pub urgent_cursor: u64,
+    /// Highest entry of the compound's down log.
+    pub down_head: u64,
+}
+
 /// Outcome of a push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Applied {
@@ -230,6 +253,30 @@ pub struct CompoundRow {
     /// Whether the compound's node has synced and the hub has every entry
     /// it last reported (false for a compound that never synced).
     pub caught_up: bool,
+    /// Where `counts` come from.
+    pub source: Source,
+    /// Whether the node's digests of its records matched the hub's at the
+    /// last check (`None` before any check).
+    pub digests_agree: Option<bool>,
+}
+
+/// Where a compound's row of the table comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Computed from the merged records (the hub has the compound's log).
+    Records,
+    /// The compound's own figures for the date, sent ahead of a backlog
+    /// that has not all arrived yet.
+    Reported,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Records => "records",
+            Source::Reported => "reported",
+        }
+    }
 }
 
 /// The daily table for one date.
@@ -246,13 +293,25 @@ pub struct HubStore {
     pub(crate) conn: Connection,
 }
 
+/// The hub's cursor on one lane of a node's log (0 before any push).
+fn lane_cursor(conn: &Connection, node: i64, lane: Lane) -> Result<u64> {
+    Ok(conn
+        .query_row(
+            "SELECT cursor FROM lane_cursor WHERE node = ?1 AND lane = ?2",
+            params![node, lane as i64],
+            |row| row.get::<_, i64>(0),
+        )
+        .optional()?
+        .unwrap_or(0) as u64)
+}
+
 /// The table (or filtered view) holding records of a kind.
 fn record_table(kind: Kind) -> String {
     match kind {
         Kind::Household => "household".into(),
         Kind::Person => "person".into(),
         Kind::Isolation => "isolation".into(),
-        Kind::Receipt | Kind::TaskAnswer | Kind::ProblemFix => {
+        Kind::Receipt | Kind::TaskAnswer | Kind::ProblemFix | Kind::DailyReport => {
             format!("(SELECT * FROM response WHERE kind = {})", kind as i64)
         }
     }
@@ -423,29 +482,42 @@ impl HubStore {
         &mut self,
         caller: &Caller,
         log_id: &str,
-        head: u64,
+        heads: [(Lane, u64); 2],
         down_cursor: u64,
-    ) -> Result<(u64, u64)> {
+    ) -> Result<Handshake> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (bound, cursor): (Option<String>, i64) = tx.query_row(
-            "SELECT log_id, cursor FROM node WHERE id = ?1",
+        let bound: Option<String> = tx.query_row(
+            "SELECT log_id FROM node WHERE id = ?1",
             [caller.node],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| row.get(0),
         )?;
         match bound {
             Some(bound) if bound != log_id => return Err(HubError::LogMismatch { bound }),
             _ => {}
         }
         tx.execute(
-            "UPDATE node SET log_id = ?2, head = ?3, last_sync = ?4 WHERE id = ?1",
-            params![caller.node, log_id, head as i64, now_rfc3339()],
+            "UPDATE node SET log_id = ?2, last_sync = ?3 WHERE id = ?1",
+            params![caller.node, log_id, now_rfc3339()],
         )?;
+        let mut cursors = [0u64; 2];
+        for (lane, head) in heads {
+            tx.execute(
+                "INSERT INTO lane_cursor (node, lane, head) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (node, lane) DO UPDATE SET head = excluded.head",
+                params![caller.node, lane as i64, head as i64],
+            )?;
+            cursors[lane as usize] = lane_cursor(&tx, caller.node, lane)?;
+        }
         crate::directives::mark_delivered(&tx, &caller.compound, down_cursor)?;
         let down_head = crate::directives::down_head(&tx, &caller.compound)?;
         tx.commit()?;
-        Ok((cursor as u64, down_head))
+        Ok(Handshake {
+            bulk_cursor: cursors[Lane::Bulk as usize],
+            urgent_cursor: cursors[Lane::Urgent as usize],
+            down_head,
+        })
     }
 
     /// Applies a batch of the caller's log atomically with its cursor.
@@ -461,6 +533,7 @@ impl HubStore {
         &mut self,
         caller: &Caller,
         log_id: &str,
+        lane: Lane,
         head: u64,
         entries: &[pb::LogEntry],
     ) -> Result<Applied> {
@@ -478,27 +551,41 @@ impl HubStore {
                     caller: caller.compound.clone(),
                 });
             }
-            if record.id.is_empty() || record.body.is_none() {
+            let Some(body) = &record.body else {
                 return Err(HubError::Malformed(format!(
-                    "entry {} has no record id or body",
+                    "entry {} has no body",
                     entry.seq
+                )));
+            };
+            if record.id.is_empty() {
+                return Err(HubError::Malformed(format!(
+                    "entry {} has no record id",
+                    entry.seq
+                )));
+            }
+            if Kind::of(body).lane() != lane {
+                return Err(HubError::Malformed(format!(
+                    "entry {} is a {} in the {} lane",
+                    entry.seq,
+                    Kind::of(body).name(),
+                    lane.as_str_name()
                 )));
             }
         }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (bound, cursor): (Option<String>, i64) = tx.query_row(
-            "SELECT log_id, cursor FROM node WHERE id = ?1",
+        let bound: Option<String> = tx.query_row(
+            "SELECT log_id FROM node WHERE id = ?1",
             [caller.node],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| row.get(0),
         )?;
         if bound.as_deref() != Some(log_id) {
             return Err(HubError::LogMismatch {
                 bound: bound.unwrap_or_else(|| "none: handshake first".into()),
             });
         }
-        let cursor = cursor as u64;
+        let cursor = lane_cursor(&tx, caller.node, lane)?;
         let skip = match accept(cursor, first, len) {
             Accept::Gap { expected } => return Err(HubError::Gap { first, expected }),
             Accept::Replay => {
@@ -549,7 +636,8 @@ impl HubStore {
                     ])?,
                     body @ (pb::record::Body::Receipt(_)
                     | pb::record::Body::TaskAnswer(_)
-                    | pb::record::Body::ProblemFix(_)) => responses.execute(params![
+                    | pb::record::Body::ProblemFix(_)
+                    | pb::record::Body::DailyReport(_)) => responses.execute(params![
                         record.compound,
                         Kind::of(body) as i64,
                         record.id,
@@ -563,14 +651,98 @@ impl HubStore {
         }
         let new_cursor = first + len as u64 - 1;
         tx.execute(
-            "UPDATE node SET cursor = ?2, head = MAX(head, ?3), last_sync = ?4 WHERE id = ?1",
-            params![caller.node, new_cursor as i64, head as i64, now_rfc3339()],
+            "INSERT INTO lane_cursor (node, lane, cursor, head) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (node, lane) DO UPDATE SET
+                 cursor = excluded.cursor, head = MAX(lane_cursor.head, excluded.head)",
+            params![caller.node, lane as i64, new_cursor as i64, head as i64],
+        )?;
+        tx.execute(
+            "UPDATE node SET last_sync = ?2 WHERE id = ?1",
+            params![caller.node, now_rfc3339()],
         )?;
         tx.commit()?;
         Ok(Applied {
             cursor: new_cursor,
             applied: (len - skip) as u64,
         })
+    }
+
+    /// Digests of every record version the hub holds for `compound`.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn digests(&self, compound: &str) -> Result<Digests> {
+        let mut digests = Digests::new();
+        for (kind, sql) in [
+            (
+                Some(Kind::Household),
+                "SELECT id, stamp, origin, deleted, body FROM household WHERE compound = ?1",
+            ),
+            (
+                Some(Kind::Person),
+                "SELECT id, stamp, origin, deleted, body FROM person WHERE compound = ?1",
+            ),
+            (
+                Some(Kind::Isolation),
+                "SELECT id, stamp, origin, deleted, body FROM isolation WHERE compound = ?1",
+            ),
+            (
+                None,
+                "SELECT id, stamp, origin, deleted, body, kind FROM response WHERE compound = ?1",
+            ),
+        ] {
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            let mut rows = stmt.query([compound])?;
+            while let Some(row) = rows.next()? {
+                let Some(kind) = kind.or_else(|| Kind::from_i64(row.get(5).ok()?)) else {
+                    continue;
+                };
+                digest::add(
+                    &mut digests,
+                    kind,
+                    text(row, 0)?,
+                    row.get::<_, i64>(1)? as u64,
+                    text(row, 2)?,
+                    row.get::<_, i64>(3)? != 0,
+                    row.get_ref(4)?.as_blob().unwrap_or_default(),
+                );
+            }
+        }
+        Ok(digests)
+    }
+
+    /// Compares the caller's digests with the hub's, records whether they
+    /// agree, and returns the hub's view of every bucket that differs.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn verify(
+        &mut self,
+        caller: &Caller,
+        buckets: &[pb::BucketDigest],
+    ) -> Result<Vec<pb::BucketDigest>> {
+        let node = digest::from_wire(buckets);
+        let hub = self.digests(&caller.compound)?;
+        let keys = digest::differing(&node, &hub);
+        self.conn.execute(
+            "INSERT INTO agreement (compound, checked_at, agree, differing) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (compound) DO UPDATE SET
+                 checked_at = excluded.checked_at, agree = excluded.agree, differing = excluded.differing",
+            params![caller.compound, now_rfc3339(), keys.is_empty(), keys.len() as i64],
+        )?;
+        Ok(keys
+            .into_iter()
+            .map(|key| {
+                let d = hub.get(&key).copied().unwrap_or_default();
+                pb::BucketDigest {
+                    kind: key.kind,
+                    day: key.day,
+                    shard: key.shard,
+                    count: d.count,
+                    xor: d.xor.to_vec(),
+                }
+            })
+            .collect())
     }
 
     /// The table configuration (hub setting `table_config`, else defaults).
@@ -601,11 +773,14 @@ impl HubStore {
         let builder = TableBuilder::new(&config, date);
         let mut rows: Vec<CompoundRow> = {
             let mut stmt = self.conn.prepare(
-                "SELECT c.code, c.name, MAX(n.last_sync),
-                        COALESCE(MIN(CASE WHEN n.revoked_at IS NULL AND n.last_sync IS NOT NULL
-                                          THEN n.cursor >= n.head END), 0)
-                 FROM compound c LEFT JOIN node n ON n.compound = c.code
-                 GROUP BY c.code ORDER BY c.code",
+                "SELECT c.code, c.name,
+                        (SELECT MAX(n.last_sync) FROM node n WHERE n.compound = c.code),
+                        (SELECT agree FROM agreement a WHERE a.compound = c.code),
+                        COALESCE((SELECT MIN(l.cursor >= l.head)
+                                  FROM node n JOIN lane_cursor l ON l.node = n.id
+                                  WHERE n.compound = c.code AND n.revoked_at IS NULL
+                                    AND n.last_sync IS NOT NULL), 0)
+                 FROM compound c ORDER BY c.code",
             )?;
             stmt.query_map([], |row| {
                 Ok(CompoundRow {
@@ -613,7 +788,9 @@ impl HubStore {
                     name: row.get(1)?,
                     counts: DailyCounts::default(),
                     last_sync: row.get(2)?,
-                    caught_up: row.get::<_, i64>(3)? != 0,
+                    digests_agree: row.get::<_, Option<i64>>(3)?.map(|a| a != 0),
+                    caught_up: row.get::<_, i64>(4)? != 0,
+                    source: Source::Records,
                 })
             })?
             .collect::<Result<_, _>>()?
@@ -675,6 +852,23 @@ impl HubStore {
                 },
             );
         }
+        // A compound whose backlog is still arriving counts by its own
+        // report for the date, when it sent one.
+        let day = date.format("%Y-%m-%d").to_string();
+        for row in rows.iter_mut().filter(|row| !row.caught_up) {
+            let report: Option<Vec<u8>> = self
+                .conn
+                .query_row(
+                    "SELECT body FROM response WHERE compound = ?1 AND kind = ?2 AND id = ?3",
+                    params![row.code, Kind::DailyReport as i64, day],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(report) = report.and_then(|b| pb::DailyReport::decode(b.as_slice()).ok()) {
+                row.counts = DailyCounts::from_report(&report);
+                row.source = Source::Reported;
+            }
+        }
         let mut total = DailyCounts::default();
         for row in &rows {
             total += row.counts;
@@ -724,19 +918,28 @@ impl HubStore {
             .optional()?)
     }
 
-    /// The cursor of a compound's active enrolment.
+    /// The bulk-lane cursor of a compound's active enrolment.
     ///
     /// # Errors
     /// [`HubError::UnknownCompound`]; SQLite errors.
     pub fn cursor(&self, compound: &str) -> Result<u64> {
-        self.conn
+        self.lane_cursor_of(compound, Lane::Bulk)
+    }
+
+    /// A lane's cursor of a compound's active enrolment.
+    ///
+    /// # Errors
+    /// [`HubError::UnknownCompound`]; SQLite errors.
+    pub fn lane_cursor_of(&self, compound: &str, lane: Lane) -> Result<u64> {
+        let node: i64 = self
+            .conn
             .query_row(
-                "SELECT cursor FROM node WHERE compound = ?1 AND revoked_at IS NULL",
+                "SELECT id FROM node WHERE compound = ?1 AND revoked_at IS NULL",
                 [compound],
-                |row| row.get::<_, i64>(0),
+                |row| row.get(0),
             )
             .optional()?
-            .map(|c| c as u64)
-            .ok_or_else(|| HubError::UnknownCompound(compound.to_owned()))
+            .ok_or_else(|| HubError::UnknownCompound(compound.to_owned()))?;
+        lane_cursor(&self.conn, node, lane)
     }
 }

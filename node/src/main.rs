@@ -217,16 +217,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })
                 .await
                 {
-                    Ok(report) => println!(
-                        "caught up: hub has all {} entries (sent {} in {} batch(es), {} new); \
-                         received {} directive(s), {} in all",
-                        report.head,
-                        report.sent,
-                        report.batches,
-                        report.applied,
-                        report.received,
-                        report.down_cursor
-                    ),
+                    Ok(report) => {
+                        println!(
+                            "caught up: hub has all {} entries (sent {} in {} batch(es), {} new); \
+                             received {} directive(s), {} in all",
+                            report.head,
+                            report.sent,
+                            report.batches,
+                            report.applied,
+                            report.received,
+                            report.down_cursor
+                        );
+                        match report.digests_agree {
+                            Some(true) if report.repaired > 0 => println!(
+                                "hub and node agree (digests) after resending {} record(s)",
+                                report.repaired
+                            ),
+                            Some(true) => println!("hub and node agree (digests)"),
+                            _ => eprintln!(
+                                "warning: the hub's records still differ from this node's after \
+                                 resending {} record(s); see the hub's table (digests_agree)",
+                                report.repaired
+                            ),
+                        }
+                    }
                     Err(e) if once => {
                         eprintln!("error: {e}");
                         return Ok(match e {
@@ -248,6 +262,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let identity = store.identity()?;
             let head = store.head()?;
             let acked = store.acked()?;
+            let pending = store.pending()?;
             let last_success = store.optional_meta("last_success")?;
             let last_error = store.optional_meta("last_error")?;
             match format {
@@ -259,7 +274,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         "hub": identity.hub,
                         "head": head,
                         "acked": acked,
-                        "pending": head.saturating_sub(acked),
+                        "pending": pending,
                         "last_success": last_success,
                         "last_error": last_error,
                     })
@@ -269,8 +284,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("node          {}", identity.node_id);
                     println!("hub           {}", identity.hub);
                     println!(
-                        "pending       {} change(s) (log head {head}, hub has {acked})",
-                        head.saturating_sub(acked)
+                        "pending       {pending} change(s) (ledger log head {head}, hub has {acked})"
                     );
                     println!(
                         "last success  {}",

@@ -2,20 +2,22 @@
 //!
 //! **Architecture Invariant:** every change to `record` appends exactly one
 //! entry to `outbox` in the same transaction, numbered one above the last
-//! (1, 2, 3, … with no gaps), so a crash keeps both or neither, and the log
-//! replays to exactly the records this node holds.
+//! of its lane (1, 2, 3, … with no gaps; see [`Kind::lane`]), so a crash
+//! keeps both or neither, and the log replays to exactly the records this
+//! node holds.
 //!
 //! The database is `DIR/node.db` in WAL mode with `synchronous = FULL`: a
 //! write that returned is on disk.
 
 use std::path::{Path, PathBuf};
 
+use lianfang_proto::digest::{self, BucketKey, Digests};
 use lianfang_proto::hlc::Hlc;
 use lianfang_proto::record::{empty_body, encode_body};
 use lianfang_proto::sign::{VerifyError, verify_entry};
 use lianfang_proto::sync::{Accept, accept, check_batch};
 use lianfang_proto::table::{DailyCounts, IsolationFacts, PersonFacts, TableBuilder, TableConfig};
-use lianfang_proto::{Kind, pb, table};
+use lianfang_proto::{Kind, Lane, pb, table};
 use prost::Message as _;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
@@ -37,9 +39,11 @@ CREATE TABLE IF NOT EXISTS record (
     PRIMARY KEY (kind, id)
 ) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
-    seq   INTEGER PRIMARY KEY,
-    entry BLOB NOT NULL
-) STRICT;
+    lane  INTEGER NOT NULL,
+    seq   INTEGER NOT NULL,
+    entry BLOB NOT NULL,
+    PRIMARY KEY (lane, seq)
+) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS inbox (
     seq         INTEGER PRIMARY KEY,
     received_at TEXT NOT NULL,
@@ -54,10 +58,10 @@ INSERT INTO record (kind, id, stamp, origin, deleted, body) VALUES (?1, ?2, ?3, 
 ON CONFLICT (kind, id) DO UPDATE SET
     stamp = excluded.stamp, origin = excluded.origin,
     deleted = excluded.deleted, body = excluded.body";
-const APPEND_OUTBOX_SQL: &str = "INSERT INTO outbox (seq, entry) VALUES (?1, ?2)";
-const HEAD_SQL: &str = "SELECT COALESCE(MAX(seq), 0) FROM outbox";
+const APPEND_OUTBOX_SQL: &str = "INSERT INTO outbox (lane, seq, entry) VALUES (?1, ?2, ?3)";
+const HEAD_SQL: &str = "SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE lane = ?1";
 const OUTBOX_RANGE_SQL: &str =
-    "SELECT seq, entry FROM outbox WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq";
+    "SELECT seq, entry FROM outbox WHERE lane = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq";
 const GET_META_SQL: &str = "SELECT value FROM meta WHERE key = ?1";
 const SET_META_SQL: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2)
     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
@@ -158,7 +162,9 @@ impl WriteSummary {
             Kind::Household => &mut self.households,
             Kind::Person => &mut self.persons,
             Kind::Isolation => &mut self.isolations,
-            Kind::Receipt | Kind::TaskAnswer | Kind::ProblemFix => &mut self.responses,
+            Kind::Receipt | Kind::TaskAnswer | Kind::ProblemFix | Kind::DailyReport => {
+                &mut self.responses
+            }
         }
     }
 
@@ -229,6 +235,7 @@ impl Store {
             ("hub_key", &identity.hub_key),
             ("hlc", "0"),
             ("acked", "0"),
+            ("acked_urgent", "0"),
             ("down_cursor", "0"),
         ] {
             tx.execute(SET_META_SQL, params![key, value])?;
@@ -333,7 +340,8 @@ impl Store {
         let compound = get_meta("compound")?;
         let origin = get_meta("node_id")?;
         let mut hlc = Hlc::resume(get_meta("hlc")?.parse().unwrap_or(0));
-        let mut seq: u64 = tx.query_row(HEAD_SQL, [], |row| row.get(0))?;
+        // Heads of the lanes, read when first needed.
+        let mut heads: [Option<u64>; 2] = [None, None];
         let mut summary = WriteSummary::default();
         {
             let mut get = tx.prepare_cached(GET_RECORD_SQL)?;
@@ -380,8 +388,14 @@ impl Store {
                     deleted,
                     body_bytes
                 ])?;
-                seq += 1;
-                append.execute(params![seq as i64, record.encode_to_vec()])?;
+                let lane = change.kind.lane();
+                let head = &mut heads[lane as usize];
+                let seq = match *head {
+                    Some(seq) => seq + 1,
+                    None => tx.query_row(HEAD_SQL, [lane as i64], |row| row.get::<_, u64>(0))? + 1,
+                };
+                *head = Some(seq);
+                append.execute(params![lane as i64, seq as i64, record.encode_to_vec()])?;
             }
         }
         tx.execute(SET_META_SQL, params!["hlc", hlc.last().to_string()])?;
@@ -449,30 +463,70 @@ impl Store {
         Ok(out)
     }
 
-    /// Highest sequence number in the change log (0 when empty).
+    /// Highest sequence number in the bulk lane of the change log (the
+    /// ledger records; 0 when empty).
     ///
     /// # Errors
     /// SQLite errors.
     pub fn head(&self) -> Result<u64> {
-        Ok(self.conn.query_row(HEAD_SQL, [], |row| row.get(0))?)
+        self.head_of(Lane::Bulk)
     }
 
-    /// The hub's cursor on this node's log, as last acknowledged.
+    /// Highest sequence number in a lane of the change log (0 when empty).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn head_of(&self, lane: Lane) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row(HEAD_SQL, [lane as i64], |row| row.get(0))?)
+    }
+
+    fn acked_key(lane: Lane) -> &'static str {
+        match lane {
+            Lane::Bulk => "acked",
+            Lane::Urgent => "acked_urgent",
+        }
+    }
+
+    /// The hub's cursor on the bulk lane, as last acknowledged.
     ///
     /// # Errors
     /// SQLite errors.
     pub fn acked(&self) -> Result<u64> {
-        self.meta_u64("acked")
+        self.acked_of(Lane::Bulk)
     }
 
-    /// Records the hub's acknowledgement. Never moves backwards.
+    /// The hub's cursor on a lane, as last acknowledged.
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn set_acked(&self, cursor: u64) -> Result<()> {
-        let acked = self.acked()?.max(cursor);
-        self.conn
-            .execute(SET_META_SQL, params!["acked", acked.to_string()])?;
+    pub fn acked_of(&self, lane: Lane) -> Result<u64> {
+        self.meta_u64(Self::acked_key(lane))
+    }
+
+    /// Changes not yet acknowledged by the hub, over both lanes.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn pending(&self) -> Result<u64> {
+        let mut pending = 0;
+        for lane in lianfang_proto::LANES {
+            pending += self.head_of(lane)?.saturating_sub(self.acked_of(lane)?);
+        }
+        Ok(pending)
+    }
+
+    /// Records the hub's acknowledgement on a lane. Never moves backwards.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn set_acked(&self, lane: Lane, cursor: u64) -> Result<()> {
+        let acked = self.acked_of(lane)?.max(cursor);
+        self.conn.execute(
+            SET_META_SQL,
+            params![Self::acked_key(lane), acked.to_string()],
+        )?;
         Ok(())
     }
 
@@ -503,13 +557,21 @@ impl Store {
             .optional()?)
     }
 
-    /// The log entries numbered `first ..= last`.
+    /// The bulk lane's log entries numbered `first ..= last`.
     ///
     /// # Errors
     /// SQLite errors, an undecodable entry, or a hole in the log.
     pub fn log_range(&self, first: u64, last: u64) -> Result<Vec<pb::LogEntry>> {
+        self.log_range_of(Lane::Bulk, first, last)
+    }
+
+    /// A lane's log entries numbered `first ..= last`.
+    ///
+    /// # Errors
+    /// SQLite errors, an undecodable entry, or a hole in the log.
+    pub fn log_range_of(&self, lane: Lane, first: u64, last: u64) -> Result<Vec<pb::LogEntry>> {
         let mut stmt = self.conn.prepare_cached(OUTBOX_RANGE_SQL)?;
-        let mut rows = stmt.query(params![first as i64, last as i64])?;
+        let mut rows = stmt.query(params![lane as i64, first as i64, last as i64])?;
         let mut entries = Vec::with_capacity((last + 1).saturating_sub(first) as usize);
         while let Some(row) = rows.next()? {
             let seq: i64 = row.get(0)?;
@@ -623,6 +685,118 @@ impl Store {
             out.push((row.get::<_, i64>(0)? as u64, row.get(1)?, message));
         }
         Ok(out)
+    }
+
+    /// Digests of every record version this node holds (tombstones too).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn digests(&self) -> Result<Digests> {
+        let mut digests = Digests::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT kind, id, stamp, origin, deleted, body FROM record")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let Some(kind) = Kind::from_i64(row.get(0)?) else {
+                continue;
+            };
+            digest::add(
+                &mut digests,
+                kind,
+                row.get_ref(1)?.as_str().unwrap_or_default(),
+                row.get::<_, i64>(2)? as u64,
+                row.get_ref(3)?.as_str().unwrap_or_default(),
+                row.get::<_, i64>(4)? != 0,
+                row.get_ref(5)?.as_blob().unwrap_or_default(),
+            );
+        }
+        Ok(digests)
+    }
+
+    /// Appends the current version of every record in `buckets` to the
+    /// outbox again (same stamp and origin), so the next push repairs a hub
+    /// whose digests differ. Applying them twice changes nothing at the hub.
+    /// Returns how many were appended.
+    ///
+    /// # Errors
+    /// SQLite errors; nothing is appended then.
+    pub fn relog(&mut self, buckets: &[BucketKey]) -> Result<u64> {
+        let wanted: std::collections::HashSet<&BucketKey> = buckets.iter().collect();
+        let compound = self.meta("compound")?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut versions = Vec::new();
+        {
+            let mut stmt =
+                tx.prepare("SELECT kind, id, stamp, origin, deleted, body FROM record")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let Some(kind) = Kind::from_i64(row.get(0)?) else {
+                    continue;
+                };
+                let id: String = row.get(1)?;
+                let stamp = row.get::<_, i64>(2)? as u64;
+                if !wanted.contains(&digest::bucket(kind, &id, stamp)) {
+                    continue;
+                }
+                let body: Vec<u8> = row.get(5)?;
+                versions.push(pb::Record {
+                    compound: compound.clone(),
+                    id,
+                    stamp,
+                    origin: row.get(3)?,
+                    deleted: row.get::<_, i64>(4)? != 0,
+                    body: Some(decode_body(kind, &body)?),
+                });
+            }
+        }
+        let n = versions.len() as u64;
+        {
+            let mut append = tx.prepare_cached(APPEND_OUTBOX_SQL)?;
+            let mut heads: [Option<u64>; 2] = [None, None];
+            for record in versions {
+                let lane = Kind::of(record.body.as_ref().expect("decoded above")).lane();
+                let head = &mut heads[lane as usize];
+                let seq = match *head {
+                    Some(seq) => seq + 1,
+                    None => tx.query_row(HEAD_SQL, [lane as i64], |row| row.get::<_, u64>(0))? + 1,
+                };
+                *head = Some(seq);
+                append.execute(params![lane as i64, seq as i64, record.encode_to_vec()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Records the compound's own table for `date` as a daily report (urgent
+    /// lane), unless the last report for that date says the same.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn report_today(&mut self, date: chrono::NaiveDate) -> Result<()> {
+        let counts = self.table(date, &self.table_config()?)?;
+        let id = date.format("%Y-%m-%d").to_string();
+        let unchanged = match self.get(Kind::DailyReport, &id)?.and_then(|r| r.body) {
+            Some(pb::record::Body::DailyReport(last)) => DailyCounts::from_report(&last) == counts,
+            _ => false,
+        };
+        if !unchanged {
+            let computed_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            self.write(
+                [Change {
+                    kind: Kind::DailyReport,
+                    id,
+                    body: Some(pb::record::Body::DailyReport(
+                        counts.to_report(date, computed_at),
+                    )),
+                }],
+                crate::now_ms(),
+            )?;
+        }
+        Ok(())
     }
 
     /// The compound's own view of its daily table.

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lianfang_proto::pb;
 use lianfang_proto::pb::sync_client::SyncClient;
 use lianfang_proto::sync::{Backoff, BatchSizer, Sender};
+use lianfang_proto::{Lane, digest, pb};
 use tonic::Code;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::{Channel, Endpoint};
@@ -63,11 +63,14 @@ pub struct SyncReport {
     pub head: u64,
     /// The hub's cursor when the sync finished.
     pub cursor: u64,
-    /// Log entries sent (each at most once per session; a batch cut in
-    /// flight is the only thing ever sent twice).
+    /// Bulk-lane log entries sent (each at most once per session; a batch
+    /// cut in flight is the only thing ever sent twice).
     pub sent: u64,
     /// Entries the hub applied as new.
     pub applied: u64,
+    /// Urgent-lane entries sent (receipts, answers, fixes, daily reports);
+    /// `sent` and `applied` count the bulk lane (the ledger records).
+    pub sent_urgent: u64,
     /// Batches acknowledged.
     pub batches: u64,
     /// Sessions started (1 when nothing failed).
@@ -78,6 +81,11 @@ pub struct SyncReport {
     pub down_cursor: u64,
     /// The hub's down-log head for this compound.
     pub down_head: u64,
+    /// Whether the hub's digests of this compound's records matched ours at
+    /// the end (`None` if the session never got that far).
+    pub digests_agree: Option<bool>,
+    /// Record versions sent again because their buckets' digests differed.
+    pub repaired: u64,
 }
 
 /// Progress of a running sync, for the CLI.
@@ -275,73 +283,103 @@ async fn session(
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
 
-    let head = store.call(|s| s.head()).await?;
-    let down_cursor = store.call(|s| s.down_cursor()).await?;
+    // Today's own figures ride the urgent lane, ahead of any backlog.
+    store.call(|s| s.report_today(crate::today())).await?;
+    let heads = store
+        .call(|s| {
+            Ok([
+                s.head_of(Lane::Urgent)?,
+                s.head_of(Lane::Bulk)?,
+                s.down_cursor()?,
+            ])
+        })
+        .await?;
+    let [urgent_head, bulk_head, down_cursor] = heads;
     let handshake = client
         .handshake(authorised(
             pb::HandshakeRequest {
                 log_id: log_id.to_owned(),
-                head,
+                head: bulk_head,
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 down_cursor,
+                urgent_head,
             },
             token,
             options.call_timeout,
         ))
         .await?
         .into_inner();
-    if handshake.cursor > head {
-        return Err(SessionError::Fatal(SyncError::Refused(format!(
-            "the hub has applied {} entries of this node's log but the log here ends at {head}; \
-             this database is older than what the hub holds (restored from a backup?): \
-             enrol again with `lianfang-hub enroll` and `lianfang-node init` a fresh directory",
-            handshake.cursor
-        ))));
-    }
-    let cursor = handshake.cursor;
-    store.call(move |s| s.set_acked(cursor)).await?;
-    let mut sender = Sender {
-        acked: cursor,
-        head,
-    };
-    progress(Progress { cursor, head });
-    loop {
-        while let Some((first, last)) = sender.next_batch(sizer.size) {
-            let entries = store.call(move |s| s.log_range(first, last)).await?;
-            let started = Instant::now();
-            let reply = client
-                .push(authorised(
-                    pb::PushRequest {
-                        log_id: log_id.to_owned(),
-                        entries,
-                        head: sender.head,
-                    },
-                    token,
-                    options.call_timeout,
-                ))
-                .await?
-                .into_inner();
-            sizer.on_success(started.elapsed(), options.call_timeout);
-            report.sent += last - first + 1;
-            report.applied += reply.applied;
-            report.batches += 1;
-            sender.ack(reply.cursor);
-            let cursor = sender.acked;
-            store.call(move |s| s.set_acked(cursor)).await?;
-            progress(Progress {
-                cursor,
-                head: sender.head,
-            });
+    for (lane, cursor, head) in [
+        (Lane::Urgent, handshake.urgent_cursor, urgent_head),
+        (Lane::Bulk, handshake.cursor, bulk_head),
+    ] {
+        if cursor > head {
+            return Err(SessionError::Fatal(SyncError::Refused(format!(
+                "the hub has applied {cursor} entries of this node's {} lane but the log here \
+                 ends at {head}; this database is older than what the hub holds (restored from \
+                 a backup?): enrol again with `lianfang-hub enroll` and `lianfang-node init` a \
+                 fresh directory",
+                lane.as_str_name()
+            ))));
         }
-        // Writes made while we pushed extend the log: push them too.
-        let head = store.call(|s| s.head()).await?;
-        if head == sender.head {
+        store.call(move |s| s.set_acked(lane, cursor)).await?;
+    }
+
+    // Push each lane, urgent first, until the hub has all of it; then prove
+    // agreement by digests, and resend only the buckets that differ.
+    let mut cursors = [
+        (Lane::Urgent, handshake.urgent_cursor),
+        (Lane::Bulk, handshake.cursor),
+    ];
+    for round in 0..=MAX_REPAIR_ROUNDS {
+        for (lane, cursor) in &mut cursors {
+            *cursor = push_lane(
+                &mut client,
+                store,
+                token,
+                log_id,
+                options,
+                sizer,
+                report,
+                progress,
+                *lane,
+                *cursor,
+            )
+            .await?;
+        }
+        let buckets = store.call(|s| s.digests()).await?;
+        let differing = client
+            .verify(authorised(
+                pb::VerifyRequest {
+                    buckets: digest::to_wire(&buckets),
+                },
+                token,
+                options.call_timeout,
+            ))
+            .await?
+            .into_inner()
+            .differing;
+        if differing.is_empty() {
+            report.digests_agree = Some(true);
             break;
         }
-        sender.head = head;
+        let keys: Vec<_> = digest::from_wire(&differing).into_keys().collect();
+        let relogged = if round < MAX_REPAIR_ROUNDS {
+            store.call(move |s| s.relog(&keys)).await?
+        } else {
+            0
+        };
+        tracing::warn!(
+            buckets = differing.len(),
+            relogged,
+            "hub's records differ from ours"
+        );
+        report.repaired += relogged;
+        if relogged == 0 {
+            report.digests_agree = Some(false);
+            break;
+        }
     }
-    report.head = sender.head;
-    report.cursor = sender.acked;
 
     // Then down the hub's log: pull until caught up. Each pull acknowledges
     // what was applied before it, so the last (empty) one tells the hub
@@ -380,11 +418,8 @@ async fn session(
                 down_cursor = cursor;
             }
             Err(DownError::Store(e)) => return Err(e.into()),
-            Err(DownError::Gap { .. }) => {
-                return Err(SessionError::Retry(format!(
-                    "down log: {}",
-                    applied.unwrap_err()
-                )));
+            Err(e @ DownError::Gap { .. }) => {
+                return Err(SessionError::Retry(format!("down log: {e}")));
             }
             Err(e) => {
                 tracing::error!(error = %e, "refused a message from the hub; it was not applied");
@@ -395,6 +430,84 @@ async fn session(
     report.down_cursor = down_cursor;
     Ok(())
 }
+
+/// Pushes one lane from `cursor` until the hub has all of it (including
+/// writes made meanwhile); returns the hub's cursor.
+#[allow(clippy::too_many_arguments)]
+async fn push_lane(
+    client: &mut SyncClient<Channel>,
+    store: &SharedStore,
+    token: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    log_id: &str,
+    options: &SyncOptions,
+    sizer: &mut BatchSizer,
+    report: &mut SyncReport,
+    progress: &mut (impl FnMut(Progress) + Send),
+    lane: Lane,
+    cursor: u64,
+) -> Result<u64, SessionError> {
+    let head = store.call(move |s| s.head_of(lane)).await?;
+    let mut sender = Sender {
+        acked: cursor,
+        head,
+    };
+    if lane == Lane::Bulk {
+        progress(Progress { cursor, head });
+    }
+    loop {
+        while let Some((first, last)) = sender.next_batch(sizer.size) {
+            let entries = store
+                .call(move |s| s.log_range_of(lane, first, last))
+                .await?;
+            let started = Instant::now();
+            let reply = client
+                .push(authorised(
+                    pb::PushRequest {
+                        log_id: log_id.to_owned(),
+                        entries,
+                        head: sender.head,
+                        lane: lane as i32,
+                    },
+                    token,
+                    options.call_timeout,
+                ))
+                .await?
+                .into_inner();
+            sizer.on_success(started.elapsed(), options.call_timeout);
+            if lane == Lane::Bulk {
+                report.sent += last - first + 1;
+                report.applied += reply.applied;
+            } else {
+                report.sent_urgent += last - first + 1;
+            }
+            report.batches += 1;
+            sender.ack(reply.cursor);
+            let cursor = sender.acked;
+            store.call(move |s| s.set_acked(lane, cursor)).await?;
+            if lane == Lane::Bulk {
+                progress(Progress {
+                    cursor,
+                    head: sender.head,
+                });
+            }
+        }
+        // Writes made while we pushed extend the lane: push them too.
+        let head = store.call(move |s| s.head_of(lane)).await?;
+        if head == sender.head {
+            break;
+        }
+        sender.head = head;
+    }
+    if lane == Lane::Bulk {
+        report.head = sender.head;
+        report.cursor = sender.acked;
+    }
+    Ok(sender.acked)
+}
+
+/// Rounds of resending differing buckets before a sync reports that node
+/// and hub disagree.
+const MAX_REPAIR_ROUNDS: u32 = 2;
 
 /// Down-log entries asked for per pull.
 const DOWN_BATCH: u32 = 256;

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`pb`]: types generated from `proto/lianfang.proto`.
+//! - [`digest`]: order-independent digests of a compound's records, by bucket.
 //! - [`hlc`]: hybrid logical clock stamps.
 //! - [`merge`]: which version of a record wins (LWW by `(stamp, origin)`).
 //! - [`record`]: record bodies: empty (tombstone), encode, decode.
@@ -14,6 +15,7 @@ pub mod pb {
     #![allow(missing_debug_implementations, clippy::all, unreachable_pub)]
     tonic::include_proto!("lianfang.v1");
 }
+pub mod digest;
 pub mod hlc;
 pub mod merge;
 pub mod record;
@@ -32,17 +34,35 @@ pub enum Kind {
     Receipt = 4,
     TaskAnswer = 5,
     ProblemFix = 6,
+    DailyReport = 7,
 }
 
+/// The lane of a node's log a kind travels in.
+pub use pb::Lane;
+
+/// Both lanes, urgent first: the order a sender drains them in.
+pub const LANES: [Lane; 2] = [Lane::Urgent, Lane::Bulk];
+
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Household,
         Kind::Person,
         Kind::Isolation,
         Kind::Receipt,
         Kind::TaskAnswer,
         Kind::ProblemFix,
+        Kind::DailyReport,
     ];
+
+    /// Receipts, answers, fixes and daily reports go in the urgent lane;
+    /// ledger records in the bulk lane. Every version of a record travels in
+    /// one lane, so its versions stay in order.
+    pub fn lane(self) -> Lane {
+        match self {
+            Kind::Household | Kind::Person | Kind::Isolation => Lane::Bulk,
+            Kind::Receipt | Kind::TaskAnswer | Kind::ProblemFix | Kind::DailyReport => Lane::Urgent,
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -52,6 +72,7 @@ impl Kind {
             Kind::Receipt => "receipt",
             Kind::TaskAnswer => "task_answer",
             Kind::ProblemFix => "problem_fix",
+            Kind::DailyReport => "daily_report",
         }
     }
 
@@ -78,6 +99,7 @@ impl Kind {
             pb::record::Body::Receipt(_) => Kind::Receipt,
             pb::record::Body::TaskAnswer(_) => Kind::TaskAnswer,
             pb::record::Body::ProblemFix(_) => Kind::ProblemFix,
+            pb::record::Body::DailyReport(_) => Kind::DailyReport,
         }
     }
 }

@@ -14,6 +14,7 @@ pub fn empty_body(kind: Kind) -> pb::record::Body {
         Kind::Receipt => Body::Receipt(Default::default()),
         Kind::TaskAnswer => Body::TaskAnswer(Default::default()),
         Kind::ProblemFix => Body::ProblemFix(Default::default()),
+        Kind::DailyReport => Body::DailyReport(Default::default()),
     }
 }
 
@@ -27,6 +28,7 @@ pub fn encode_body(body: &pb::record::Body) -> Vec<u8> {
         Body::Receipt(m) => m.encode_to_vec(),
         Body::TaskAnswer(m) => m.encode_to_vec(),
         Body::ProblemFix(m) => m.encode_to_vec(),
+        Body::DailyReport(m) => m.encode_to_vec(),
     }
 }
 
@@ -43,6 +45,7 @@ pub fn decode_body(kind: Kind, bytes: &[u8]) -> Result<pb::record::Body, prost::
         Kind::Receipt => Body::Receipt(pb::Receipt::decode(bytes)?),
         Kind::TaskAnswer => Body::TaskAnswer(pb::TaskAnswer::decode(bytes)?),
         Kind::ProblemFix => Body::ProblemFix(pb::ProblemFix::decode(bytes)?),
+        Kind::DailyReport => Body::DailyReport(pb::DailyReport::decode(bytes)?),
     })
 }
 

@@ -216,6 +216,50 @@ impl std::ops::AddAssign for DailyCounts {
     }
 }
 
+impl DailyCounts {
+    /// The counts as a node's daily report for `date`.
+    pub fn to_report(&self, date: NaiveDate, computed_at: String) -> pb::DailyReport {
+        pb::DailyReport {
+            date: date.format("%Y-%m-%d").to_string(),
+            households: self.households,
+            housing_owner: self.housing_owner,
+            housing_rented: self.housing_rented,
+            housing_vacant: self.housing_vacant,
+            persons: self.persons,
+            foreigners: self.foreigners,
+            returned_key_total: self.returned_key_total,
+            returned_key_today: self.returned_key_today,
+            returned_other_total: self.returned_other_total,
+            returned_other_today: self.returned_other_today,
+            unregistered: self.unregistered,
+            home_isolation: self.home_isolation,
+            central_isolation: self.central_isolation,
+            released_today: self.released_today,
+            computed_at,
+        }
+    }
+
+    /// The counts a node reported.
+    pub fn from_report(r: &pb::DailyReport) -> Self {
+        DailyCounts {
+            households: r.households,
+            housing_owner: r.housing_owner,
+            housing_rented: r.housing_rented,
+            housing_vacant: r.housing_vacant,
+            persons: r.persons,
+            foreigners: r.foreigners,
+            returned_key_total: r.returned_key_total,
+            returned_key_today: r.returned_key_today,
+            returned_other_total: r.returned_other_total,
+            returned_other_today: r.returned_other_today,
+            unregistered: r.unregistered,
+            home_isolation: r.home_isolation,
+            central_isolation: r.central_isolation,
+            released_today: r.released_today,
+        }
+    }
+}
+
 /// Parses a stored `YYYY-MM-DD` date; empty or malformed gives `None`.
 pub fn parse_day(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
