@@ -10,7 +10,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
@@ -71,12 +71,6 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-
-    /// A delay uniformly in `around / 2 ..= around * 3 / 2`.
-    fn jitter(&mut self, around: Duration) -> Duration {
-        let ms = around.as_millis().max(2) as u64;
-        Duration::from_millis(ms / 2 + self.next() % (ms + 1))
-    }
 }
 
 fn run(program: &str, args: &[&str]) -> Output {
@@ -111,6 +105,27 @@ impl Proc {
                 .spawn()
                 .unwrap_or_else(|e| panic!("spawn {program}: {e}")),
         )
+    }
+
+    /// Spawns with stderr read line by line into the returned channel.
+    fn spawn_watched(program: &str, args: &[&str]) -> (Proc, mpsc::Receiver<String>) {
+        let mut child = Command::new(bin(program))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (Proc(child), rx)
     }
 
     /// Its exit status if it has ended.
@@ -358,81 +373,130 @@ fn sent_and_new(out: &str) -> (u64, u64) {
     (sent, new)
 }
 
-/// The node's import is killed at random moments until one gets through:
-/// after each kill the log holds the whole ledger or nothing of it; a
+/// Waits for the `n`-th progress line ("sync: hub has X/Y entries") of a
+/// sync, at most `limit`; false when the sync ended (or stayed silent)
+/// first.
+fn progress_lines(lines: &mpsc::Receiver<String>, n: usize, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    let mut seen = 0;
+    while seen < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains("hub has") => seen += 1,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// The node's import is killed at random moments, each time in a fresh node
+/// directory: every kill leaves the whole ledger or nothing of it. A
 /// re-import then writes nothing twice and the hub converges.
 #[test]
 fn node_killed_during_import_keeps_all_or_nothing() {
+    const TRIALS: usize = 10;
     let started = Instant::now();
     let mut rng = Rng::new("import kill");
     let compound = big_compound();
     let full = entries_of(compound);
     let setup = Setup::new(compound);
     let serve = Serve::start(&setup.hub(), "127.0.0.1:0");
-    setup.init_node(compound, &serve.url());
-    let import = setup.import_args();
-    let wal = setup.node().join("node.db-wal");
+    let import_into = |dir: &Path| {
+        let mut args = setup.import_args();
+        args[2] = dir.to_str().unwrap().to_owned();
+        args
+    };
+    let init = |dir: &Path| {
+        ok(
+            "lianfang-node",
+            &[
+                "init",
+                "--data",
+                dir.to_str().unwrap(),
+                "--compound",
+                &compound.code,
+                "--hub",
+                &serve.url(),
+                "--token",
+                &setup.token,
+            ],
+        );
+    };
 
-    let (mut nothing, mut uncommitted, mut everything, mut finished) = (0, 0, 0, false);
-    let mut delay = Duration::from_millis(5);
+    // How long a whole import takes here, on a scratch node; importing the
+    // same ledger again there writes nothing.
+    let scratch = setup.root.path().join("scratch");
+    init(&scratch);
+    let t = Instant::now();
+    ok("lianfang-node", &strs(&import_into(&scratch)));
+    let import_time = t.elapsed();
+    assert_eq!(check_node(&scratch).0, full);
+    let again = ok("lianfang-node", &strs(&import_into(&scratch)));
+    assert_eq!(
+        check_node(&scratch).0,
+        full,
+        "re-import wrote again: {again}"
+    );
+
+    // Kills at random moments over the import's span, a fresh node each time.
+    let (mut before_write, mut in_write, mut after_commit, mut finished) = (0, 0, 0, 0);
     let mut kills = Vec::new();
-    for _ in 0..16 {
-        let mut child = Proc::spawn("lianfang-node", &strs(&import));
-        let wait = rng.jitter(delay);
+    let mut last = PathBuf::new();
+    for trial in 0..TRIALS {
+        last = setup.root.path().join(format!("trial-{trial}"));
+        init(&last);
+        let mut child = Proc::spawn("lianfang-node", &strs(&import_into(&last)));
+        let span = import_time.as_millis() as u64 * 11 / 10 + 2;
+        let wait = Duration::from_millis(1 + rng.next() % span);
         std::thread::sleep(wait);
         if let Some(status) = child.ended() {
             assert!(status.success(), "import failed: {status}");
-            finished = true;
-            break;
+            finished += 1;
+            kills.push(format!("{}ms:done", wait.as_millis()));
+            continue;
         }
         child.kill();
-        // Uncommitted pages in the WAL: the kill landed inside the write.
-        let wal_bytes = std::fs::metadata(&wal).map_or(0, |m| m.len());
-        let (head, _) = check_node(&setup.node());
+        // Pages in the WAL with no commit: the kill landed inside the write.
+        let wal_bytes = std::fs::metadata(last.join("node.db-wal")).map_or(0, |m| m.len());
+        let (head, _) = check_node(&last);
         assert!(
             head == 0 || head == full,
             "kill after {wait:?} left {head} of {full} entries: a partial import"
         );
         kills.push(format!("{}ms:{head}", wait.as_millis()));
-        if head == full {
-            // Committed, killed before exiting: nothing left to interrupt.
-            everything += 1;
-            break;
+        match (head, wal_bytes) {
+            (0, 0) => before_write += 1,
+            (0, _) => in_write += 1,
+            _ => after_commit += 1,
         }
-        nothing += 1;
-        if wal_bytes > 0 {
-            uncommitted += 1;
-        }
-        delay = delay * 8 / 5;
     }
 
-    // Once more, to the end: a committed import is not written twice.
-    let t = Instant::now();
-    let summary = ok("lianfang-node", &strs(&import));
-    let import_time = t.elapsed();
-    let (head, _) = check_node(&setup.node());
-    assert_eq!(head, full, "re-import left the log at {head}: {summary}");
+    // The last trial's node, imported to the end, syncs and converges.
+    let summary = ok("lianfang-node", &strs(&import_into(&last)));
+    assert_eq!(check_node(&last).0, full, "{summary}");
     ok(
         "lianfang-node",
-        &["sync", "--data", &setup.node_arg(), "--once"],
+        &["sync", "--data", last.to_str().unwrap(), "--once"],
     );
-    assert_converged(&setup.hub(), &setup.node(), compound);
+    assert_converged(&setup.hub(), &last, compound);
     eprintln!(
-        "import kill: {full} entries; kills (delay:head) [{}]; {nothing} left nothing \
-         ({uncommitted} with uncommitted WAL pages), {everything} left everything; \
-         an import ran to its end under kill: {finished}; last import {import_time:?}; \
-         test {:?}",
+        "import kill: {full} entries, a whole import takes {import_time:?}; kills \
+         (delay:head) [{}]: {before_write} before the write began, {in_write} inside the \
+         write transaction (uncommitted WAL pages, head 0), {after_commit} after the commit \
+         (head {full}), {finished} imports ended before their kill; test {:?}",
         kills.join(" "),
         started.elapsed()
     );
     drop(serve);
 }
 
-/// `sync --once` is killed at random moments: the node's log stays whole,
-/// the hub has applied whole batches only, and the next sync sends exactly
-/// what the hub lacks.
+/// `sync --once` is killed at random moments while it pushes: the node's
+/// log stays whole, the hub has applied whole batches only, once, and the
+/// next sync sends exactly what the hub lacks.
 #[test]
 fn node_killed_during_sync_resumes_without_loss_or_double_apply() {
+    const KILLS: usize = 6;
     let started = Instant::now();
     let mut rng = Rng::new("sync kill");
     let compound = big_compound();
@@ -453,16 +517,18 @@ fn node_killed_during_sync_resumes_without_loss_or_double_apply() {
         "1",
     ];
 
-    let mut cursors = Vec::new();
-    let (mut mid, mut finished) = (0, false);
-    let mut delay = Duration::from_millis(40);
-    for _ in 0..8 {
-        let mut child = Proc::spawn("lianfang-node", &sync);
-        let wait = rng.jitter(delay);
+    let mut kills = Vec::new();
+    let (mut mid, mut finished) = (0, 0);
+    for _ in 0..KILLS {
+        // A random moment: 0-20 ms after the 1st, 2nd or 3rd acknowledged batch.
+        let (mut child, lines) = Proc::spawn_watched("lianfang-node", &sync);
+        let acks = 1 + (rng.next() % 3) as usize;
+        progress_lines(&lines, acks, Duration::from_secs(20));
+        let wait = Duration::from_millis(rng.next() % 21);
         std::thread::sleep(wait);
         if let Some(status) = child.ended() {
             assert!(status.success(), "sync failed: {status}");
-            finished = true;
+            finished += 1;
             break;
         }
         child.kill();
@@ -474,11 +540,10 @@ fn node_killed_during_sync_resumes_without_loss_or_double_apply() {
             "node acked {acked}, hub cursor {cursor}, head {head}"
         );
         assert_eq!(records, cursor, "hub records vs its cursor");
-        cursors.push(format!("{}ms:{cursor}", wait.as_millis()));
+        kills.push(format!("{acks}+{}ms:{cursor}", wait.as_millis()));
         if 0 < cursor && cursor < head {
             mid += 1;
         }
-        delay = delay * 3 / 2;
     }
 
     let (before, _) = hub_state(&setup.hub(), &compound.code);
@@ -494,9 +559,9 @@ fn node_killed_during_sync_resumes_without_loss_or_double_apply() {
     );
     assert_converged(&setup.hub(), &setup.node(), compound);
     eprintln!(
-        "sync kill: {full} entries; kills (delay:hub cursor) [{}]; {mid} landed mid-push; \
-         a sync ran to its end under kill: {finished}; last sync sent {sent}; test {:?}",
-        cursors.join(" "),
+        "sync kill: {full} entries; kills (acks+delay:hub cursor) [{}]: {mid} left the hub \
+         mid-log, {finished} syncs ended before their kill; the last sync sent {sent}; test {:?}",
+        kills.join(" "),
         started.elapsed()
     );
     drop(serve);
@@ -508,6 +573,7 @@ fn node_killed_during_sync_resumes_without_loss_or_double_apply() {
 #[test]
 fn hub_killed_during_batch_apply_applies_whole_batches_only() {
     const BATCH: u64 = 5000;
+    const KILLS: usize = 5;
     let started = Instant::now();
     let mut rng = Rng::new("hub kill");
     let compound = big_compound();
@@ -531,17 +597,22 @@ fn hub_killed_during_batch_apply_applies_whole_batches_only() {
     ];
 
     let mut kills = Vec::new();
-    let (mut failed, mut mid, mut finished) = (0, 0, false);
-    let mut delay = Duration::from_millis(60);
-    for _ in 0..6 {
-        let child = Proc::spawn("lianfang-node", &sync);
-        let wait = rng.jitter(delay);
+    let (mut failed, mut unchanged, mut advanced, mut finished) = (0, 0, 0, 0);
+    // The kill comes a random time after the handshake, within `span`,
+    // which closes in on the moment the batch commits: longer when the
+    // kill left the hub as it was, shorter when a batch got through.
+    let mut span = Duration::from_millis(150);
+    for _ in 0..KILLS {
+        let (before, _) = hub_state(&setup.hub(), &compound.code);
+        let (child, lines) = Proc::spawn_watched("lianfang-node", &sync);
+        progress_lines(&lines, 1, Duration::from_secs(20));
+        let wait = Duration::from_millis(rng.next() % (span.as_millis() as u64 + 1));
         std::thread::sleep(wait);
         let addr = serve.kill();
         let status = child.wait(Duration::from_secs(20));
         // 0: it finished before the kill; 1: the link failed. Never 3 (refused).
         match status.code() {
-            Some(0) => finished = true,
+            Some(0) => finished += 1,
             Some(1) => failed += 1,
             _ => panic!("sync with the hub killed under it exited {status}"),
         }
@@ -559,17 +630,20 @@ fn hub_killed_during_batch_apply_applies_whole_batches_only() {
             "node acked {acked} beyond hub cursor {cursor}"
         );
         kills.push(format!(
-            "{}ms:exit {}:cursor {cursor}",
+            "{}ms:exit {}:{before}->{cursor}",
             wait.as_millis(),
             status.code().unwrap()
         ));
-        if 0 < cursor && cursor < head {
-            mid += 1;
-        }
-        if finished {
+        if cursor == head {
             break;
         }
-        delay = delay * 3 / 2;
+        if cursor == before {
+            unchanged += 1;
+            span = span * 3 / 2;
+        } else {
+            advanced += 1;
+            span = span * 2 / 3;
+        }
     }
 
     let (before, _) = hub_state(&setup.hub(), &compound.code);
@@ -592,9 +666,10 @@ fn hub_killed_during_batch_apply_applies_whole_batches_only() {
     drop(conn);
     assert_converged(&setup.hub(), &setup.node(), compound);
     eprintln!(
-        "hub kill: {full} entries; kills (delay:sync exit:hub cursor) [{}]; {failed} syncs \
-         failed under the kill, {mid} left the hub between batches; a sync finished \
-         before the kill: {finished}; test {:?}",
+        "hub kill: {full} entries; kills (delay after handshake:sync exit:hub cursor) [{}]: \
+         {failed} syncs failed under the kill ({unchanged} left the hub as it was, {advanced} \
+         after a batch got through), {finished} finished first; the last sync sent {sent}; \
+         test {:?}",
         kills.join(" "),
         started.elapsed()
     );

@@ -8,4 +8,5 @@ mod crash;
 mod directives;
 mod ledger;
 mod protocol;
+mod resilience;
 mod sync;

@@ -24,9 +24,7 @@ use serde::Serialize;
 
 use crate::store::{Caller, HubError, HubStore, Result};
 
-fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+use crate::now_rfc3339;
 
 /// Marks `compound`'s down entries up to `cursor` delivered (first time only).
 pub(crate) fn mark_delivered(conn: &Connection, compound: &str, cursor: u64) -> Result<()> {

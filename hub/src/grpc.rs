@@ -18,7 +18,9 @@ impl From<HubError> for Status {
             HubError::ForeignRecord { .. } => Status::permission_denied(message),
             HubError::LogMismatch { .. } => Status::failed_precondition(message),
             HubError::Gap { .. } => Status::out_of_range(message),
-            HubError::Malformed(_) | HubError::InvalidCode(_) => Status::invalid_argument(message),
+            HubError::Malformed(_) | HubError::InvalidCode(_) | HubError::Bundle(_) => {
+                Status::invalid_argument(message)
+            }
             HubError::UnknownCompound(_) | HubError::UnknownDirective(_) => {
                 Status::not_found(message)
             }
@@ -106,7 +108,7 @@ impl Sync for SyncService {
         Ok(Response::new(pb::HandshakeResponse {
             compound,
             cursor: handshake.bulk_cursor,
-            hub_time_ms: u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0),
+            hub_time_ms: u64::try_from(crate::now().timestamp_millis()).unwrap_or(0),
             down_head: handshake.down_head,
             urgent_cursor: handshake.urgent_cursor,
         }))

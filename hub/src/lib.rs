@@ -19,3 +19,19 @@ pub mod link;
 pub mod report;
 pub mod server;
 pub mod store;
+
+/// The hub's wall clock: the one place it reads the time.
+#[allow(clippy::disallowed_methods)] // The seam itself.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+/// Now as RFC 3339 to the second, as stored and shown.
+pub fn now_rfc3339() -> String {
+    now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Today's date in the street's time zone (China Standard Time, UTC+8).
+pub fn today() -> chrono::NaiveDate {
+    (now() + chrono::Duration::hours(8)).date_naive()
+}

@@ -54,6 +54,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Apply a bundle file a compound carried in (written by
+    /// `lianfang-node export-bundle`): authenticated, idempotent, gap-free.
+    ImportBundle {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        /// The bundle file.
+        file: PathBuf,
+    },
     /// Notices to compounds (the daily 提示): send, and see who has them.
     #[command(subcommand)]
     Directive(DirectiveCommand),
@@ -307,9 +315,7 @@ fn parse_date(s: &str) -> anyhow::Result<chrono::NaiveDate> {
         .with_context(|| format!("--date {s:?} is not a date in the form YYYY-MM-DD"))
 }
 
-fn today() -> chrono::NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
-}
+use lianfang_hub::today;
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -365,6 +371,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(today);
             let table = HubStore::open_read_only(&data)?.table(date)?;
             print!("{}", report::render(&table, format));
+        }
+        Command::ImportBundle { data, file } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let import = HubStore::open_or_create(&data)?
+                .import_bundle(&bytes)
+                .with_context(|| format!("{}", file.display()))?;
+            for (lane, applied) in import.lanes {
+                println!(
+                    "{}: {} lane: {} new change(s) applied, hub now has up to {}",
+                    import.compound,
+                    lane.as_str_name()
+                        .trim_start_matches("LANE_")
+                        .to_lowercase(),
+                    applied.applied,
+                    applied.cursor
+                );
+            }
         }
         Command::Directive(command) => directive_command(command)?,
         Command::Task(command) => task_command(command)?,

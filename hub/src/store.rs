@@ -119,15 +119,16 @@ CREATE TABLE IF NOT EXISTS isolation (
 ) STRICT, WITHOUT ROWID;
 ";
 
-// The `WHERE (excluded.stamp, excluded.origin) > (stamp, origin)` clause is
-// `merge::wins`: a version replaces the stored one only when strictly newer.
+// The `WHERE (excluded.stamp, excluded.origin) >= (stamp, origin)` clause is
+// `merge::wins`: an older version never replaces a newer one; the same
+// version rewrites the row (no change, or a repair of a damaged copy).
 const UPSERT_HOUSEHOLD_SQL: &str = "
 INSERT INTO household (compound, id, stamp, origin, deleted, housing, body)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
 ON CONFLICT (compound, id) DO UPDATE SET
     stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted,
     housing = excluded.housing, body = excluded.body
-WHERE (excluded.stamp, excluded.origin) > (household.stamp, household.origin)";
+WHERE (excluded.stamp, excluded.origin) >= (household.stamp, household.origin)";
 const UPSERT_PERSON_SQL: &str = "
 INSERT INTO person (compound, id, stamp, origin, deleted, nationality, region, return_date, registered, body)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -135,20 +136,20 @@ ON CONFLICT (compound, id) DO UPDATE SET
     stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted,
     nationality = excluded.nationality, region = excluded.region,
     return_date = excluded.return_date, registered = excluded.registered, body = excluded.body
-WHERE (excluded.stamp, excluded.origin) > (person.stamp, person.origin)";
+WHERE (excluded.stamp, excluded.origin) >= (person.stamp, person.origin)";
 const UPSERT_ISOLATION_SQL: &str = "
 INSERT INTO isolation (compound, id, stamp, origin, deleted, kind, start, release, body)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
 ON CONFLICT (compound, id) DO UPDATE SET
     stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted,
     kind = excluded.kind, start = excluded.start, release = excluded.release, body = excluded.body
-WHERE (excluded.stamp, excluded.origin) > (isolation.stamp, isolation.origin)";
+WHERE (excluded.stamp, excluded.origin) >= (isolation.stamp, isolation.origin)";
 const UPSERT_RESPONSE_SQL: &str = "
 INSERT INTO response (compound, kind, id, stamp, origin, deleted, body)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
 ON CONFLICT (compound, kind, id) DO UPDATE SET
     stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted, body = excluded.body
-WHERE (excluded.stamp, excluded.origin) > (response.stamp, response.origin)";
+WHERE (excluded.stamp, excluded.origin) >= (response.stamp, response.origin)";
 
 /// Errors of the hub store. `hub/src/grpc.rs` maps each to a gRPC status.
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +188,8 @@ pub enum HubError {
     InvalidDirective(String),
     #[error("the hub's stored signing key is corrupt")]
     CorruptKey,
+    #[error("bundle refused: {0}")]
+    Bundle(String),
     #[error("invalid compound code {0:?}: use 1-32 letters, digits, '-' or '_'")]
     InvalidCode(String),
     #[error(
@@ -210,6 +213,14 @@ pub struct Caller {
     /// Row id of the enrolment (one per issued token).
     pub node: i64,
     pub compound: String,
+}
+
+/// What importing a bundle did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleImport {
+    pub compound: String,
+    /// Per lane in the bundle, urgent first: what was applied.
+    pub lanes: Vec<(Lane, Applied)>,
 }
 
 /// What a handshake tells the node.
@@ -328,9 +339,7 @@ fn token_hash(secret: &[u8]) -> Vec<u8> {
     Sha256::digest(secret).to_vec()
 }
 
-fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+use crate::now_rfc3339;
 
 impl HubStore {
     /// Opens (creating if needed) the hub database in `dir`.
@@ -743,6 +752,60 @@ impl HubStore {
                 }
             })
             .collect())
+    }
+
+    /// Applies a bundle file carried from a node: checks its seal against
+    /// the enrolment bound to its log, then applies each lane as a push
+    /// (replays ignored, gaps refused, atomic with the cursor).
+    ///
+    /// # Errors
+    /// [`HubError::Bundle`] for a bad file or seal; the push errors.
+    pub fn import_bundle(&mut self, bytes: &[u8]) -> Result<BundleImport> {
+        let (bundle, file) =
+            lianfang_proto::bundle::open(bytes).map_err(|e| HubError::Bundle(e.to_string()))?;
+        let rows: Vec<(i64, Vec<u8>)> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, token_hash FROM node
+                 WHERE compound = ?1 AND log_id = ?2 AND revoked_at IS NULL",
+            )?;
+            stmt.query_map(params![bundle.compound, bundle.log_id], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?
+            .collect::<Result<_, _>>()?
+        };
+        let node = rows
+            .into_iter()
+            .find(|(_, hash)| {
+                hash.as_slice()
+                    .try_into()
+                    .is_ok_and(|key| lianfang_proto::bundle::check_seal(&file, key).is_ok())
+            })
+            .map(|(id, _)| id)
+            .ok_or_else(|| {
+                HubError::Bundle(format!(
+                    "no active enrolment of compound {} has synced log {} with a token that seals \
+                     this bundle (altered, revoked, or from another hub)",
+                    bundle.compound, bundle.log_id
+                ))
+            })?;
+        let caller = Caller {
+            node,
+            compound: bundle.compound.clone(),
+        };
+        let mut lanes = bundle.lanes;
+        lanes.sort_by_key(|l| l.lane != Lane::Urgent as i32);
+        let mut outcome = Vec::new();
+        for lane in lanes {
+            let kind = Lane::try_from(lane.lane)
+                .map_err(|_| HubError::Bundle(format!("unknown lane {}", lane.lane)))?;
+            let applied =
+                self.apply_batch(&caller, &bundle.log_id, kind, lane.head, &lane.entries)?;
+            outcome.push((kind, applied));
+        }
+        Ok(BundleImport {
+            compound: bundle.compound,
+            lanes: outcome,
+        })
     }
 
     /// The table configuration (hub setting `table_config`, else defaults).

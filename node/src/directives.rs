@@ -182,7 +182,7 @@ fn find(store: &Store, id: &str) -> Result<pb::HubMessage, AnswerError> {
 }
 
 fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    crate::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Acknowledges a received directive (any kind), with an optional response.

@@ -69,12 +69,102 @@ pub fn init(dir: &Path, compound: &str, hub: &str, token: &str) -> Result<Identi
     Ok(identity)
 }
 
-/// Wall-clock milliseconds since the Unix epoch: the node's one clock seam.
+/// The node's wall clock: the one place it reads the time.
+///
+/// `LIANFANG_CLOCK_OFFSET_SECS` (signed seconds) shifts it, to reproduce an
+/// office PC whose clock is wrong; record order does not depend on it (the
+/// HLC never goes backwards), which the tests check.
+#[allow(clippy::disallowed_methods)] // The seam itself.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    let offset = std::env::var("LIANFANG_CLOCK_OFFSET_SECS")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .unwrap_or(0);
+    chrono::Utc::now() + chrono::Duration::seconds(offset)
+}
+
+/// Wall-clock milliseconds since the Unix epoch (see [`now`]).
 pub fn now_ms() -> u64 {
-    u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
+    u64::try_from(now().timestamp_millis()).unwrap_or(0)
 }
 
 /// Today's date in the street's time zone (China Standard Time, UTC+8).
 pub fn today() -> chrono::NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+    (now() + chrono::Duration::hours(8)).date_naive()
+}
+
+/// Errors of `export-bundle`.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleExportError {
+    #[error("nothing to export: the hub has acknowledged every change (as of the last contact)")]
+    NothingPending,
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the stored token is unreadable: {0}")]
+    Token(#[from] lianfang_proto::token::TokenError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an exported bundle holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BundleSummary {
+    /// Entries per lane: (urgent, bulk).
+    pub urgent: u64,
+    pub bulk: u64,
+    pub bytes: u64,
+}
+
+/// Writes every change the hub has not acknowledged (as of the last contact)
+/// to `path`, sealed for the hub: the link of last resort.
+///
+/// # Errors
+/// [`BundleExportError::NothingPending`] when there is nothing to carry.
+pub fn export_bundle(dir: &Path, path: &Path) -> Result<BundleSummary, BundleExportError> {
+    let store = Store::open(dir)?;
+    let identity = store.identity()?;
+    let mut lanes = Vec::new();
+    let mut counts = [0u64; 2];
+    for lane in lianfang_proto::LANES {
+        let (acked, head) = (store.acked_of(lane)?, store.head_of(lane)?);
+        if head > acked {
+            counts[lane as usize] = head - acked;
+            lanes.push(lianfang_proto::pb::BundleLane {
+                lane: lane as i32,
+                head,
+                entries: store.log_range_of(lane, acked + 1, head)?,
+            });
+        }
+    }
+    if lanes.is_empty() {
+        return Err(BundleExportError::NothingPending);
+    }
+    let bundle = lianfang_proto::pb::Bundle {
+        compound: identity.compound,
+        log_id: identity.log_id,
+        created_at: now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        lanes,
+    };
+    let secret = lianfang_proto::token::decode(&identity.token)?.secret;
+    let bytes = lianfang_proto::bundle::seal(&bundle, &lianfang_proto::bundle::seal_key(&secret));
+    // Write beside the target and rename, so a pulled USB stick never holds
+    // half a bundle under the final name.
+    let write = || -> std::io::Result<()> {
+        let tmp = path.with_extension("partial");
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|source| BundleExportError::Write {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(BundleSummary {
+        urgent: counts[lianfang_proto::Lane::Urgent as usize],
+        bulk: counts[lianfang_proto::Lane::Bulk as usize],
+        bytes: bytes.len() as u64,
+    })
 }

@@ -141,6 +141,14 @@ enum Command {
         #[arg(long, default_value = "")]
         note: String,
     },
+    /// Write pending changes to a file for the street office (a USB stick):
+    /// the link of last resort. The hub applies it with `import-bundle`.
+    ExportBundle {
+        #[arg(long, env = "LIANFANG_NODE_DATA")]
+        data: PathBuf,
+        /// Bundle file to write.
+        file: PathBuf,
+    },
     /// Delete records (a tombstone that syncs to the hub like any change).
     Delete {
         #[arg(long, env = "LIANFANG_NODE_DATA")]
@@ -400,6 +408,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fix { data, id, note } => {
             directives::fix(&mut Store::open(&data)?, &id, &note)?;
             println!("problem {id} reported fixed; it reaches the hub at the next sync");
+        }
+        Command::ExportBundle { data, file } => {
+            let summary = lianfang_node::export_bundle(&data, &file)?;
+            println!(
+                "wrote {} change(s) ({} urgent) to {} ({} bytes); take it to the street office \
+                 for `lianfang-hub import-bundle`",
+                summary.bulk + summary.urgent,
+                summary.urgent,
+                file.display(),
+                summary.bytes
+            );
         }
         Command::Delete { data, kind, ids } => {
             let kind = Kind::parse(&kind).with_context(|| {

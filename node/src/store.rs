@@ -784,7 +784,7 @@ impl Store {
             _ => false,
         };
         if !unchanged {
-            let computed_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let computed_at = crate::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             self.write(
                 [Change {
                     kind: Kind::DailyReport,

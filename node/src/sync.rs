@@ -229,7 +229,7 @@ pub async fn sync_once(
             &mut progress,
         )
         .await;
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let now = crate::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         match outcome {
             Ok(()) => {
                 store.call(move |s| s.set_sync_outcome(&now, None)).await?;
@@ -408,7 +408,7 @@ async fn session(
             )));
         }
         let n = reply.entries.len() as u64;
-        let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let received_at = crate::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let applied = store
             .call(move |s| Ok(s.apply_down(&reply.entries, &received_at)))
             .await?;

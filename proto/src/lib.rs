@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`pb`]: types generated from `proto/lianfang.proto`.
+//! - [`bundle`]: sealed bundle files (pending changes carried on a USB stick).
 //! - [`digest`]: order-independent digests of a compound's records, by bucket.
 //! - [`hlc`]: hybrid logical clock stamps.
 //! - [`merge`]: which version of a record wins (LWW by `(stamp, origin)`).
@@ -15,6 +16,7 @@ pub mod pb {
     #![allow(missing_debug_implementations, clippy::all, unreachable_pub)]
     tonic::include_proto!("lianfang.v1");
 }
+pub mod bundle;
 pub mod digest;
 pub mod hlc;
 pub mod merge;

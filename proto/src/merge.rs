@@ -33,10 +33,12 @@ impl PartialOrd for Version<'_> {
     }
 }
 
-/// Whether `incoming` replaces `current` (strictly greater wins; an equal
-/// version is the same write seen again, so nothing changes).
+/// Whether `incoming` replaces `current`: a greater version wins. An equal
+/// version is the same write seen again, so writing it again leaves an
+/// intact copy as it was, and restores a damaged one (the digest repair
+/// relies on this).
 pub fn wins(incoming: Version<'_>, current: Option<Version<'_>>) -> bool {
-    current.is_none_or(|current| incoming > current)
+    current.is_none_or(|current| incoming >= current)
 }
 
 #[cfg(test)]
