@@ -163,8 +163,8 @@ fn ids_of(entries: &[pb::LogEntry]) -> BTreeSet<(Kind, String)> {
         .collect()
 }
 
-/// Asserts that two hubs hold the same records, counts and tables for
-/// `code`, and returns nothing; `what` names the comparison.
+/// Asserts that two hubs hold the same records (every id in `ids`), live
+/// counts and daily tables for `code`; `what` names the comparison.
 fn assert_same_hub_state(
     a: &HubStore,
     b: &HubStore,
@@ -345,7 +345,7 @@ impl V {
                 nationality: ["CN", "US", "CN"][v % 3].into(),
                 origin: ["湖北省", "浙江省", ""][v % 3].into(),
                 return_date: ["2020-02-10", "2020-02-01", ""][v % 3].into(),
-                registered: v % 2 == 0,
+                registered: v.is_multiple_of(2),
             }),
             _ => pb::record::Body::Isolation(pb::Isolation {
                 person_id: tag,

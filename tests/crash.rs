@@ -216,8 +216,9 @@ impl Drop for Serve {
     }
 }
 
-/// A hub directory with `compound` enrolled, a node directory initialised
-/// against `hub_url` (set later for the import test), and the ledger as CSV.
+/// A temp dir with a hub directory where `lianfang-hub enroll` enrolled the
+/// compound, its token, and the ledger written as CSV; the node lives in
+/// `node/` unless a test picks other directories.
 struct Setup {
     root: tempfile::TempDir,
     token: String,
@@ -305,6 +306,36 @@ fn check_node(dir: &Path) -> (u64, u64) {
         }
     }
     (store.head().unwrap(), store.acked().unwrap())
+}
+
+/// A connection to another process's SQLite database that tells whether
+/// that process is inside a write transaction right now (both stores begin
+/// their writes with `BEGIN IMMEDIATE`, which takes the write lock).
+struct LockProbe(rusqlite::Connection);
+
+impl LockProbe {
+    fn open(db: &Path) -> LockProbe {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.busy_timeout(Duration::ZERO).unwrap();
+        LockProbe(conn)
+    }
+
+    /// Whether the write lock is held; if it is free, takes and releases it
+    /// at once (a writer arriving meanwhile waits on its busy timeout).
+    fn write_locked(&self) -> bool {
+        match self.0.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => {
+                self.0.execute_batch("ROLLBACK").unwrap();
+                false
+            }
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy =>
+            {
+                true
+            }
+            Err(e) => panic!("lock probe: {e}"),
+        }
+    }
 }
 
 /// The hub's bulk cursor for the compound, and its live ledger records.
@@ -395,7 +426,7 @@ fn progress_lines(lines: &mpsc::Receiver<String>, n: usize, limit: Duration) -> 
 /// re-import then writes nothing twice and the hub converges.
 #[test]
 fn node_killed_during_import_keeps_all_or_nothing() {
-    const TRIALS: usize = 10;
+    const TRIALS: usize = 12;
     let started = Instant::now();
     let mut rng = Rng::new("import kill");
     let compound = big_compound();
@@ -443,13 +474,15 @@ fn node_killed_during_import_keeps_all_or_nothing() {
     let (mut before_write, mut in_write, mut after_commit, mut finished) = (0, 0, 0, 0);
     let mut kills = Vec::new();
     let mut last = PathBuf::new();
+    let span = import_time.as_millis() as u64;
     for trial in 0..TRIALS {
         last = setup.root.path().join(format!("trial-{trial}"));
         init(&last);
+        let probe = LockProbe::open(&last.join("node.db"));
         let mut child = Proc::spawn("lianfang-node", &strs(&import_into(&last)));
-        let span = import_time.as_millis() as u64 * 11 / 10 + 2;
-        let wait = Duration::from_millis(1 + rng.next() % span);
+        let wait = Duration::from_millis(span / 4 + rng.next() % (span * 7 / 8 + 1));
         std::thread::sleep(wait);
+        let writing = probe.write_locked();
         if let Some(status) = child.ended() {
             assert!(status.success(), "import failed: {status}");
             finished += 1;
@@ -457,17 +490,20 @@ fn node_killed_during_import_keeps_all_or_nothing() {
             continue;
         }
         child.kill();
-        // Pages in the WAL with no commit: the kill landed inside the write.
-        let wal_bytes = std::fs::metadata(last.join("node.db-wal")).map_or(0, |m| m.len());
+        drop(probe);
         let (head, _) = check_node(&last);
         assert!(
             head == 0 || head == full,
             "kill after {wait:?} left {head} of {full} entries: a partial import"
         );
-        kills.push(format!("{}ms:{head}", wait.as_millis()));
-        match (head, wal_bytes) {
-            (0, 0) => before_write += 1,
-            (0, _) => in_write += 1,
+        kills.push(format!(
+            "{}ms:{}{head}",
+            wait.as_millis(),
+            if writing { "W" } else { "" }
+        ));
+        match (head, writing) {
+            (0, false) => before_write += 1,
+            (0, true) => in_write += 1,
             _ => after_commit += 1,
         }
     }
@@ -477,14 +513,23 @@ fn node_killed_during_import_keeps_all_or_nothing() {
     assert_eq!(check_node(&last).0, full, "{summary}");
     ok(
         "lianfang-node",
-        &["sync", "--data", last.to_str().unwrap(), "--once"],
+        &[
+            "sync",
+            "--data",
+            last.to_str().unwrap(),
+            "--once",
+            "--timeout",
+            "10",
+            "--attempts",
+            "2",
+        ],
     );
     assert_converged(&setup.hub(), &last, compound);
     eprintln!(
         "import kill: {full} entries, a whole import takes {import_time:?}; kills \
-         (delay:head) [{}]: {before_write} before the write began, {in_write} inside the \
-         write transaction (uncommitted WAL pages, head 0), {after_commit} after the commit \
-         (head {full}), {finished} imports ended before their kill; test {:?}",
+         (delay:W if inside the write transaction:head) [{}]: {before_write} before the write \
+         began, {in_write} inside the write transaction, {after_commit} after the commit, \
+         {finished} imports ended before their kill; test {:?}",
         kills.join(" "),
         started.elapsed()
     );
@@ -520,7 +565,8 @@ fn node_killed_during_sync_resumes_without_loss_or_double_apply() {
     let mut kills = Vec::new();
     let (mut mid, mut finished) = (0, 0);
     for _ in 0..KILLS {
-        // A random moment: 0-20 ms after the 1st, 2nd or 3rd acknowledged batch.
+        // A random moment: 0-20 ms after the handshake or the 1st or 2nd
+        // acknowledged batch (each prints a progress line).
         let (mut child, lines) = Proc::spawn_watched("lianfang-node", &sync);
         let acks = 1 + (rng.next() % 3) as usize;
         progress_lines(&lines, acks, Duration::from_secs(20));
@@ -540,7 +586,7 @@ fn node_killed_during_sync_resumes_without_loss_or_double_apply() {
             "node acked {acked}, hub cursor {cursor}, head {head}"
         );
         assert_eq!(records, cursor, "hub records vs its cursor");
-        kills.push(format!("{acks}+{}ms:{cursor}", wait.as_millis()));
+        kills.push(format!("{}+{}ms:{cursor}", acks - 1, wait.as_millis()));
         if 0 < cursor && cursor < head {
             mid += 1;
         }
@@ -549,7 +595,18 @@ fn node_killed_during_sync_resumes_without_loss_or_double_apply() {
     let (before, _) = hub_state(&setup.hub(), &compound.code);
     let out = ok(
         "lianfang-node",
-        &["sync", "--data", &node, "--once", "--batch-size", "200"],
+        &[
+            "sync",
+            "--data",
+            &node,
+            "--once",
+            "--batch-size",
+            "200",
+            "--timeout",
+            "10",
+            "--attempts",
+            "2",
+        ],
     );
     let (sent, new) = sent_and_new(&out);
     assert_eq!(
@@ -559,7 +616,7 @@ fn node_killed_during_sync_resumes_without_loss_or_double_apply() {
     );
     assert_converged(&setup.hub(), &setup.node(), compound);
     eprintln!(
-        "sync kill: {full} entries; kills (acks+delay:hub cursor) [{}]: {mid} left the hub \
+        "sync kill: {full} entries; kills (batches acked+delay:hub cursor) [{}]: {mid} left the hub \
          mid-log, {finished} syncs ended before their kill; the last sync sent {sent}; test {:?}",
         kills.join(" "),
         started.elapsed()
@@ -573,7 +630,7 @@ fn node_killed_during_sync_resumes_without_loss_or_double_apply() {
 #[test]
 fn hub_killed_during_batch_apply_applies_whole_batches_only() {
     const BATCH: u64 = 5000;
-    const KILLS: usize = 5;
+    const KILLS: usize = 8;
     let started = Instant::now();
     let mut rng = Rng::new("hub kill");
     let compound = big_compound();
@@ -597,18 +654,31 @@ fn hub_killed_during_batch_apply_applies_whole_batches_only() {
     ];
 
     let mut kills = Vec::new();
-    let (mut failed, mut unchanged, mut advanced, mut finished) = (0, 0, 0, 0);
-    // The kill comes a random time after the handshake, within `span`,
-    // which closes in on the moment the batch commits: longer when the
-    // kill left the hub as it was, shorter when a batch got through.
-    let mut span = Duration::from_millis(150);
-    for _ in 0..KILLS {
+    let (mut failed, mut in_write, mut advanced, mut finished) = (0, 0, 0, 0);
+    // Every third round kills a random 0-150 ms after the handshake; the
+    // others wait until the hub is seen inside a write transaction (applying
+    // the first batch), then kill a random 0-10 ms later.
+    for round in 0..KILLS {
         let (before, _) = hub_state(&setup.hub(), &compound.code);
-        let (child, lines) = Proc::spawn_watched("lianfang-node", &sync);
+        let probe = LockProbe::open(&setup.hub().join("hub.db"));
+        let (mut child, lines) = Proc::spawn_watched("lianfang-node", &sync);
         progress_lines(&lines, 1, Duration::from_secs(20));
-        let wait = Duration::from_millis(rng.next() % (span.as_millis() as u64 + 1));
-        std::thread::sleep(wait);
+        let handshake = Instant::now();
+        if round % 3 != 2 {
+            while handshake.elapsed() < Duration::from_secs(5)
+                && child.ended().is_none()
+                && !probe.write_locked()
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(rng.next() % 11));
+        } else {
+            std::thread::sleep(Duration::from_millis(rng.next() % 151));
+        }
+        let wait = handshake.elapsed().as_millis();
+        let writing = probe.write_locked();
         let addr = serve.kill();
+        drop(probe);
         let status = child.wait(Duration::from_secs(20));
         // 0: it finished before the kill; 1: the link failed. Never 3 (refused).
         match status.code() {
@@ -630,26 +700,36 @@ fn hub_killed_during_batch_apply_applies_whole_batches_only() {
             "node acked {acked} beyond hub cursor {cursor}"
         );
         kills.push(format!(
-            "{}ms:exit {}:{before}->{cursor}",
-            wait.as_millis(),
+            "{wait}ms:{}exit {}:{before}->{cursor}",
+            if writing { "W:" } else { "" },
             status.code().unwrap()
         ));
+        if writing && cursor == before {
+            in_write += 1;
+        }
         if cursor == head {
             break;
         }
-        if cursor == before {
-            unchanged += 1;
-            span = span * 3 / 2;
-        } else {
+        if cursor != before {
             advanced += 1;
-            span = span * 2 / 3;
         }
     }
 
     let (before, _) = hub_state(&setup.hub(), &compound.code);
     let out = ok(
         "lianfang-node",
-        &["sync", "--data", &node, "--once", "--batch-size", &batch],
+        &[
+            "sync",
+            "--data",
+            &node,
+            "--once",
+            "--batch-size",
+            &batch,
+            "--timeout",
+            "10",
+            "--attempts",
+            "2",
+        ],
     );
     let (sent, new) = sent_and_new(&out);
     assert_eq!(
@@ -666,10 +746,11 @@ fn hub_killed_during_batch_apply_applies_whole_batches_only() {
     drop(conn);
     assert_converged(&setup.hub(), &setup.node(), compound);
     eprintln!(
-        "hub kill: {full} entries; kills (delay after handshake:sync exit:hub cursor) [{}]: \
-         {failed} syncs failed under the kill ({unchanged} left the hub as it was, {advanced} \
-         after a batch got through), {finished} finished first; the last sync sent {sent}; \
-         test {:?}",
+        "hub kill: {full} entries; kills (delay after handshake:W if inside a hub write \
+         transaction:sync exit:hub cursor) [{}]: {failed} syncs failed under the kill, \
+         {in_write} kills inside a batch's transaction left the hub as it was, {advanced} \
+         left it after a batch got through, {finished} syncs finished first; the last sync \
+         sent {sent}; test {:?}",
         kills.join(" "),
         started.elapsed()
     );

@@ -121,7 +121,10 @@ enum SessionError {
 
 impl From<tonic::Status> for SessionError {
     fn from(status: tonic::Status) -> Self {
-        let message = format!("{}: {}", code_name(status.code()), status.message());
+        let message = match code_name(status.code()) {
+            Some(name) => format!("{name}: {}", status.message()),
+            None => status.message().to_owned(),
+        };
         match status.code() {
             Code::Unauthenticated
             | Code::PermissionDenied
@@ -140,8 +143,8 @@ impl From<StoreError> for SessionError {
     }
 }
 
-fn code_name(code: Code) -> &'static str {
-    match code {
+fn code_name(code: Code) -> Option<&'static str> {
+    Some(match code {
         Code::Unauthenticated => "unauthenticated",
         Code::PermissionDenied => "permission denied",
         Code::InvalidArgument => "invalid argument",
@@ -151,8 +154,11 @@ fn code_name(code: Code) -> &'static str {
         Code::DeadlineExceeded => "deadline exceeded",
         Code::ResourceExhausted => "resource exhausted",
         Code::Unimplemented => "unimplemented",
-        _ => "error",
-    }
+        Code::Internal => "hub error",
+        Code::NotFound => "not found",
+        // Transport failures arrive as Unknown with a message that says it.
+        _ => return None,
+    })
 }
 
 /// The node store shared with blocking tasks.
