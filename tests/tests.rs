@@ -7,6 +7,7 @@ mod convergence;
 mod crash;
 mod directives;
 mod ledger;
+mod links;
 mod protocol;
 mod resilience;
 mod sync;
