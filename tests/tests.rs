@@ -6,6 +6,7 @@ mod cli;
 mod convergence;
 mod crash;
 mod directives;
+mod fuzz;
 mod ledger;
 mod links;
 mod protocol;

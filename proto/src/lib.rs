@@ -5,6 +5,7 @@
 //! - [`bundle`]: sealed bundle files (pending changes carried on a USB stick).
 //! - [`digest`]: order-independent digests of a compound's records, by bucket.
 //! - [`hlc`]: hybrid logical clock stamps.
+//! - [`mask`]: masking of ID numbers and phones in outputs.
 //! - [`merge`]: which version of a record wins (LWW by `(stamp, origin)`).
 //! - [`record`]: record bodies: empty (tombstone), encode, decode.
 //! - [`sign`]: ed25519 signatures on the hub's down log.
@@ -19,6 +20,7 @@ pub mod pb {
 pub mod bundle;
 pub mod digest;
 pub mod hlc;
+pub mod mask;
 pub mod merge;
 pub mod record;
 pub mod sign;

@@ -1,0 +1,1 @@
+//! Masking of personal data in outputs (being written).

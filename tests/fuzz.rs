@@ -1,0 +1,1 @@
+//! Fuzz regression: every decoder and parser on hostile bytes (being written).
