@@ -26,6 +26,7 @@ fn node(dir: &Path) -> String {
         compound: "HM001".into(),
         secret: vec![9; 32],
         hub_key: vec![1; 32],
+        ..Default::default()
     });
     lianfang_node::init(&data, "HM001", "http://127.0.0.1:9", &token).unwrap();
     data.to_str().unwrap().to_owned()

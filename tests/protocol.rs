@@ -137,6 +137,7 @@ async fn wrong_token_and_foreign_records_are_refused() {
         compound: "HM001".into(),
         secret: vec![1; 32],
         hub_key: vec![1; 32],
+        ..Default::default()
     });
     for bad in [forged.as_str(), "lf1.garbage", ""] {
         let mut raw = Raw::connect(&hub, bad).await;

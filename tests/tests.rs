@@ -11,4 +11,5 @@ mod ledger;
 mod links;
 mod protocol;
 mod resilience;
+mod security;
 mod sync;

@@ -132,7 +132,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server_dir = hub_dir.clone();
     let server = tokio::spawn(async move {
-        crate::server::run(listener, &server_dir, async {
+        crate::server::run(listener, &server_dir, false, async {
             let _ = stopped.await;
         })
         .await

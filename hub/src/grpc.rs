@@ -30,6 +30,7 @@ impl From<HubError> for Status {
             HubError::NotInitialised(_)
             | HubError::CreateDir { .. }
             | HubError::CorruptKey
+            | HubError::Tls(_)
             | HubError::Sqlite(_) => {
                 tracing::error!(error = %message, "hub store error");
                 Status::internal("hub storage error; retry later")
@@ -38,17 +39,66 @@ impl From<HubError> for Status {
     }
 }
 
+/// Calls one node may have in flight at once; a sync needs one.
+pub const MAX_CALLS_PER_NODE: usize = 4;
+/// Sustained calls per second per node, and the burst above it.
+pub const CALLS_PER_SECOND: f64 = 100.0;
+pub const CALL_BURST: f64 = 200.0;
+
+/// Per-node admission: a bound on concurrent calls and a token bucket on
+/// their rate, so a flood from one node cannot starve the others.
+#[derive(Debug)]
+struct Gate {
+    calls: Arc<tokio::sync::Semaphore>,
+    /// (tokens, last refill).
+    bucket: Mutex<(f64, std::time::Instant)>,
+}
+
+impl Gate {
+    fn new() -> Self {
+        Gate {
+            calls: Arc::new(tokio::sync::Semaphore::new(MAX_CALLS_PER_NODE)),
+            bucket: Mutex::new((CALL_BURST, std::time::Instant::now())),
+        }
+    }
+
+    fn admit(&self, compound: &str) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+        {
+            let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+            let now = std::time::Instant::now();
+            let (tokens, last) = *bucket;
+            let tokens = (tokens + now.duration_since(last).as_secs_f64() * CALLS_PER_SECOND)
+                .min(CALL_BURST);
+            if tokens < 1.0 {
+                *bucket = (tokens, now);
+                return Err(Status::resource_exhausted(format!(
+                    "{compound} is calling faster than {CALLS_PER_SECOND} calls/s; retry shortly"
+                )));
+            }
+            *bucket = (tokens - 1.0, now);
+        }
+        Arc::clone(&self.calls).try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "{compound} already has {MAX_CALLS_PER_NODE} calls in flight; retry shortly"
+            ))
+        })
+    }
+}
+
 /// The `Sync` service over a shared store.
 #[derive(Debug, Clone)]
 pub struct SyncService {
     /// The one writer connection; calls run on blocking threads and queue here.
     store: Arc<Mutex<HubStore>>,
+    /// Admission per enrolment (node id).
+    gates: Arc<Mutex<std::collections::HashMap<i64, Arc<Gate>>>>,
 }
 
 impl SyncService {
     pub fn new(store: HubStore) -> Self {
         SyncService {
             store: Arc::new(Mutex::new(store)),
+            gates: Arc::default(),
         }
     }
 
@@ -67,6 +117,24 @@ impl SyncService {
         .await
         .map_err(|_| Status::internal("hub task failed"))?
         .map_err(Status::from)
+    }
+
+    /// Authenticates the call and admits it under the caller's limits; the
+    /// permit is held for the call's duration.
+    async fn admitted<T>(
+        &self,
+        request: &Request<T>,
+    ) -> Result<(Caller, tokio::sync::OwnedSemaphorePermit), Status> {
+        let caller = self.caller(request).await?;
+        let gate = Arc::clone(
+            self.gates
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(caller.node)
+                .or_insert_with(|| Arc::new(Gate::new())),
+        );
+        let permit = gate.admit(&caller.compound)?;
+        Ok((caller, permit))
     }
 
     async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
@@ -88,7 +156,7 @@ impl Sync for SyncService {
         &self,
         request: Request<pb::HandshakeRequest>,
     ) -> Result<Response<pb::HandshakeResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let (caller, _permit) = self.admitted(&request).await?;
         let message = request.into_inner();
         let compound = caller.compound.clone();
         let handshake = self
@@ -118,7 +186,7 @@ impl Sync for SyncService {
         &self,
         request: Request<pb::PushRequest>,
     ) -> Result<Response<pb::PushResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let (caller, _permit) = self.admitted(&request).await?;
         let message = request.into_inner();
         let compound = caller.compound.clone();
         let n = message.entries.len();
@@ -149,7 +217,7 @@ impl Sync for SyncService {
         &self,
         request: Request<pb::PullRequest>,
     ) -> Result<Response<pb::PullResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let (caller, _permit) = self.admitted(&request).await?;
         let message = request.into_inner();
         let (entries, head) = self
             .with_store(move |store| store.pull(&caller, message.after, message.max))
@@ -161,7 +229,7 @@ impl Sync for SyncService {
         &self,
         request: Request<pb::VerifyRequest>,
     ) -> Result<Response<pb::VerifyResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let (caller, _permit) = self.admitted(&request).await?;
         let compound = caller.compound.clone();
         let message = request.into_inner();
         let differing = self

@@ -7,6 +7,7 @@
 //! - [`link`]: a fault-injecting TCP link on loopback for the demo and tests.
 //! - [`grpc`]: the `Sync` service; the only module that knows `tonic::Status`.
 //! - [`server`]: runs the gRPC server on a listener until shutdown.
+//! - [`tls`]: the hub's own CA and server certificate, created on first use.
 //! - [`report`]: renders the table as JSON, CSV or text.
 //! - [`demo`]: the main job: a generated street synced over loopback.
 //!
@@ -19,6 +20,7 @@ pub mod link;
 pub mod report;
 pub mod server;
 pub mod store;
+pub mod tls;
 
 /// The hub's wall clock: the one place it reads the time.
 #[allow(clippy::disallowed_methods)] // The seam itself.

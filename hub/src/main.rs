@@ -38,9 +38,13 @@ enum Command {
         /// Hub data directory (created if missing).
         #[arg(long, env = "LIANFANG_HUB_DATA")]
         data: PathBuf,
-        /// Address to listen on.
+        /// Address to listen on. Off loopback the hub always uses TLS with
+        /// its own certificate (nodes pin its CA from their token).
         #[arg(long, default_value = "127.0.0.1:7700")]
         listen: String,
+        /// Use TLS on loopback too (nodes then use https://).
+        #[arg(long)]
+        tls: bool,
     },
     /// Print the daily table for a date; safe while `serve` runs.
     Table {
@@ -51,6 +55,22 @@ enum Command {
         #[arg(long)]
         date: Option<String>,
         /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Revoke a compound's token at once (a lost or stolen node PC); its
+    /// node is refused from its next call. `enroll` issues a new token.
+    Revoke {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        #[arg(long)]
+        compound: String,
+    },
+    /// Show the audit log: enrolments, revocations, refused records,
+    /// unmasked exports.
+    Audit {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -364,13 +384,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             println!("{token}");
         }
-        Command::Serve { data, listen } => {
+        Command::Serve { data, listen, tls } => {
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
             let addr = listener.local_addr()?;
-            eprintln!("lianfang-hub serving {} on {addr}", data.display());
-            lianfang_hub::server::run(listener, &data, shutdown_signal()).await?;
+            let tls = lianfang_hub::server::requires_tls(addr, tls);
+            let scheme = if tls {
+                "https (TLS)"
+            } else {
+                "plaintext, loopback only"
+            };
+            eprintln!(
+                "lianfang-hub serving {} ({scheme}) on {addr}",
+                data.display()
+            );
+            lianfang_hub::server::run(listener, &data, tls, shutdown_signal()).await?;
         }
         Command::Table { data, date, format } => {
             let date = date
@@ -380,6 +409,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(today);
             let table = HubStore::open_read_only(&data)?.table(date)?;
             print!("{}", report::render(&table, format));
+        }
+        Command::Revoke { data, compound } => {
+            let n = HubStore::open_or_create(&data)?.revoke(&compound)?;
+            println!("revoked {n} token(s) of {compound}; enrol it again to issue a new one");
+        }
+        Command::Audit { data, format } => {
+            let log = HubStore::open_read_only(&data)?.audit_log()?;
+            match format {
+                Format::Json | Format::Csv => print_json(&log)?,
+                Format::Text => {
+                    for e in log {
+                        println!(
+                            "{} {:<8} {:<16} {}",
+                            e.at,
+                            e.compound.as_deref().unwrap_or("-"),
+                            e.event,
+                            e.detail
+                        );
+                    }
+                }
+            }
         }
         Command::ImportBundle { data, file } => {
             let bytes =

@@ -22,6 +22,9 @@ use prost::Message as _;
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior, params};
 use sha2::{Digest as _, Sha256};
 
+/// Most entries one pushed batch may hold.
+pub const MAX_BATCH_ENTRIES: usize = 20_000;
+
 /// File name of the hub database inside the data directory.
 pub const DB_FILE: &str = "hub.db";
 
@@ -42,6 +45,13 @@ CREATE TABLE IF NOT EXISTS node (
     revoked_at TEXT,
     log_id     TEXT,
     last_sync  TEXT
+) STRICT;
+CREATE TABLE IF NOT EXISTS audit (
+    id       INTEGER PRIMARY KEY,
+    at       TEXT NOT NULL,
+    compound TEXT,
+    event    TEXT NOT NULL,
+    detail   TEXT NOT NULL
 ) STRICT;
 CREATE TABLE IF NOT EXISTS agreement (
     compound   TEXT PRIMARY KEY,
@@ -190,6 +200,8 @@ pub enum HubError {
     CorruptKey,
     #[error("bundle refused: {0}")]
     Bundle(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("invalid compound code {0:?}: use 1-32 letters, digits, '-' or '_'")]
     InvalidCode(String),
     #[error(
@@ -213,6 +225,16 @@ pub struct Caller {
     /// Row id of the enrolment (one per issued token).
     pub node: i64,
     pub compound: String,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEntry {
+    pub at: String,
+    pub compound: Option<String>,
+    /// enroll, revoke, foreign_record, invalid_record, unmasked_output, …
+    pub event: String,
+    pub detail: String,
 }
 
 /// What importing a bundle did.
@@ -302,6 +324,8 @@ pub struct Table {
 #[derive(Debug)]
 pub struct HubStore {
     pub(crate) conn: Connection,
+    /// The data directory (TLS files live beside the database).
+    dir: PathBuf,
 }
 
 /// The hub's cursor on one lane of a node's log (0 before any push).
@@ -357,7 +381,10 @@ impl HubStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA_SQL)?;
-        let store = HubStore { conn };
+        let store = HubStore {
+            conn,
+            dir: dir.to_owned(),
+        };
         store.signing_key()?;
         Ok(store)
     }
@@ -407,7 +434,10 @@ impl HubStore {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        Ok(HubStore { conn })
+        Ok(HubStore {
+            conn,
+            dir: dir.to_owned(),
+        })
     }
 
     /// Enrols a compound (creating or renaming it) and issues a new token;
@@ -450,12 +480,75 @@ impl HubStore {
             params![code, token_hash(&secret), now],
         )?;
         crate::directives::send_current_config(&tx, code, &now)?;
+        tx.execute(
+            "INSERT INTO audit (at, compound, event, detail) VALUES (?1, ?2, 'enroll', 'new token issued; earlier tokens revoked')",
+            params![now, code],
+        )?;
         tx.commit()?;
         Ok(lianfang_proto::token::encode(&pb::EnrollmentToken {
             compound: code.to_owned(),
             secret: secret.to_vec(),
             hub_key: lianfang_proto::sign::public_key(&self.signing_key()?).to_vec(),
+            hub_ca: crate::tls::ensure(&self.dir)
+                .map_err(|e| HubError::Tls(e.to_string()))?
+                .ca_der,
         }))
+    }
+
+    /// Revokes every token of a compound at once; its node is refused from
+    /// its next call. Returns how many tokens were revoked.
+    ///
+    /// # Errors
+    /// [`HubError::UnknownCompound`]; SQLite errors.
+    pub fn revoke(&mut self, code: &str) -> Result<usize> {
+        let code = code.trim();
+        let known: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM compound WHERE code = ?1)",
+            [code],
+            |row| row.get(0),
+        )?;
+        if !known {
+            return Err(HubError::UnknownCompound(code.to_owned()));
+        }
+        let n = self.conn.execute(
+            "UPDATE node SET revoked_at = ?2 WHERE compound = ?1 AND revoked_at IS NULL",
+            params![code, now_rfc3339()],
+        )?;
+        self.audit(Some(code), "revoke", &format!("{n} token(s) revoked"))?;
+        Ok(n)
+    }
+
+    /// Appends an entry to the audit log.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn audit(&self, compound: Option<&str>, event: &str, detail: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO audit (at, compound, event, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![now_rfc3339(), compound, event, detail],
+        )?;
+        Ok(())
+    }
+
+    /// The audit log, oldest first: (at, compound, event, detail).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn audit_log(&self) -> Result<Vec<AuditEntry>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT at, compound, event, detail FROM audit ORDER BY id")?;
+        let entries = stmt
+            .query_map([], |row| {
+                Ok(AuditEntry {
+                    at: row.get(0)?,
+                    compound: row.get(1)?,
+                    event: row.get(2)?,
+                    detail: row.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(entries)
     }
 
     /// Finds the enrolment a token belongs to.
@@ -546,6 +639,12 @@ impl HubStore {
         head: u64,
         entries: &[pb::LogEntry],
     ) -> Result<Applied> {
+        if entries.len() > MAX_BATCH_ENTRIES {
+            return Err(HubError::Malformed(format!(
+                "a batch of {} entries exceeds the limit of {MAX_BATCH_ENTRIES}",
+                entries.len()
+            )));
+        }
         let (first, len) = check_batch(entries.iter().map(|e| e.seq))
             .map_err(|e| HubError::Malformed(e.to_string()))?;
         for entry in entries {
@@ -554,11 +653,13 @@ impl HubStore {
                 .as_ref()
                 .ok_or_else(|| HubError::Malformed(format!("entry {} has no record", entry.seq)))?;
             if record.compound != caller.compound {
-                return Err(HubError::ForeignRecord {
+                let error = HubError::ForeignRecord {
                     id: record.id.clone(),
                     record: record.compound.clone(),
                     caller: caller.compound.clone(),
-                });
+                };
+                self.audit(Some(&caller.compound), "foreign_record", &error.to_string())?;
+                return Err(error);
             }
             let Some(body) = &record.body else {
                 return Err(HubError::Malformed(format!(

@@ -31,8 +31,15 @@ pub enum InitError {
     Token(#[from] lianfang_proto::token::TokenError),
     #[error("the token was issued for compound {token}, not {given}")]
     CompoundMismatch { token: String, given: String },
-    #[error("hub address must look like http://HOST:PORT, got {0:?}")]
+    #[error(
+        "hub address must look like https://HOST:PORT (or http:// for a hub on this machine), got {0:?}"
+    )]
     Hub(String),
+    #[error(
+        "plaintext http:// is only allowed to a hub on this machine; the link to {host} must be \
+         encrypted: use --hub {suggestion} (the token carries the hub's certificate)"
+    )]
+    Plaintext { host: String, suggestion: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -51,11 +58,7 @@ pub fn init(dir: &Path, compound: &str, hub: &str, token: &str) -> Result<Identi
         });
     }
     let hub = hub.trim().trim_end_matches('/');
-    let valid_hub = (hub.starts_with("http://") || hub.starts_with("https://"))
-        && hub.parse::<tonic::transport::Uri>().is_ok();
-    if !valid_hub {
-        return Err(InitError::Hub(hub.to_owned()));
-    }
+    check_hub_address(hub)?;
     let mut rng = rand::rng();
     let identity = Identity {
         compound: compound.to_owned(),
@@ -64,9 +67,38 @@ pub fn init(dir: &Path, compound: &str, hub: &str, token: &str) -> Result<Identi
         hub: hub.to_owned(),
         token: token.trim().to_owned(),
         hub_key: lianfang_proto::sign::hex_encode(&decoded.hub_key),
+        hub_ca: lianfang_proto::sign::hex_encode(&decoded.hub_ca),
     };
     Store::create(dir, &identity)?;
     Ok(identity)
+}
+
+/// Whether `host` (from a URL) names this machine.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Checks a hub address: `https://` anywhere, `http://` only to this machine.
+///
+/// # Errors
+/// [`InitError::Hub`] for a malformed address, [`InitError::Plaintext`] for
+/// plaintext to another machine.
+pub fn check_hub_address(hub: &str) -> Result<(), InitError> {
+    let uri: tonic::transport::Uri = hub.parse().map_err(|_| InitError::Hub(hub.to_owned()))?;
+    let host = uri.host().ok_or_else(|| InitError::Hub(hub.to_owned()))?;
+    match uri.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") if is_loopback_host(host) => Ok(()),
+        Some("http") => Err(InitError::Plaintext {
+            host: host.to_owned(),
+            suggestion: hub.replacen("http://", "https://", 1),
+        }),
+        _ => Err(InitError::Hub(hub.to_owned())),
+    }
 }
 
 /// The node's wall clock: the one place it reads the time.

@@ -123,6 +123,8 @@ pub struct Identity {
     pub token: String,
     /// The hub's ed25519 public key (from the token), hex.
     pub hub_key: String,
+    /// The hub's CA certificate (from the token), hex of DER; pinned for TLS.
+    pub hub_ca: String,
 }
 
 /// One change to apply: set a record's body, or delete it (`None`).
@@ -233,6 +235,7 @@ impl Store {
             ("hub", &identity.hub),
             ("token", &identity.token),
             ("hub_key", &identity.hub_key),
+            ("hub_ca", &identity.hub_ca),
             ("hlc", "0"),
             ("acked", "0"),
             ("acked_urgent", "0"),
@@ -302,6 +305,7 @@ impl Store {
             hub: self.meta("hub")?,
             token: self.meta("token")?,
             hub_key: self.meta("hub_key")?,
+            hub_ca: self.meta("hub_ca")?,
         })
     }
 

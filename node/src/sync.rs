@@ -21,7 +21,7 @@ use tonic::transport::{Channel, Endpoint};
 use crate::store::{DownError, Store, StoreError};
 
 /// Largest gRPC message either side accepts.
-pub const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// How a sync behaves on its link.
 #[derive(Debug, Clone)]
@@ -200,17 +200,7 @@ pub async fn sync_once(
             .expect("open task panicked")?,
     )));
     let identity = store.call(|s| s.identity()).await?;
-    let endpoint = Endpoint::from_shared(identity.hub.clone())
-        .map_err(|e| SyncError::Address {
-            hub: identity.hub.clone(),
-            reason: e.to_string(),
-        })?
-        .connect_timeout(options.connect_timeout)
-        .timeout(options.call_timeout)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(15))
-        .keep_alive_timeout(Duration::from_secs(10))
-        .keep_alive_while_idle(true);
+    let endpoint = endpoint(&identity, options)?;
     let token = format!("Bearer {}", identity.token.trim())
         .parse::<tonic::metadata::MetadataValue<_>>()
         .map_err(|_| {
@@ -517,6 +507,57 @@ const MAX_REPAIR_ROUNDS: u32 = 2;
 
 /// Down-log entries asked for per pull.
 const DOWN_BATCH: u32 = 256;
+
+/// The connection settings for the hub: deadlines, keep-alives, and TLS
+/// pinned to the hub's own CA (from the token) for `https://`.
+fn endpoint(
+    identity: &crate::store::Identity,
+    options: &SyncOptions,
+) -> Result<Endpoint, SyncError> {
+    let address = |reason: String| SyncError::Address {
+        hub: identity.hub.clone(),
+        reason,
+    };
+    crate::check_hub_address(&identity.hub).map_err(|e| address(e.to_string()))?;
+    let mut endpoint = Endpoint::from_shared(identity.hub.clone())
+        .map_err(|e| address(e.to_string()))?
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.call_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(15))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .keep_alive_while_idle(true);
+    if identity.hub.starts_with("https://") {
+        let ca = lianfang_proto::sign::hex_decode(&identity.hub_ca)
+            .filter(|der| !der.is_empty())
+            .ok_or_else(|| {
+                address("the token carried no hub certificate; enrol again to get one".into())
+            })?;
+        let tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(der_to_pem(&ca)))
+            .domain_name(HUB_TLS_NAME);
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| address(error_chain(&e)))?;
+    }
+    Ok(endpoint)
+}
+
+/// The name the hub's certificate carries, checked whatever address is dialled.
+pub const HUB_TLS_NAME: &str = "lianfang-hub";
+
+/// PEM text of a DER certificate.
+fn der_to_pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
+}
 
 /// A request carrying the token and the call's deadline.
 fn authorised<T>(

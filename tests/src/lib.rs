@@ -40,7 +40,7 @@ impl TestHub {
         // Create the database before serving so enrol and read work at once.
         drop(HubStore::open_or_create(&data).expect("hub store"));
         let task = tokio::spawn(async move {
-            lianfang_hub::server::run(listener, &data, async {
+            lianfang_hub::server::run(listener, &data, false, async {
                 let _ = stopped.await;
             })
             .await

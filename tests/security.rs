@@ -1,0 +1,345 @@
+//! Who may write what: TLS with a pinned CA, revocation, the audit log, and
+//! limits that keep one node's flood from starving the others.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use lianfang_node::generate::{self, StreetSpec};
+use lianfang_node::sync::{SyncOptions, sync_once};
+use lianfang_proto::pb;
+use lianfang_proto::pb::sync_client::SyncClient;
+use lianfang_tests::{TestHub, bin, node_with_ledger, oracle};
+use tonic::Code;
+
+fn run(program: &str, args: &[&str]) -> std::process::Output {
+    Command::new(bin(program)).args(args).output().unwrap()
+}
+
+fn ok(program: &str, args: &[&str]) -> String {
+    let out = run(program, args);
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `lianfang-hub serve` as a child; returns it with its address and the
+/// line it announced itself with.
+fn serve(data: &Path, args: &[&str]) -> (Child, String, String) {
+    let mut child = Command::new(bin("lianfang-hub"))
+        .args(["serve", "--data", data.to_str().unwrap()])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = lines.next().expect("serve exited").unwrap();
+    let addr = line.rsplit_once(" on ").unwrap().1.trim().to_owned();
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr, line)
+}
+
+#[test]
+fn tls_with_the_pinned_hub_ca_and_plaintext_only_to_this_machine() {
+    let root = tempfile::tempdir().unwrap();
+    let hub = root.path().join("hub");
+    let h = hub.to_str().unwrap();
+    let compound = generate::compound(
+        &StreetSpec {
+            min_households: 30,
+            max_households: 30,
+            ..StreetSpec::demo(1)
+        },
+        0,
+    );
+    let token = ok(
+        "lianfang-hub",
+        &["enroll", "--data", h, "--compound", &compound.code],
+    )
+    .trim()
+    .to_owned();
+    let (mut child, addr, line) = serve(&hub, &["--listen", "127.0.0.1:0", "--tls"]);
+    assert!(line.contains("TLS"), "{line}");
+    let port = addr.rsplit_once(':').unwrap().1;
+
+    // Plaintext to another machine is refused before any traffic, saying how to fix it.
+    let node = root.path().join("node");
+    let n = node.to_str().unwrap();
+    let out = run(
+        "lianfang-node",
+        &[
+            "init",
+            "--data",
+            n,
+            "--compound",
+            &compound.code,
+            "--hub",
+            "http://192.0.2.10:7700",
+            "--token",
+            &token,
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("https://192.0.2.10:7700"), "{stderr}");
+
+    // TLS, verified against the CA from the token.
+    ok(
+        "lianfang-node",
+        &[
+            "init",
+            "--data",
+            n,
+            "--compound",
+            &compound.code,
+            "--hub",
+            &format!("https://127.0.0.1:{port}"),
+            "--token",
+            &token,
+        ],
+    );
+    let files = compound.write_csv(&root.path().join("ledger")).unwrap();
+    let mut args = vec!["import", "--data", n];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    ok("lianfang-node", &args);
+    let out = ok("lianfang-node", &["sync", "--data", n, "--once"]);
+    assert!(out.contains("hub and node agree"), "{out}");
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        "lianfang-hub",
+        &[
+            "table",
+            "--data",
+            h,
+            "--date",
+            "2020-02-10",
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    let expected = oracle(
+        &compound,
+        chrono::NaiveDate::from_ymd_opt(2020, 2, 10).unwrap(),
+    );
+    assert_eq!(json["total"]["persons"], expected.persons);
+
+    // A plaintext client cannot talk to the TLS hub.
+    let plain = root.path().join("plain");
+    ok(
+        "lianfang-hub",
+        &["enroll", "--data", h, "--compound", "HM777"],
+    );
+    let token2 = ok(
+        "lianfang-hub",
+        &["enroll", "--data", h, "--compound", "HM778"],
+    )
+    .trim()
+    .to_owned();
+    ok(
+        "lianfang-node",
+        &[
+            "init",
+            "--data",
+            plain.to_str().unwrap(),
+            "--compound",
+            "HM778",
+            "--hub",
+            &format!("http://127.0.0.1:{port}"),
+            "--token",
+            &token2,
+        ],
+    );
+    let out = run(
+        "lianfang-node",
+        &[
+            "sync",
+            "--data",
+            plain.to_str().unwrap(),
+            "--once",
+            "--attempts",
+            "1",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A hub with another CA (an impostor on the right address) is refused:
+    // the node pins the CA its token carried.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let impostor = root.path().join("impostor");
+    ok(
+        "lianfang-hub",
+        &[
+            "enroll",
+            "--data",
+            impostor.to_str().unwrap(),
+            "--compound",
+            &compound.code,
+        ],
+    );
+    let (mut fake, _, _) = serve(
+        &impostor,
+        &["--listen", &format!("127.0.0.1:{port}"), "--tls"],
+    );
+    let out = run(
+        "lianfang-node",
+        &["sync", "--data", n, "--once", "--attempts", "1"],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.to_lowercase().contains("certificate") || stderr.contains("transport"),
+        "{stderr}"
+    );
+    fake.kill().unwrap();
+    fake.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_node_is_refused_at_once_and_re_enrolment_issues_a_new_token() {
+    let hub = TestHub::start().await;
+    let compound = generate::compound(
+        &StreetSpec {
+            min_households: 20,
+            max_households: 20,
+            ..StreetSpec::demo(1)
+        },
+        0,
+    );
+    let token = hub.enroll(&compound.code);
+    let root = tempfile::tempdir().unwrap();
+    let data = node_with_ledger(&root.path().join("a"), &compound, &hub.url(), &token, false);
+    sync_once(&data, &SyncOptions::default(), |_| {})
+        .await
+        .unwrap();
+
+    let h = hub.dir.path().to_str().unwrap();
+    let out = ok(
+        "lianfang-hub",
+        &["revoke", "--data", h, "--compound", &compound.code],
+    );
+    assert!(out.contains("revoked 1"), "{out}");
+    let out = run(
+        "lianfang-node",
+        &["sync", "--data", data.to_str().unwrap(), "--once"],
+    );
+    assert_eq!(out.status.code(), Some(3), "refused, not a link failure");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unauthenticated"));
+
+    let token = hub.enroll(&compound.code);
+    let fresh = node_with_ledger(&root.path().join("b"), &compound, &hub.url(), &token, false);
+    let report = sync_once(&fresh, &SyncOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.digests_agree, Some(true));
+
+    let audit: serde_json::Value = serde_json::from_str(&ok(
+        "lianfang-hub",
+        &["audit", "--data", h, "--format", "json"],
+    ))
+    .unwrap();
+    let events: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["enroll", "revoke", "enroll"]);
+    hub.stop().await;
+}
+
+fn request<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_from_one_node_is_limited_and_others_still_sync() {
+    let hub = TestHub::start().await;
+    let flooder = hub.enroll("HM900");
+    let compound = generate::compound(&StreetSpec::demo(1), 0);
+    let token = hub.enroll(&compound.code);
+    let root = tempfile::tempdir().unwrap();
+    let data = node_with_ledger(root.path(), &compound, &hub.url(), &token, false);
+
+    let client = SyncClient::connect(hub.url()).await.unwrap();
+    let mut flood = tokio::task::JoinSet::new();
+    for i in 0..400 {
+        let mut client = client.clone();
+        let flooder = flooder.clone();
+        flood.spawn(async move {
+            let hello = pb::HandshakeRequest {
+                log_id: "flood".into(),
+                head: i,
+                ..Default::default()
+            };
+            client.handshake(request(&flooder, hello)).await.map(drop)
+        });
+    }
+    let report = sync_once(&data, &SyncOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        report.digests_agree,
+        Some(true),
+        "the other node synced during the flood"
+    );
+    let (mut ok, mut limited) = (0, 0);
+    while let Some(result) = flood.join_next().await {
+        match result.unwrap() {
+            Ok(()) => ok += 1,
+            Err(status) if status.code() == Code::ResourceExhausted => limited += 1,
+            Err(status) => panic!("unexpected {status:?}"),
+        }
+    }
+    eprintln!("flood: {ok} admitted, {limited} refused with RESOURCE_EXHAUSTED");
+    assert!(limited > 0, "the flood was limited");
+
+    // One batch over the limit is refused whole, naming the limit.
+    let mut client = SyncClient::connect(hub.url()).await.unwrap();
+    client
+        .handshake(request(
+            &flooder,
+            pb::HandshakeRequest {
+                log_id: "flood".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let entries = (1..=20_001)
+        .map(|seq| pb::LogEntry {
+            seq,
+            record: Some(pb::Record {
+                compound: "HM900".into(),
+                id: format!("H{seq}"),
+                stamp: 1 << 16,
+                origin: "n".into(),
+                deleted: true,
+                body: Some(pb::record::Body::Household(pb::Household::default())),
+            }),
+        })
+        .collect();
+    let push = pb::PushRequest {
+        log_id: "flood".into(),
+        entries,
+        head: 20_001,
+        lane: 0,
+    };
+    let status = client.push(request(&flooder, push)).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("20000"), "{}", status.message());
+    hub.stop().await;
+}
