@@ -52,6 +52,7 @@ mod tests {
             compound: "HM001".into(),
             secret: vec![7; 32],
             hub_key: vec![1; 32],
+            hub_ca: vec![2; 8],
         };
         let s = encode(&token);
         assert_eq!(decode(&format!(" {s}\n")), Ok(token));
