@@ -341,7 +341,8 @@ impl V {
                 household_id: "H000".into(),
                 name: tag,
                 phone: "13800138000".into(),
-                id_number: String::new(),
+                // Valid for the nationality: the hub checks every record.
+                id_number: ["11010519491231002X", "E12345678", "11010519491231002X"][v % 3].into(),
                 nationality: ["CN", "US", "CN"][v % 3].into(),
                 origin: ["湖北省", "浙江省", ""][v % 3].into(),
                 return_date: ["2020-02-10", "2020-02-01", ""][v % 3].into(),

@@ -343,3 +343,231 @@ async fn a_flood_from_one_node_is_limited_and_others_still_sync() {
     assert!(status.message().contains("20000"), "{}", status.message());
     hub.stop().await;
 }
+
+#[test]
+fn personal_data_is_masked_in_every_output_and_unmasking_is_audited() {
+    let root = tempfile::tempdir().unwrap();
+    let hub = root.path().join("hub");
+    let h = hub.to_str().unwrap();
+    let compound = generate::compound(
+        &StreetSpec {
+            min_households: 25,
+            max_households: 25,
+            ..StreetSpec::demo(1)
+        },
+        0,
+    );
+    let token = ok(
+        "lianfang-hub",
+        &["enroll", "--data", h, "--compound", &compound.code],
+    )
+    .trim()
+    .to_owned();
+    // The hub logs at debug level: even its logs must not carry personal data.
+    let mut child = Command::new(bin("lianfang-hub"))
+        .args(["serve", "--data", h, "--listen", "127.0.0.1:0"])
+        .env("LIANFANG_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first.rsplit_once(" on ").unwrap().1.trim().to_owned();
+    let log =
+        std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+
+    let node = root.path().join("node");
+    let n = node.to_str().unwrap();
+    ok(
+        "lianfang-node",
+        &[
+            "init",
+            "--data",
+            n,
+            "--compound",
+            &compound.code,
+            "--hub",
+            &format!("http://{addr}"),
+            "--token",
+            &token,
+        ],
+    );
+    let files = compound.write_csv(&root.path().join("ledger")).unwrap();
+    let mut args = vec!["import", "--data", n];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    ok("lianfang-node", &args);
+    let sync = Command::new(bin("lianfang-node"))
+        .args(["sync", "--data", n, "--once"])
+        .env("LIANFANG_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(sync.status.success());
+    let task = ok(
+        "lianfang-hub",
+        &[
+            "task",
+            "send",
+            "--data",
+            h,
+            "--to",
+            &compound.code,
+            "--entry",
+            "王五|13912345678|3号楼|举报",
+        ],
+    )
+    .trim()
+    .to_owned();
+    ok("lianfang-node", &["sync", "--data", n, "--once"]);
+
+    let secrets: Vec<&str> = compound
+        .persons
+        .iter()
+        .flat_map(|(_, p)| [p.id_number.as_str(), p.phone.as_str()])
+        .chain(["13912345678"])
+        .filter(|s| s.len() >= 8)
+        .collect();
+    let leaks = |what: &str, text: &str| {
+        for secret in &secrets {
+            assert!(!text.contains(secret), "{what} shows {secret} unmasked");
+        }
+    };
+    let outputs = [
+        (
+            "table json",
+            ok(
+                "lianfang-hub",
+                &[
+                    "table",
+                    "--data",
+                    h,
+                    "--date",
+                    "2020-02-10",
+                    "--format",
+                    "json",
+                ],
+            ),
+        ),
+        (
+            "table csv",
+            ok(
+                "lianfang-hub",
+                &[
+                    "table",
+                    "--data",
+                    h,
+                    "--date",
+                    "2020-02-10",
+                    "--format",
+                    "csv",
+                ],
+            ),
+        ),
+        (
+            "export csv",
+            ok(
+                "lianfang-hub",
+                &["export", "--data", h, "--kind", "persons"],
+            ),
+        ),
+        (
+            "export json",
+            ok(
+                "lianfang-hub",
+                &[
+                    "export", "--data", h, "--kind", "persons", "--format", "json",
+                ],
+            ),
+        ),
+        (
+            "task status",
+            ok(
+                "lianfang-hub",
+                &["task", "status", "--data", h, &task, "--format", "json"],
+            ),
+        ),
+        (
+            "task outstanding",
+            ok("lianfang-hub", &["task", "outstanding", "--data", h]),
+        ),
+        (
+            "node tasks",
+            ok("lianfang-node", &["tasks", "--data", n, "--format", "json"]),
+        ),
+        (
+            "node table",
+            ok("lianfang-node", &["table", "--data", n, "--format", "json"]),
+        ),
+        (
+            "node sync log",
+            String::from_utf8_lossy(&sync.stderr).into_owned(),
+        ),
+    ];
+    for (what, text) in &outputs {
+        leaks(what, text);
+    }
+    let export = &outputs[2].1;
+    assert!(
+        export.lines().count() > secrets.len() / 2,
+        "the export has the persons"
+    );
+    assert!(export.contains("****"), "masked, not dropped");
+    assert!(outputs[4].1.contains("139****5678"), "{}", outputs[4].1);
+
+    // A bad ledger value is reported without showing it whole.
+    std::fs::write(
+        root.path().join("bad.csv"),
+        "人员编号,户编号,姓名,手机,证件号码\nPX,H00001,某,13612345678x,11010519491231002X\n",
+    )
+    .unwrap();
+    let bad = run(
+        "lianfang-node",
+        &[
+            "import",
+            "--data",
+            n,
+            root.path().join("bad.csv").to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("手机") && !stderr.contains("13612345678"),
+        "{stderr}"
+    );
+
+    // Unmasked on request, and every such request is audited.
+    let full = ok(
+        "lianfang-hub",
+        &["export", "--data", h, "--kind", "persons", "--unmasked"],
+    );
+    assert!(full.contains(secrets[0]));
+    let full = ok(
+        "lianfang-hub",
+        &["task", "status", "--data", h, &task, "--unmasked"],
+    );
+    assert!(full.contains("13912345678"));
+    let full = ok("lianfang-node", &["tasks", "--data", n, "--unmasked"]);
+    assert!(full.contains("13912345678"));
+    let audit: serde_json::Value = serde_json::from_str(&ok(
+        "lianfang-hub",
+        &["audit", "--data", h, "--format", "json"],
+    ))
+    .unwrap();
+    let unmasked = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "unmasked_output")
+        .count();
+    assert_eq!(unmasked, 2);
+    let node_audit = lianfang_node::store::Store::open(&node)
+        .unwrap()
+        .audit_log()
+        .unwrap();
+    assert_eq!(node_audit.len(), 1);
+    assert_eq!(node_audit[0].1, "unmasked_output");
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    leaks("hub debug log", &log.join().unwrap());
+}

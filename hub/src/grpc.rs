@@ -18,9 +18,10 @@ impl From<HubError> for Status {
             HubError::ForeignRecord { .. } => Status::permission_denied(message),
             HubError::LogMismatch { .. } => Status::failed_precondition(message),
             HubError::Gap { .. } => Status::out_of_range(message),
-            HubError::Malformed(_) | HubError::InvalidCode(_) | HubError::Bundle(_) => {
-                Status::invalid_argument(message)
-            }
+            HubError::Malformed(_)
+            | HubError::InvalidCode(_)
+            | HubError::Bundle(_)
+            | HubError::InvalidRecord { .. } => Status::invalid_argument(message),
             HubError::UnknownCompound(_) | HubError::UnknownDirective(_) => {
                 Status::not_found(message)
             }

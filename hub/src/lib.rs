@@ -5,6 +5,7 @@
 //! - [`store`]: SQLite: enrolments and cursors, merged records, the table query.
 //! - [`directives`]: the down log: notices, tasks, problems, configuration, signed.
 //! - [`link`]: a fault-injecting TCP link on loopback for the demo and tests.
+//! - [`export`]: exports of merged records, ID numbers and phones masked unless asked.
 //! - [`grpc`]: the `Sync` service; the only module that knows `tonic::Status`.
 //! - [`server`]: runs the gRPC server on a listener until shutdown.
 //! - [`tls`]: the hub's own CA and server certificate, created on first use.
@@ -15,6 +16,7 @@
 //! into these modules; tests call the same functions.
 pub mod demo;
 pub mod directives;
+pub mod export;
 pub mod grpc;
 pub mod link;
 pub mod report;

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use lianfang_hub::report::{self, Format};
 use lianfang_hub::store::HubStore;
+use lianfang_proto::mask::Privacy;
 use lianfang_proto::pb;
 
 /// Lianfang street hub: collects every compound's records over gRPC and
@@ -57,6 +58,23 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+    },
+    /// Export merged records (persons, households or isolations) as CSV or
+    /// JSON. ID numbers and phones are masked unless --unmasked, which is
+    /// written to the audit log.
+    Export {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        #[arg(long, value_enum)]
+        kind: lianfang_hub::export::ExportKind,
+        /// Only this compound's records.
+        #[arg(long)]
+        compound: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Csv)]
+        format: Format,
+        /// Show ID numbers and phones in full (audited).
+        #[arg(long)]
+        unmasked: bool,
     },
     /// Revoke a compound's token at once (a lost or stolen node PC); its
     /// node is refused from its next call. `enroll` issues a new token.
@@ -192,6 +210,9 @@ enum TaskCommand {
         id: i64,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Show phones in full (audited).
+        #[arg(long)]
+        unmasked: bool,
     },
     /// Entries not yet answered, across all tasks.
     Outstanding {
@@ -202,6 +223,9 @@ enum TaskCommand {
         compound: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Show phones in full (audited).
+        #[arg(long)]
+        unmasked: bool,
     },
 }
 
@@ -410,6 +434,36 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let table = HubStore::open_read_only(&data)?.table(date)?;
             print!("{}", report::render(&table, format));
         }
+        Command::Export {
+            data,
+            kind,
+            compound,
+            format,
+            unmasked,
+        } => {
+            let store = HubStore::open_or_create(&data)?;
+            let privacy = if unmasked {
+                lianfang_hub::export::audit_unmasked(
+                    &store,
+                    &format!("{kind:?}"),
+                    compound.as_deref(),
+                )?;
+                lianfang_proto::mask::Privacy::Unmasked
+            } else {
+                lianfang_proto::mask::Privacy::Masked
+            };
+            let rows = lianfang_hub::export::export(&store, kind, compound.as_deref(), privacy)?;
+            match format {
+                Format::Json => println!("{}", lianfang_hub::export::to_json(&rows)),
+                Format::Csv | Format::Text => {
+                    print!(
+                        "{}",
+                        lianfang_hub::export::to_csv(&rows, lianfang_hub::export::header(kind))
+                    )
+                }
+            }
+            eprintln!("{} record(s)", rows.len());
+        }
         Command::Revoke { data, compound } => {
             let n = HubStore::open_or_create(&data)?.revoke(&compound)?;
             println!("revoked {n} token(s) of {compound}; enrol it again to issue a new one");
@@ -601,24 +655,58 @@ fn task_command(command: TaskCommand) -> anyhow::Result<()> {
                 .send_task(&to, pb::VerificationTask { title, entries })?;
             println!("{id}");
         }
-        TaskCommand::Status { data, id, format } => {
-            let entries = HubStore::open_read_only(&data)?.task_entries(Some(id), None)?;
-            print_entries(&entries, format)?;
+        TaskCommand::Status {
+            data,
+            id,
+            format,
+            unmasked,
+        } => {
+            let store = HubStore::open_or_create(&data)?;
+            let privacy = privacy(&store, unmasked, &format!("task {id}"))?;
+            let entries = store.task_entries(Some(id), None)?;
+            print_entries(&masked(entries, privacy), format)?;
         }
         TaskCommand::Outstanding {
             data,
             compound,
             format,
+            unmasked,
         } => {
-            let entries: Vec<_> = HubStore::open_read_only(&data)?
+            let store = HubStore::open_or_create(&data)?;
+            let privacy = privacy(&store, unmasked, "outstanding task entries")?;
+            let entries: Vec<_> = store
                 .task_entries(None, compound.as_deref())?
                 .into_iter()
                 .filter(|e| e.result.is_none())
                 .collect();
-            print_entries(&entries, format)?;
+            print_entries(&masked(entries, privacy), format)?;
         }
     }
     Ok(())
+}
+
+/// Masked unless asked; asking is audited first.
+fn privacy(store: &HubStore, unmasked: bool, what: &str) -> anyhow::Result<Privacy> {
+    Ok(if unmasked {
+        store.audit(
+            None,
+            "unmasked_output",
+            &format!("{what} shown with phones unmasked"),
+        )?;
+        Privacy::Unmasked
+    } else {
+        Privacy::Masked
+    })
+}
+
+fn masked(
+    mut entries: Vec<lianfang_hub::directives::TaskEntryStatus>,
+    privacy: Privacy,
+) -> Vec<lianfang_hub::directives::TaskEntryStatus> {
+    for entry in &mut entries {
+        entry.phone = privacy.phone(&entry.phone);
+    }
+    entries
 }
 
 fn print_entries(

@@ -202,6 +202,13 @@ pub enum HubError {
     Bundle(String),
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("entry {seq} (record {id:?}) is invalid: {field}: {reason}; the batch was refused")]
+    InvalidRecord {
+        seq: u64,
+        id: String,
+        field: String,
+        reason: String,
+    },
     #[error("invalid compound code {0:?}: use 1-32 letters, digits, '-' or '_'")]
     InvalidCode(String),
     #[error(
@@ -672,6 +679,16 @@ impl HubStore {
                     "entry {} has no record id",
                     entry.seq
                 )));
+            }
+            if let Err(e) = lianfang_proto::validate::check_record(record, crate::today()) {
+                let error = HubError::InvalidRecord {
+                    seq: entry.seq,
+                    id: record.id.chars().take(64).collect(),
+                    field: e.field,
+                    reason: e.reason,
+                };
+                self.audit(Some(&caller.compound), "invalid_record", &error.to_string())?;
+                return Err(error);
             }
             if Kind::of(body).lane() != lane {
                 return Err(HubError::Malformed(format!(

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use lianfang_proto::{Kind, pb};
+use lianfang_proto::{Kind, pb, validate};
 
 use crate::ledger::{self, Ledger, LedgerError};
 use crate::store::{Change, Store, StoreError, WriteSummary};
@@ -52,6 +52,7 @@ pub fn import_ledger(
     ledger: Ledger,
     wall_ms: u64,
 ) -> Result<WriteSummary, ImportError> {
+    check_rules(&ledger, crate::today())?;
     check_references(store, &ledger)?;
     let changes = ledger
         .households
@@ -85,6 +86,53 @@ fn change(kind: Kind, id: String, body: pb::record::Body) -> Change {
         id,
         body: Some(body),
     }
+}
+
+/// Checks every row against the record rules the hub applies
+/// (`validate::check_record`), reporting the first failure at its row.
+fn check_rules(ledger: &Ledger, today: chrono::NaiveDate) -> Result<(), ImportError> {
+    fn check<T: Clone>(
+        rows: &[crate::ledger::Row<T>],
+        id_column: &str,
+        wrap: fn(T) -> pb::record::Body,
+        today: chrono::NaiveDate,
+    ) -> Result<(), ImportError> {
+        for row in rows {
+            let record = pb::Record {
+                compound: "CHECK".into(),
+                id: row.id.clone(),
+                stamp: 1,
+                origin: "import".into(),
+                deleted: false,
+                body: Some(wrap(row.body.clone())),
+            };
+            if let Err(e) = validate::check_record(&record, today) {
+                let field = e.field.rsplit('.').next().unwrap_or(&e.field);
+                let column = if field == "id" { id_column } else { field };
+                return Err(LedgerError::at(&row.at, column, e.reason).into());
+            }
+        }
+        Ok(())
+    }
+    check(
+        &ledger.households,
+        "household_id",
+        pb::record::Body::Household,
+        today,
+    )?;
+    check(
+        &ledger.persons,
+        "person_id",
+        pb::record::Body::Person,
+        today,
+    )?;
+    check(
+        &ledger.isolations,
+        "isolation_id",
+        pb::record::Body::Isolation,
+        today,
+    )?;
+    Ok(())
 }
 
 fn check_references(store: &Store, ledger: &Ledger) -> Result<(), ImportError> {

@@ -103,12 +103,16 @@ enum Command {
         #[arg(long, default_value = "")]
         response: String,
     },
-    /// List the entries of verification tasks and their answers.
+    /// List the entries of verification tasks and their answers (phones
+    /// masked unless --unmasked, which is recorded in the node's audit log).
     Tasks {
         #[arg(long, env = "LIANFANG_NODE_DATA")]
         data: PathBuf,
         #[arg(long, value_enum, default_value_t = OutFormat::Text)]
         format: OutFormat,
+        /// Show phones in full (audited).
+        #[arg(long)]
+        unmasked: bool,
     },
     /// Answer one entry of a verification task.
     Answer {
@@ -350,8 +354,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             directives::ack(&mut Store::open(&data)?, &id, &response)?;
             println!("acknowledged directive {id}; it reaches the hub at the next sync");
         }
-        Command::Tasks { data, format } => {
-            let entries = directives::tasks(&Store::open(&data)?)?;
+        Command::Tasks {
+            data,
+            format,
+            unmasked,
+        } => {
+            let store = Store::open(&data)?;
+            let privacy = if unmasked {
+                store.audit("unmasked_output", "task entries shown with phones unmasked")?;
+                lianfang_proto::mask::Privacy::Unmasked
+            } else {
+                lianfang_proto::mask::Privacy::Masked
+            };
+            let mut entries = directives::tasks(&store)?;
+            for entry in &mut entries {
+                entry.phone = privacy.phone(&entry.phone);
+            }
             match format {
                 OutFormat::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
                 OutFormat::Text if entries.is_empty() => println!("no verification tasks"),

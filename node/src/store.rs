@@ -17,7 +17,7 @@ use lianfang_proto::record::{empty_body, encode_body};
 use lianfang_proto::sign::{VerifyError, verify_entry};
 use lianfang_proto::sync::{Accept, accept, check_batch};
 use lianfang_proto::table::{DailyCounts, IsolationFacts, PersonFacts, TableBuilder, TableConfig};
-use lianfang_proto::{Kind, Lane, pb, table};
+use lianfang_proto::{Kind, Lane, pb, table, validate};
 use prost::Message as _;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     entry BLOB NOT NULL,
     PRIMARY KEY (lane, seq)
 ) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    id     INTEGER PRIMARY KEY,
+    at     TEXT NOT NULL,
+    event  TEXT NOT NULL,
+    detail TEXT NOT NULL
+) STRICT;
 CREATE TABLE IF NOT EXISTS inbox (
     seq         INTEGER PRIMARY KEY,
     received_at TEXT NOT NULL,
@@ -78,6 +84,13 @@ pub enum StoreError {
     CreateDir {
         path: PathBuf,
         source: std::io::Error,
+    },
+    #[error("{kind} {id}: {field}: {reason}; nothing was written")]
+    Invalid {
+        kind: &'static str,
+        id: String,
+        field: String,
+        reason: String,
     },
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt { what: &'static str, detail: String },
@@ -347,6 +360,7 @@ impl Store {
         // Heads of the lanes, read when first needed.
         let mut heads: [Option<u64>; 2] = [None, None];
         let mut summary = WriteSummary::default();
+        let today = crate::today();
         {
             let mut get = tx.prepare_cached(GET_RECORD_SQL)?;
             let mut upsert = tx.prepare_cached(UPSERT_RECORD_SQL)?;
@@ -384,6 +398,14 @@ impl Store {
                     deleted,
                     body: Some(body),
                 };
+                // The hub's rule, checked here so this node never logs a
+                // change the hub would refuse (which would block its lane).
+                validate::check_record(&record, today).map_err(|e| StoreError::Invalid {
+                    kind: change.kind.name(),
+                    id: change.id.clone(),
+                    field: e.field,
+                    reason: e.reason,
+                })?;
                 upsert.execute(params![
                     kind,
                     change.id,
@@ -600,6 +622,36 @@ impl Store {
             });
         }
         Ok(entries)
+    }
+
+    /// Appends an entry to the node's audit log (e.g. unmasked output).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn audit(&self, event: &str, detail: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO audit (at, event, detail) VALUES (?1, ?2, ?3)",
+            params![
+                crate::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                event,
+                detail
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The node's audit log, oldest first: (at, event, detail).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn audit_log(&self) -> Result<Vec<(String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT at, event, detail FROM audit ORDER BY id")?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
     }
 
     /// Highest entry of the hub's down log applied here.

@@ -37,24 +37,30 @@ pub fn check_resident_id(s: &str) -> Result<String, String> {
     let n_chars = s.chars().count();
     if n_chars != 18 {
         return Err(format!(
-            "resident id must be 18 characters, got {n_chars} in {s:?}"
+            "resident id must be 18 characters, got {n_chars} in {:?}",
+            crate::mask::id_number(s)
         ));
     }
     // 18 chars; when all are ASCII the byte split below is on a char boundary.
     if !s.is_ascii() {
         return Err(format!(
-            "resident id must be 17 digits and a check digit or X, got {s:?}"
+            "resident id must be 17 digits and a check digit or X, got {:?}",
+            crate::mask::id_number(s)
         ));
     }
     let (first17, last) = s.split_at(17);
     let found = last.chars().next().unwrap_or_default().to_ascii_uppercase();
     let Some(expected) = gb11643_check_char(first17) else {
         return Err(format!(
-            "resident id must be 17 digits and a check digit or X, got {s:?}"
+            "resident id must be 17 digits and a check digit or X, got {:?}",
+            crate::mask::id_number(s)
         ));
     };
     if !(found.is_ascii_digit() || found == 'X') {
-        return Err(format!("resident id must end in a digit or X, got {s:?}"));
+        return Err(format!(
+            "resident id must end in a digit or X, got {:?}",
+            crate::mask::id_number(s)
+        ));
     }
     if found != expected {
         return Err(format!(
@@ -74,7 +80,8 @@ pub fn check_passport(s: &str) -> Result<String, String> {
     let n_chars = s.chars().count();
     if !(5..=20).contains(&n_chars) || !s.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(format!(
-            "passport number must be 5-20 letters and digits, got {s:?}"
+            "passport number must be 5-20 letters and digits, got {:?}",
+            crate::mask::id_number(s)
         ));
     }
     Ok(s.to_ascii_uppercase())
@@ -115,7 +122,10 @@ pub fn check_phone(s: &str) -> Result<String, String> {
         && b[0] == b'1'
         && (b'3'..=b'9').contains(&b[1]);
     if !ok {
-        return Err(format!("phone must be 11 digits starting 13-19, got {s:?}"));
+        return Err(format!(
+            "phone must be 11 digits starting 13-19, got {:?}",
+            crate::mask::phone(s)
+        ));
     }
     Ok(digits)
 }
@@ -773,7 +783,7 @@ fn check_person(p: &crate::pb::Person, today: chrono::NaiveDate) -> Result<(), F
         Ok(_) => {
             return Err(FieldError::new(
                 "person.phone",
-                format!("{PHONE_RULE}, got {}", show(&p.phone)),
+                format!("{PHONE_RULE}, got {}", show(&crate::mask::phone(&p.phone))),
             ));
         }
         Err(reason) => {
@@ -952,9 +962,9 @@ mod tests {
         assert_eq!(check_passport("AB123").unwrap(), "AB123");
         check_err(
             check_passport("AB12"),
-            "5-20 letters and digits, got \"AB12\"",
+            "5-20 letters and digits, got \"****\"",
         );
-        check_err(check_passport("AB-12345"), "\"AB-12345\"");
+        check_err(check_passport("AB-12345"), "\"AB****45\"");
         check_err(check_passport(&"A".repeat(21)), "5-20");
         check_err(check_passport("护照12345"), "5-20");
     }
@@ -981,7 +991,7 @@ mod tests {
         assert_eq!(check_phone(" 139 1234 5678 ").unwrap(), "13912345678");
         check_err(
             check_phone("12345"),
-            "phone must be 11 digits starting 13-19, got \"12345\"",
+            "phone must be 11 digits starting 13-19, got \"***45\"",
         );
         check_err(check_phone("12912345678"), "13-19");
         check_err(check_phone("23912345678"), "13-19");
@@ -1131,6 +1141,9 @@ mod record_tests {
     use crate::pb::{self, record::Body};
     use chrono::NaiveDate;
     use proptest::prelude::*;
+
+    /// Bad values for one field each: the field's path and how to break it.
+    type Cases<T> = Vec<(&'static str, Box<dyn Fn(&mut T)>)>;
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 29).unwrap()
@@ -1367,7 +1380,7 @@ mod record_tests {
 
     #[test]
     fn person_fields() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut pb::Person)>)> = vec![
+        let cases: Cases<pb::Person> = vec![
             ("person.household_id", Box::new(|p| p.household_id.clear())),
             (
                 "person.household_id",
@@ -1496,7 +1509,7 @@ mod record_tests {
 
     #[test]
     fn isolation_fields() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut pb::Isolation)>)> = vec![
+        let cases: Cases<pb::Isolation> = vec![
             ("isolation.person_id", Box::new(|i| i.person_id.clear())),
             (
                 "isolation.person_id",
@@ -1544,7 +1557,7 @@ mod record_tests {
 
     #[test]
     fn receipt_fields() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut pb::Receipt)>)> = vec![
+        let cases: Cases<pb::Receipt> = vec![
             ("receipt.directive_id", Box::new(|r| r.directive_id.clear())),
             (
                 "receipt.directive_id",
@@ -1576,7 +1589,7 @@ mod record_tests {
 
     #[test]
     fn task_answer_fields() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut pb::TaskAnswer)>)> = vec![
+        let cases: Cases<pb::TaskAnswer> = vec![
             (
                 "task_answer.directive_id",
                 Box::new(|a| a.directive_id.clear()),
@@ -1610,7 +1623,7 @@ mod record_tests {
 
     #[test]
     fn problem_fix_fields() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut pb::ProblemFix)>)> = vec![
+        let cases: Cases<pb::ProblemFix> = vec![
             (
                 "problem_fix.directive_id",
                 Box::new(|f| f.directive_id.clear()),
@@ -1634,7 +1647,7 @@ mod record_tests {
 
     #[test]
     fn daily_report_fields() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut pb::DailyReport)>)> = vec![
+        let cases: Cases<pb::DailyReport> = vec![
             ("daily_report.date", Box::new(|r| r.date.clear())),
             (
                 "daily_report.date",
@@ -1739,8 +1752,18 @@ mod record_tests {
                 })
             }),
             (
-                (text(), text(), text(), text()),
-                (text(), text(), text(), any::<bool>())
+                (
+                    prop_oneof![3 => "[a-z0-9]{1,10}", 1 => text()],
+                    prop_oneof![3 => "[\u{4e00}-\u{9fff}]{1,4}", 1 => text()],
+                    prop_oneof![2 => Just(String::new()), 2 => "1[3-9][0-9]{9}", 1 => text()],
+                    text(),
+                ),
+                (
+                    prop_oneof![3 => Just("CN".to_owned()), 1 => "[A-Z]{2}", 1 => text()],
+                    text(),
+                    text(),
+                    any::<bool>()
+                )
             )
                 .prop_map(
                     |(
@@ -1819,12 +1842,12 @@ mod record_tests {
 
     fn any_record() -> impl Strategy<Value = pb::Record> {
         (
-            text(),
-            text(),
-            prop_oneof![Just(0u64), any::<u64>()],
-            text(),
-            any::<bool>(),
-            proptest::option::weighted(0.9, body()),
+            prop_oneof![3 => "[A-Za-z0-9_-]{1,32}", 1 => text()],
+            prop_oneof![3 => "[a-z0-9/]{1,20}", 1 => text()],
+            prop_oneof![1 => Just(0u64), 5 => 1..u64::MAX],
+            prop_oneof![3 => "[a-z0-9-]{1,20}", 1 => text()],
+            prop_oneof![4 => Just(false), 1 => Just(true)],
+            proptest::option::weighted(0.95, body()),
         )
             .prop_map(|(compound, id, stamp, origin, deleted, body)| pb::Record {
                 compound,
@@ -1850,6 +1873,8 @@ mod record_tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
         #[test]
         fn check_record_never_panics(r in any_record(), today in any_date()) {
             if let Err(e) = check_record(&r, today) {
