@@ -182,17 +182,6 @@ pub struct ProblemStatus {
     pub overdue: bool,
 }
 
-/// Name of an answer result as shown and typed.
-pub fn result_name(result: pb::AnswerResult) -> &'static str {
-    match result {
-        pb::AnswerResult::Registered => "registered",
-        pb::AnswerResult::Unregistered => "unregistered",
-        pb::AnswerResult::NotLivingHere => "not_living_here",
-        pb::AnswerResult::Other => "other",
-        pb::AnswerResult::Unspecified => "unspecified",
-    }
-}
-
 fn found_at_name(found_at: pb::FoundAt) -> &'static str {
     match found_at {
         pb::FoundAt::Inspection => "inspection",
@@ -522,7 +511,9 @@ impl HubStore {
                     phone: entry.phone,
                     address: entry.address,
                     reason: entry.reason,
-                    result: answer.as_ref().map(|a| result_name(a.result()).to_owned()),
+                    result: answer
+                        .as_ref()
+                        .map(|a| lianfang_proto::answer_result_name(a.result()).to_owned()),
                     note: answer.as_ref().map(|a| a.note.clone()),
                     answered_at: answer.map(|a| a.answered_at),
                 });

@@ -335,6 +335,113 @@ pub struct HubStore {
     dir: PathBuf,
 }
 
+/// Applies a checked batch (see `HubStore::check_entries`) inside `tx`:
+/// the log binding, the accept decision, the upserts and the cursor.
+fn apply_checked(
+    tx: &Connection,
+    caller: &Caller,
+    log_id: &str,
+    lane: Lane,
+    head: u64,
+    (first, len): (u64, usize),
+    entries: &[pb::LogEntry],
+) -> Result<Applied> {
+    let bound = bound_log(tx, caller.node)?;
+    if bound.as_deref() != Some(log_id) {
+        return Err(HubError::LogMismatch {
+            bound: bound.unwrap_or_else(|| "none: handshake first".into()),
+        });
+    }
+    let cursor = lane_cursor(tx, caller.node, lane)?;
+    let skip = match accept(cursor, first, len) {
+        Accept::Gap { expected } => return Err(HubError::Gap { first, expected }),
+        Accept::Replay => {
+            return Ok(Applied { cursor, applied: 0 });
+        }
+        Accept::Apply { skip } => skip,
+    };
+    {
+        let mut households = tx.prepare_cached(UPSERT_HOUSEHOLD_SQL)?;
+        let mut persons = tx.prepare_cached(UPSERT_PERSON_SQL)?;
+        let mut isolations = tx.prepare_cached(UPSERT_ISOLATION_SQL)?;
+        let mut responses = tx.prepare_cached(UPSERT_RESPONSE_SQL)?;
+        for entry in &entries[skip..] {
+            let record = entry.record.as_ref().expect("checked above");
+            let stamp = record.stamp as i64;
+            match record.body.as_ref().expect("checked above") {
+                pb::record::Body::Household(h) => households.execute(params![
+                    record.compound,
+                    record.id,
+                    stamp,
+                    record.origin,
+                    record.deleted,
+                    h.housing,
+                    h.encode_to_vec()
+                ])?,
+                pb::record::Body::Person(p) => persons.execute(params![
+                    record.compound,
+                    record.id,
+                    stamp,
+                    record.origin,
+                    record.deleted,
+                    p.nationality,
+                    p.origin,
+                    p.return_date,
+                    p.registered,
+                    p.encode_to_vec()
+                ])?,
+                pb::record::Body::Isolation(i) => isolations.execute(params![
+                    record.compound,
+                    record.id,
+                    stamp,
+                    record.origin,
+                    record.deleted,
+                    i.kind,
+                    i.start,
+                    i.release,
+                    i.encode_to_vec()
+                ])?,
+                body @ (pb::record::Body::Receipt(_)
+                | pb::record::Body::TaskAnswer(_)
+                | pb::record::Body::ProblemFix(_)
+                | pb::record::Body::DailyReport(_)) => responses.execute(params![
+                    record.compound,
+                    Kind::of(body) as i64,
+                    record.id,
+                    stamp,
+                    record.origin,
+                    record.deleted,
+                    lianfang_proto::record::encode_body(body)
+                ])?,
+            };
+        }
+    }
+    let new_cursor = first + len as u64 - 1;
+    tx.execute(
+        "INSERT INTO lane_cursor (node, lane, cursor, head) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (node, lane) DO UPDATE SET
+             cursor = excluded.cursor, head = MAX(lane_cursor.head, excluded.head)",
+        params![caller.node, lane as i64, new_cursor as i64, head as i64],
+    )?;
+    tx.execute(
+        "UPDATE node SET last_sync = ?2 WHERE id = ?1",
+        params![caller.node, now_rfc3339()],
+    )?;
+    Ok(Applied {
+        cursor: new_cursor,
+        applied: (len - skip) as u64,
+    })
+}
+
+/// The log id an enrolment is bound to (`None` before its first handshake).
+fn bound_log(conn: &Connection, node: i64) -> Result<Option<String>> {
+    Ok(
+        conn.query_row("SELECT log_id FROM node WHERE id = ?1", [node], |row| {
+            row.get(0)
+        })?,
+    )
+}
+
 /// The hub's cursor on one lane of a node's log (0 before any push).
 fn lane_cursor(conn: &Connection, node: i64, lane: Lane) -> Result<u64> {
     Ok(conn
@@ -597,11 +704,7 @@ impl HubStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let bound: Option<String> = tx.query_row(
-            "SELECT log_id FROM node WHERE id = ?1",
-            [caller.node],
-            |row| row.get(0),
-        )?;
+        let bound = bound_log(&tx, caller.node)?;
         match bound {
             Some(bound) if bound != log_id => return Err(HubError::LogMismatch { bound }),
             _ => {}
@@ -629,23 +732,17 @@ impl HubStore {
         })
     }
 
-    /// Applies a batch of the caller's log atomically with its cursor.
-    ///
-    /// A batch wholly at or below the cursor is a replay: acknowledged,
-    /// nothing written. One that overlaps the cursor has its applied prefix
-    /// skipped. One that starts past `cursor + 1` is refused ([`HubError::Gap`]).
-    /// A record of another compound refuses the whole batch.
-    ///
-    /// # Errors
-    /// [`HubError`] as above; nothing is written on error.
-    pub fn apply_batch(
-        &mut self,
+    /// Checks a batch before anything is written: size, numbering, and every
+    /// record (its compound is the caller's, `check_record`, its lane).
+    /// Refusals of records are audited here, outside any transaction, so the
+    /// audit entry survives the refusal. Returns the batch's first number
+    /// and length.
+    fn check_entries(
+        &self,
         caller: &Caller,
-        log_id: &str,
         lane: Lane,
-        head: u64,
         entries: &[pb::LogEntry],
-    ) -> Result<Applied> {
+    ) -> Result<(u64, usize)> {
         if entries.len() > MAX_BATCH_ENTRIES {
             return Err(HubError::Malformed(format!(
                 "a batch of {} entries exceeds the limit of {MAX_BATCH_ENTRIES}",
@@ -699,99 +796,34 @@ impl HubStore {
                 )));
             }
         }
+        Ok((first, len))
+    }
+
+    /// Applies a batch of the caller's log atomically with its cursor.
+    ///
+    /// A batch wholly at or below the cursor is a replay: acknowledged,
+    /// nothing written. One that overlaps the cursor has its applied prefix
+    /// skipped. One that starts past `cursor + 1` is refused ([`HubError::Gap`]).
+    /// A record of another compound, or one that breaks `check_record`,
+    /// refuses the whole batch.
+    ///
+    /// # Errors
+    /// [`HubError`] as above; nothing is written on error.
+    pub fn apply_batch(
+        &mut self,
+        caller: &Caller,
+        log_id: &str,
+        lane: Lane,
+        head: u64,
+        entries: &[pb::LogEntry],
+    ) -> Result<Applied> {
+        let (first, len) = self.check_entries(caller, lane, entries)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let bound: Option<String> = tx.query_row(
-            "SELECT log_id FROM node WHERE id = ?1",
-            [caller.node],
-            |row| row.get(0),
-        )?;
-        if bound.as_deref() != Some(log_id) {
-            return Err(HubError::LogMismatch {
-                bound: bound.unwrap_or_else(|| "none: handshake first".into()),
-            });
-        }
-        let cursor = lane_cursor(&tx, caller.node, lane)?;
-        let skip = match accept(cursor, first, len) {
-            Accept::Gap { expected } => return Err(HubError::Gap { first, expected }),
-            Accept::Replay => {
-                return Ok(Applied { cursor, applied: 0 });
-            }
-            Accept::Apply { skip } => skip,
-        };
-        {
-            let mut households = tx.prepare_cached(UPSERT_HOUSEHOLD_SQL)?;
-            let mut persons = tx.prepare_cached(UPSERT_PERSON_SQL)?;
-            let mut isolations = tx.prepare_cached(UPSERT_ISOLATION_SQL)?;
-            let mut responses = tx.prepare_cached(UPSERT_RESPONSE_SQL)?;
-            for entry in &entries[skip..] {
-                let record = entry.record.as_ref().expect("checked above");
-                let stamp = record.stamp as i64;
-                match record.body.as_ref().expect("checked above") {
-                    pb::record::Body::Household(h) => households.execute(params![
-                        record.compound,
-                        record.id,
-                        stamp,
-                        record.origin,
-                        record.deleted,
-                        h.housing,
-                        h.encode_to_vec()
-                    ])?,
-                    pb::record::Body::Person(p) => persons.execute(params![
-                        record.compound,
-                        record.id,
-                        stamp,
-                        record.origin,
-                        record.deleted,
-                        p.nationality,
-                        p.origin,
-                        p.return_date,
-                        p.registered,
-                        p.encode_to_vec()
-                    ])?,
-                    pb::record::Body::Isolation(i) => isolations.execute(params![
-                        record.compound,
-                        record.id,
-                        stamp,
-                        record.origin,
-                        record.deleted,
-                        i.kind,
-                        i.start,
-                        i.release,
-                        i.encode_to_vec()
-                    ])?,
-                    body @ (pb::record::Body::Receipt(_)
-                    | pb::record::Body::TaskAnswer(_)
-                    | pb::record::Body::ProblemFix(_)
-                    | pb::record::Body::DailyReport(_)) => responses.execute(params![
-                        record.compound,
-                        Kind::of(body) as i64,
-                        record.id,
-                        stamp,
-                        record.origin,
-                        record.deleted,
-                        lianfang_proto::record::encode_body(body)
-                    ])?,
-                };
-            }
-        }
-        let new_cursor = first + len as u64 - 1;
-        tx.execute(
-            "INSERT INTO lane_cursor (node, lane, cursor, head) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (node, lane) DO UPDATE SET
-                 cursor = excluded.cursor, head = MAX(lane_cursor.head, excluded.head)",
-            params![caller.node, lane as i64, new_cursor as i64, head as i64],
-        )?;
-        tx.execute(
-            "UPDATE node SET last_sync = ?2 WHERE id = ?1",
-            params![caller.node, now_rfc3339()],
-        )?;
+        let applied = apply_checked(&tx, caller, log_id, lane, head, (first, len), entries)?;
         tx.commit()?;
-        Ok(Applied {
-            cursor: new_cursor,
-            applied: (len - skip) as u64,
-        })
+        Ok(applied)
     }
 
     /// Digests of every record version the hub holds for `compound`.
@@ -912,14 +944,31 @@ impl HubStore {
         };
         let mut lanes = bundle.lanes;
         lanes.sort_by_key(|l| l.lane != Lane::Urgent as i32);
-        let mut outcome = Vec::new();
-        for lane in lanes {
+        // Check every lane before writing anything, then apply them all in
+        // one transaction: a bundle is applied whole or not at all.
+        let mut checked = Vec::with_capacity(lanes.len());
+        for lane in &lanes {
             let kind = Lane::try_from(lane.lane)
                 .map_err(|_| HubError::Bundle(format!("unknown lane {}", lane.lane)))?;
-            let applied =
-                self.apply_batch(&caller, &bundle.log_id, kind, lane.head, &lane.entries)?;
+            checked.push((kind, self.check_entries(&caller, kind, &lane.entries)?));
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut outcome = Vec::new();
+        for (lane, (kind, range)) in lanes.iter().zip(checked) {
+            let applied = apply_checked(
+                &tx,
+                &caller,
+                &bundle.log_id,
+                kind,
+                lane.head,
+                range,
+                &lane.entries,
+            )?;
             outcome.push((kind, applied));
         }
+        tx.commit()?;
         Ok(BundleImport {
             compound: bundle.compound,
             lanes: outcome,

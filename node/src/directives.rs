@@ -91,16 +91,6 @@ pub fn parse_result(s: &str) -> Option<pb::AnswerResult> {
     }
 }
 
-fn result_name(result: pb::AnswerResult) -> &'static str {
-    match result {
-        pb::AnswerResult::Registered => "registered",
-        pb::AnswerResult::Unregistered => "unregistered",
-        pb::AnswerResult::NotLivingHere => "not_living_here",
-        pb::AnswerResult::Other => "other",
-        pb::AnswerResult::Unspecified => "unspecified",
-    }
-}
-
 fn answer<M>(
     store: &Store,
     kind: Kind,
@@ -230,7 +220,9 @@ pub fn tasks(store: &Store) -> Result<Vec<TaskEntry>, StoreError> {
                 phone: entry.phone,
                 address: entry.address,
                 reason: entry.reason,
-                result: given.as_ref().map(|a| result_name(a.result())),
+                result: given
+                    .as_ref()
+                    .map(|a| lianfang_proto::answer_result_name(a.result())),
                 note: given.map(|a| a.note).filter(|n| !n.is_empty()),
             });
         }

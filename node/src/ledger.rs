@@ -402,8 +402,21 @@ fn read_csv(path: &Path, file: &str) -> Result<Table, LedgerError> {
     })
 }
 
+/// Most rows a ledger sheet may reach (the largest compound has about
+/// 6,000 persons); a cell beyond is refused before anything is allocated.
+pub const MAX_SHEET_ROWS: u32 = 100_000;
+/// Most columns a ledger sheet may reach.
+pub const MAX_SHEET_COLUMNS: u32 = 256;
+
 /// Reads every non-empty worksheet of a workbook, in workbook order.
 fn read_workbook(path: &Path, file: &str) -> Result<Vec<Table>, LedgerError> {
+    let is_xlsx = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx") || e.eq_ignore_ascii_case("xlsm"));
+    if is_xlsx {
+        return read_xlsx_sparse(path, file);
+    }
     let mut workbook = calamine::open_workbook_auto(path)
         .map_err(|e| LedgerError::whole(file, None, None, format!("cannot read workbook: {e}")))?;
     let names: Vec<String> = workbook
@@ -424,6 +437,85 @@ fn read_workbook(path: &Path, file: &str) -> Result<Vec<Table>, LedgerError> {
             .map(|(i, cells)| RawRow {
                 row: first_row as usize + i + 1,
                 cells: cells.iter().map(cell_text).collect(),
+            })
+            .filter(|raw| !raw.is_blank())
+            .collect();
+        if !rows.is_empty() {
+            tables.push(Table {
+                file: file.to_owned(),
+                sheet: Some(name),
+                first_column: first_column as usize,
+                rows,
+            });
+        }
+    }
+    Ok(tables)
+}
+
+/// Reads an xlsx cell by cell, keeping only the cells present: a sheet with
+/// one stray cell at XFD1048576 must not make a reader allocate the grid up
+/// to it (calamine's `worksheet_range` would try 512 GiB).
+fn read_xlsx_sparse(path: &Path, file: &str) -> Result<Vec<Table>, LedgerError> {
+    let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(path)
+        .map_err(|e| LedgerError::whole(file, None, None, format!("cannot read workbook: {e}")))?;
+    let names: Vec<String> = workbook
+        .sheets_metadata()
+        .iter()
+        .filter(|sheet| sheet.typ == SheetType::WorkSheet)
+        .map(|sheet| sheet.name.clone())
+        .collect();
+    let mut tables = Vec::new();
+    for name in names {
+        let sheet_error = |e: calamine::XlsxError| {
+            LedgerError::whole(file, Some(&name), None, format!("cannot read sheet: {e}"))
+        };
+        let mut reader = workbook
+            .worksheet_cells_reader(&name)
+            .map_err(sheet_error)?;
+        let mut cells: std::collections::BTreeMap<u32, Vec<(u32, Cell)>> = Default::default();
+        while let Some(cell) = reader.next_cell().map_err(sheet_error)? {
+            let (row, column) = cell.get_position();
+            if row >= MAX_SHEET_ROWS || column >= MAX_SHEET_COLUMNS {
+                return Err(LedgerError::whole(
+                    file,
+                    Some(&name),
+                    Some(row as usize + 1),
+                    format!(
+                        "a cell at row {}, column {} lies beyond the ledger limit of {MAX_SHEET_ROWS} rows and {MAX_SHEET_COLUMNS} columns; delete what is there",
+                        row + 1,
+                        column + 1
+                    ),
+                ));
+            }
+            let data = Data::from(cell.get_value().clone());
+            if data != Data::Empty {
+                cells
+                    .entry(row)
+                    .or_default()
+                    .push((column, cell_text(&data)));
+            }
+        }
+        let first_column = cells
+            .values()
+            .flat_map(|row| row.iter().map(|(column, _)| *column))
+            .min()
+            .unwrap_or(0);
+        let rows: Vec<RawRow> = cells
+            .into_iter()
+            .map(|(row, present)| {
+                let width = present
+                    .iter()
+                    .map(|(c, _)| c - first_column + 1)
+                    .max()
+                    .unwrap_or(0);
+                let mut row_cells: Vec<Cell> = vec![Ok(String::new()); width as usize];
+                for (column, text) in present {
+                    row_cells[(column - first_column) as usize] = text;
+                }
+                RawRow {
+                    row: row as usize + 1,
+                    cells: row_cells,
+                }
             })
             .filter(|raw| !raw.is_blank())
             .collect();

@@ -107,3 +107,14 @@ impl Kind {
         }
     }
 }
+
+/// The name of a verification answer, as shown and typed.
+pub fn answer_result_name(result: pb::AnswerResult) -> &'static str {
+    match result {
+        pb::AnswerResult::Registered => "registered",
+        pb::AnswerResult::Unregistered => "unregistered",
+        pb::AnswerResult::NotLivingHere => "not_living_here",
+        pb::AnswerResult::Other => "other",
+        pb::AnswerResult::Unspecified => "unspecified",
+    }
+}

@@ -32,7 +32,13 @@ pub enum BatchError {
     ZeroSeq,
     #[error("sequence numbers are not contiguous: {prev} is followed by {next}")]
     NotContiguous { prev: u64, next: u64 },
+    #[error("sequence number {0} is beyond the largest a log may reach ({MAX_SEQ})")]
+    TooLarge(u64),
 }
+
+/// The largest sequence number a log may reach: they are stored as SQLite
+/// integers, and bounding them keeps every `first + len` below overflow.
+pub const MAX_SEQ: u64 = i64::MAX as u64;
 
 /// Checks that `seqs` are non-empty, start above zero, and count up by one.
 ///
@@ -44,9 +50,15 @@ pub fn check_batch(seqs: impl IntoIterator<Item = u64>) -> Result<(u64, usize), 
     if first == 0 {
         return Err(BatchError::ZeroSeq);
     }
+    if first > MAX_SEQ {
+        return Err(BatchError::TooLarge(first));
+    }
     let mut prev = first;
     let mut len = 1;
     for next in seqs {
+        if next > MAX_SEQ {
+            return Err(BatchError::TooLarge(next));
+        }
         if next != prev + 1 {
             return Err(BatchError::NotContiguous { prev, next });
         }
@@ -57,17 +69,17 @@ pub fn check_batch(seqs: impl IntoIterator<Item = u64>) -> Result<(u64, usize), 
 }
 
 /// Decides what to do with a well-formed batch (see [`check_batch`]).
+/// Total for any arguments: nothing here can overflow.
 pub fn accept(cursor: u64, first: u64, len: usize) -> Accept {
-    let last = first + len as u64 - 1;
-    if first > cursor + 1 {
-        Accept::Gap {
-            expected: cursor + 1,
-        }
+    let last = first.saturating_add((len as u64).saturating_sub(1));
+    let next = cursor.saturating_add(1);
+    if first > next {
+        Accept::Gap { expected: next }
     } else if last <= cursor {
         Accept::Replay
     } else {
         Accept::Apply {
-            skip: (cursor + 1 - first) as usize,
+            skip: (next - first) as usize,
         }
     }
 }
@@ -201,6 +213,14 @@ mod tests {
             Err(BatchError::NotContiguous { prev: 4, next: 6 })
         );
         assert_eq!(check_batch([3, 4, 5]), Ok((3, 3)));
+        assert_eq!(check_batch([u64::MAX]), Err(BatchError::TooLarge(u64::MAX)));
+        assert_eq!(
+            check_batch([MAX_SEQ, MAX_SEQ + 1]),
+            Err(BatchError::TooLarge(MAX_SEQ + 1))
+        );
+        assert_eq!(check_batch([MAX_SEQ]), Ok((MAX_SEQ, 1)));
+        assert_eq!(accept(u64::MAX, 5, 3), Accept::Replay);
+        assert_eq!(accept(u64::MAX - 1, u64::MAX, 1), Accept::Apply { skip: 0 });
     }
 
     #[test]

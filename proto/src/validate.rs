@@ -727,6 +727,18 @@ pub fn check_record(
     if record.stamp == 0 {
         return Err(FieldError::new("record.stamp", "must be above 0"));
     }
+    // Stored as a SQLite integer: above i64::MAX it would read back negative
+    // and sort before every real version.
+    if record.stamp > i64::MAX as u64 {
+        return Err(FieldError::new(
+            "record.stamp",
+            format!(
+                "{} is beyond the largest stamp ({})",
+                record.stamp,
+                i64::MAX
+            ),
+        ));
+    }
     let Some(body) = &record.body else {
         return Err(FieldError::new("body", "missing"));
     };
@@ -1890,7 +1902,7 @@ mod record_tests {
         #[test]
         fn good_records_stay_good_with_any_envelope_ids(
             id in "[A-Za-z0-9/_\u{4e00}-\u{9fff}-]{1,64}",
-            stamp in 1..u64::MAX,
+            stamp in 1..=i64::MAX as u64,
         ) {
             for mut r in good() {
                 r.id = id.clone();
