@@ -196,14 +196,10 @@ pub fn bin(name: &str) -> PathBuf {
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut build = std::process::Command::new(cargo);
-        build.args([
-            "build",
-            "--bins",
-            "-p",
-            "lianfang-node",
-            "-p",
-            "lianfang-hub",
-        ]);
+        // The same targets `cargo test --workspace` builds, so features
+        // unify the same way and every library artifact is reused: only the
+        // two binaries are linked.
+        build.args(["build", "--workspace", "--all-targets"]);
         if release {
             build.arg("--release");
         }
