@@ -138,8 +138,10 @@ impl fmt::Display for LedgerError {
 /// Reads ledger files into typed rows, checking every value.
 ///
 /// `.csv` files are read as UTF-8 CSV with a header row (a UTF-8 BOM is
-/// dropped); `.xlsx`, `.xlsm`, `.xlsb`, `.xls` and `.ods` files as workbooks,
-/// every non-empty worksheet of which must be a ledger sheet. Fully blank
+/// dropped); `.xlsx` and `.xlsm` files as workbooks, read cell by cell,
+/// every non-empty worksheet of which must be a ledger sheet. Older or other
+/// workbook formats are refused with a hint to save as .xlsx: their readers
+/// build a dense grid, which a crafted file can make exhaust memory. Fully blank
 /// rows are skipped. `today` bounds dates: at most 365 days ahead.
 ///
 /// # Errors
@@ -152,13 +154,13 @@ pub fn read_files(paths: &[PathBuf], today: NaiveDate) -> Result<Ledger, LedgerE
         let file = path.display().to_string();
         let tables = match FileFormat::of(path) {
             Some(FileFormat::Csv) => vec![read_csv(path, &file)?],
-            Some(FileFormat::Workbook) => read_workbook(path, &file)?,
+            Some(FileFormat::Workbook) => read_xlsx_sparse(path, &file)?,
             None => {
                 return Err(LedgerError::whole(
                     &file,
                     None,
                     None,
-                    "unsupported file type: expected .csv, .xlsx or .xls",
+                    "unsupported file type: expected .csv or .xlsx (save .xls, .xlsb or .ods workbooks as .xlsx)",
                 ));
             }
         };
@@ -288,7 +290,7 @@ impl FileFormat {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
             "csv" => Some(FileFormat::Csv),
-            "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Some(FileFormat::Workbook),
+            "xlsx" | "xlsm" => Some(FileFormat::Workbook),
             _ => None,
         }
     }
@@ -408,51 +410,8 @@ pub const MAX_SHEET_ROWS: u32 = 100_000;
 /// Most columns a ledger sheet may reach.
 pub const MAX_SHEET_COLUMNS: u32 = 256;
 
-/// Reads every non-empty worksheet of a workbook, in workbook order.
-fn read_workbook(path: &Path, file: &str) -> Result<Vec<Table>, LedgerError> {
-    let is_xlsx = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx") || e.eq_ignore_ascii_case("xlsm"));
-    if is_xlsx {
-        return read_xlsx_sparse(path, file);
-    }
-    let mut workbook = calamine::open_workbook_auto(path)
-        .map_err(|e| LedgerError::whole(file, None, None, format!("cannot read workbook: {e}")))?;
-    let names: Vec<String> = workbook
-        .sheets_metadata()
-        .iter()
-        .filter(|sheet| sheet.typ == SheetType::WorkSheet)
-        .map(|sheet| sheet.name.clone())
-        .collect();
-    let mut tables = Vec::new();
-    for name in names {
-        let range = workbook.worksheet_range(&name).map_err(|e| {
-            LedgerError::whole(file, Some(&name), None, format!("cannot read sheet: {e}"))
-        })?;
-        let (first_row, first_column) = range.start().unwrap_or((0, 0));
-        let rows: Vec<RawRow> = range
-            .rows()
-            .enumerate()
-            .map(|(i, cells)| RawRow {
-                row: first_row as usize + i + 1,
-                cells: cells.iter().map(cell_text).collect(),
-            })
-            .filter(|raw| !raw.is_blank())
-            .collect();
-        if !rows.is_empty() {
-            tables.push(Table {
-                file: file.to_owned(),
-                sheet: Some(name),
-                first_column: first_column as usize,
-                rows,
-            });
-        }
-    }
-    Ok(tables)
-}
-
-/// Reads an xlsx cell by cell, keeping only the cells present: a sheet with
+/// Reads every non-empty worksheet of an xlsx, in workbook order, cell by
+/// cell, keeping only the cells present: a sheet with
 /// one stray cell at XFD1048576 must not make a reader allocate the grid up
 /// to it (calamine's `worksheet_range` would try 512 GiB).
 fn read_xlsx_sparse(path: &Path, file: &str) -> Result<Vec<Table>, LedgerError> {
