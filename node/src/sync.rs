@@ -245,6 +245,20 @@ pub async fn sync_once(
                     .await?;
                 sizer.on_failure();
                 if report.sessions >= options.attempts.max(1) {
+                    // A plaintext node talking to a hub that serves TLS (any
+                    // hub listening off loopback, or started with --tls) sees
+                    // only a transport error: say what to try.
+                    let last = if identity.hub.starts_with("http://")
+                        && !last.starts_with("cannot connect")
+                    {
+                        format!(
+                            "{last} (if the hub listens off loopback or was started with \
+                             --tls it speaks TLS: set up this node with --hub {})",
+                            identity.hub.replacen("http://", "https://", 1)
+                        )
+                    } else {
+                        last
+                    };
                     return Err(SyncError::Link {
                         attempts: report.sessions,
                         last,
