@@ -5,9 +5,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use lianfang_proto::pb::sync_server::SyncServer;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::codec::CompressionEncoding;
+use tonic::transport::server::{Connected, TcpConnectInfo};
 use tonic::transport::{Identity, ServerTlsConfig};
 
 use crate::grpc::SyncService;
@@ -16,6 +24,96 @@ use crate::store::HubStore;
 /// Largest gRPC message the hub accepts or sends (a full batch of
 /// `MAX_BATCH_ENTRIES` records fits with room to spare).
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Connections the hub holds open at once (167 compounds and then some);
+/// beyond that, new ones wait in the listen backlog until one closes.
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// A connection holding one of the hub's connection permits until it closes.
+#[derive(Debug)]
+struct Limited {
+    stream: TcpStream,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Connected for Limited {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.stream.connect_info()
+    }
+}
+
+impl AsyncRead for Limited {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Limited {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+/// Accepts connections while fewer than [`MAX_CONNECTIONS`] are open.
+fn limited_incoming(listener: TcpListener) -> ReceiverStream<std::io::Result<Limited>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    tokio::spawn(async move {
+        loop {
+            let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                return;
+            };
+            let accepted = listener.accept().await.map(|(stream, _)| {
+                let _ = stream.set_nodelay(true);
+                Limited {
+                    stream,
+                    _permit: permit,
+                }
+            });
+            if let Err(e) = &accepted {
+                // Out of file descriptors and the like: back off, don't spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            // The server has stopped when nobody receives any more.
+            if tx.send(accepted).await.is_err() {
+                return;
+            }
+        }
+    });
+    ReceiverStream::new(rx)
+}
 
 /// Whether a hub listening on `addr` serves TLS: always off loopback (a
 /// plaintext link is refused there), on loopback only when asked.
@@ -58,7 +156,7 @@ pub async fn run(
         .max_concurrent_streams(Some(64))
         .concurrency_limit_per_connection(16)
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(limited_incoming(listener), shutdown)
         .await?;
     Ok(())
 }

@@ -49,6 +49,8 @@ OPTIONS:
     --parallel P     node syncs run at once in the street-wide syncs (default 8)
     --seed S         generator seed (default 2020)
     --keep DIR       put the data under DIR and keep it (default: a temp dir)
+    --rss-clients K  in the rss measurement, node syncs against the real hub at
+                     once (default: all of them)
     -h, --help       this text
 
 MEASUREMENTS:
@@ -91,6 +93,7 @@ struct Args {
     parallel: usize,
     seed: u64,
     keep: Option<PathBuf>,
+    rss_clients: Option<usize>,
 }
 
 impl Args {
@@ -102,6 +105,7 @@ impl Args {
             parallel: 8,
             seed: 2020,
             keep: None,
+            rss_clients: None,
         };
         let mut compounds = None;
         let mut it = std::env::args().skip(1);
@@ -127,6 +131,9 @@ impl Args {
                 "--parallel" => args.parallel = value("--parallel")?.parse::<usize>()?.max(1),
                 "--seed" => args.seed = value("--seed")?.parse()?,
                 "--keep" => args.keep = Some(PathBuf::from(value("--keep")?)),
+                "--rss-clients" => {
+                    args.rss_clients = Some(value("--rss-clients")?.parse::<usize>()?.max(1));
+                }
                 other => bail!("unknown argument {other:?} (see --help)"),
             }
         }
@@ -660,11 +667,22 @@ fn mem_of(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
-/// Samples the peak VmRSS of some processes every 20 ms until stopped.
+/// Threads of a process.
+fn threads_of(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("Threads:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+}
+
+/// Samples the peak VmRSS and thread count of some processes every 20 ms until stopped.
 #[derive(Debug)]
 struct Sampler {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<Vec<u64>>>,
+    /// Per process: (peak VmRSS, peak thread count).
+    thread: Option<std::thread::JoinHandle<Vec<(u64, u64)>>>,
 }
 
 impl Sampler {
@@ -672,11 +690,14 @@ impl Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
-            let mut peaks = vec![0u64; pids.len()];
+            let mut peaks = vec![(0u64, 0u64); pids.len()];
             while !flag.load(Ordering::Relaxed) {
                 for (peak, pid) in peaks.iter_mut().zip(&pids) {
                     if let Some((rss, _)) = mem_of(*pid) {
-                        *peak = (*peak).max(rss);
+                        peak.0 = peak.0.max(rss);
+                    }
+                    if let Some(threads) = threads_of(*pid) {
+                        peak.1 = peak.1.max(threads);
                     }
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -689,7 +710,7 @@ impl Sampler {
         }
     }
 
-    fn finish(mut self) -> Vec<u64> {
+    fn finish(mut self) -> Vec<(u64, u64)> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread
             .take()
@@ -825,6 +846,19 @@ async fn run() -> anyhow::Result<()> {
         root.display(),
         args.parallel
     );
+
+    // Build the binaries first, so a compile never overlaps a measurement.
+    let bins = if args.runs("rss") {
+        stage(
+            started,
+            "locating the release binaries of lianfang-node and lianfang-hub",
+        );
+        Some(release_bins()?)
+    } else {
+        None
+    };
+    let build_time = started.elapsed();
+    let started = Instant::now();
 
     let needs_street = args.runs_any(&["initial", "incremental", "thin", "apply", "table", "rss"]);
     let mut street = Vec::new();
@@ -1183,6 +1217,32 @@ async fn run() -> anyhow::Result<()> {
             ratios.push(ratio);
             rows.push((ratio, took, bytes, changed, ideal));
         }
+        // The same link with nothing to send: the fixed cost of a session.
+        let link = &links[largest];
+        link.set_profile(LinkProfile::thin(args.seed));
+        let before = link.stats();
+        let t = Instant::now();
+        sync_once(&dirs_b[largest], &bench_sync_options(), |_| {}).await?;
+        let noop_took = t.elapsed();
+        let after = link.stats();
+        link.set_profile(LinkProfile::perfect());
+        let noop_bytes =
+            (after.up_bytes - before.up_bytes) + (after.down_bytes - before.down_bytes);
+        let round_trips = (noop_took.as_secs_f64() - noop_bytes as f64 / 8000.0) / 0.3;
+        eprintln!(
+            "    nothing to send: {} up + {} down in {} (≈ {round_trips:.1} round trips of 300 ms besides the bytes)",
+            mb(after.up_bytes - before.up_bytes),
+            mb(after.down_bytes - before.down_bytes),
+            dur(noop_took)
+        );
+        report.info(
+            "3. same link, a sync with nothing to send",
+            format!(
+                "{} for {} (≈ {round_trips:.1} RTTs beyond bytes/bandwidth)",
+                dur(noop_took),
+                mb(noop_bytes)
+            ),
+        );
         let m = median_f(ratios);
         let (_, took, bytes, changed, ideal) = rows
             .iter()
@@ -1341,7 +1401,7 @@ async fn run() -> anyhow::Result<()> {
     // ---------------------------------------------------------- 7. RSS
     if args.runs("rss") {
         stage(started, "7. RSS of the real binaries");
-        let bins = release_bins()?;
+        let bins = bins.clone().context("release binaries")?;
         let hub_dir = root.join("d").join("hub");
         let tokens = enroll_all(&hub_dir, &street)?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -1393,8 +1453,10 @@ async fn run() -> anyhow::Result<()> {
             .collect();
         let totals = sync_all(
             &others,
-            others.len().max(1),
-            "all nodes at once vs real hub",
+            args.rss_clients
+                .unwrap_or(others.len())
+                .clamp(1, others.len().max(1)),
+            "nodes syncing against the real hub",
         )
         .await?;
         wait_for(&caught_up, 1, Duration::from_secs(120)).await?;
@@ -1402,9 +1464,10 @@ async fn run() -> anyhow::Result<()> {
         let (hub_rss, hub_hwm) = mem_of(hub.pid()).context("hub status")?;
         let peaks = sampler.finish();
         eprintln!(
-            "    hub: idle {} · peak sampled {} · VmHWM {} · now {}; node: VmHWM {}",
+            "    hub: idle {} · peak sampled {} ({} threads at most) · VmHWM {} · now {}; node: VmHWM {}",
             mb(hub_idle),
-            mb(peaks[0]),
+            mb(peaks[0].0),
+            peaks[0].1,
             mb(hub_hwm),
             mb(hub_rss),
             mb(node_hwm)
@@ -1441,11 +1504,16 @@ async fn run() -> anyhow::Result<()> {
         );
         report.at_most(
             &format!(
-                "7. hub peak RSS, {} nodes syncing at once (VmHWM; {} in flight at peak)",
+                "7. hub peak RSS, {} nodes syncing ({} at once; VmHWM)",
                 dirs.len(),
                 totals.peak_in_flight + 1
             ),
-            format!("{} (idle {})", mb(hub_hwm), mb(hub_idle)),
+            format!(
+                "{} (idle {}, {} threads at peak)",
+                mb(hub_hwm),
+                mb(hub_idle),
+                peaks[0].1
+            ),
             hub_hwm as f64,
             200e6,
             "200 MB",
@@ -1455,12 +1523,14 @@ async fn run() -> anyhow::Result<()> {
     stage(started, "done");
     println!();
     println!(
-        "Lianfang bench: {} compounds ({} records), seed {}, sync parallelism {}, total {:.0} s",
+        "Lianfang bench: {} compounds ({} records), seed {}, sync parallelism {}, total {:.0} s \
+         (+ {:.0} s checking/building the release binaries)",
         spec.compounds,
         thousands(n_records as f64),
         spec.seed,
         args.parallel,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        build_time.as_secs_f64()
     );
     println!("ratio = figure/limit for ≤ targets, limit/figure for ≥ targets: ≤ 1.00 passes");
     println!();
