@@ -196,10 +196,9 @@ pub fn bin(name: &str) -> PathBuf {
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut build = std::process::Command::new(cargo);
-        // The same targets `cargo test --workspace` builds, so features
-        // unify the same way and every library artifact is reused: only the
-        // two binaries are linked.
-        build.args(["build", "--workspace", "--all-targets"]);
+        // Only the binaries: building test targets from inside a test run
+        // would re-link the very test binary that is running.
+        build.args(["build", "--workspace", "--bins"]);
         if release {
             build.arg("--release");
         }
