@@ -17,7 +17,7 @@
 //!   in-process hub (the link counts the bytes each way);
 //! - D: nodes syncing against the real `lianfang-hub serve` binary (RSS).
 
-use std::io::{BufRead as _, Read as _, Write as _};
+use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -275,7 +275,7 @@ fn thousands(n: f64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -342,34 +342,9 @@ fn par_map<T: Send>(
 }
 
 /// Size of `data` compressed by zstd at level 3 (the level tonic uses),
-/// single-threaded, without checksum: what the library call would give.
-/// Uses the `zstd` command (the crate is not a direct dependency here and
-/// the workspace forbids `unsafe`, so the linked libzstd cannot be called).
+/// as one frame without checksum: the floor a perfect batching would reach.
 fn zstd3_len(data: &[u8]) -> anyhow::Result<u64> {
-    let mut child = Command::new("zstd")
-        .args(["-3", "-c", "-q", "--no-check", "--single-thread"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("running `zstd` (the zstd command-line tool is needed for the floor)")?;
-    let mut stdin = child.stdin.take().context("zstd stdin")?;
-    let mut stdout = child.stdout.take().context("zstd stdout")?;
-    let len = std::thread::scope(|scope| -> anyhow::Result<u64> {
-        let reader = scope.spawn(move || -> std::io::Result<u64> {
-            let mut sink = Vec::new();
-            stdout.read_to_end(&mut sink)?;
-            Ok(sink.len() as u64)
-        });
-        stdin.write_all(data)?;
-        drop(stdin);
-        Ok(reader.join().expect("reader thread")?)
-    })?;
-    let status = child.wait()?;
-    if !status.success() {
-        bail!("zstd failed: {status}");
-    }
-    Ok(len)
+    Ok(zstd::bulk::compress(data, 3)?.len() as u64)
 }
 
 /// Protobuf encoding of a node's log entries above `from` (per lane), as the
@@ -567,7 +542,8 @@ async fn sync_all(dirs: &[PathBuf], parallel: usize, label: &str) -> anyhow::Res
         })
     };
     let mut tasks = tokio::task::JoinSet::new();
-    for dir in dirs.iter().cloned() {
+    for dir in dirs {
+        let dir = dir.clone();
         let gate = Arc::clone(&gate);
         let (done, in_flight, peak, sent) = (
             Arc::clone(&done),
@@ -665,6 +641,88 @@ fn mem_of(pid: u32) -> Option<(u64, u64)> {
             .map(|kb| kb * 1024)
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// "anon A + file F": where a process's resident pages are.
+fn rss_split(pid: u32) -> String {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return "?".into();
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    format!(
+        "anon {} + file {}",
+        mb(field("RssAnon:")),
+        mb(field("RssFile:"))
+    )
+}
+
+/// CPU time of the whole machine and of this process (with its reaped
+/// children), in clock ticks, to tell how busy other processes kept the
+/// machine during the run.
+#[derive(Debug, Clone, Copy)]
+struct CpuMeter {
+    busy: u64,
+    own: u64,
+    at: Instant,
+}
+
+impl CpuMeter {
+    fn now() -> CpuMeter {
+        let busy = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().next()?.to_owned();
+                let v: Vec<u64> = line
+                    .split_whitespace()
+                    .skip(1)
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                // user nice system idle iowait irq softirq steal
+                let total: u64 = v.iter().take(8).sum();
+                Some(total - v.get(3).copied().unwrap_or(0) - v.get(4).copied().unwrap_or(0))
+            })
+            .unwrap_or(0);
+        let own = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| {
+                let rest = s.rsplit_once(')')?.1.to_owned();
+                let v: Vec<&str> = rest.split_whitespace().collect();
+                // utime stime cutime cstime are fields 14..=17; state is field 3.
+                v.get(11..15)?
+                    .iter()
+                    .map(|x| x.parse::<u64>().ok())
+                    .sum::<Option<u64>>()
+            })
+            .unwrap_or(0);
+        CpuMeter {
+            busy,
+            own,
+            at: Instant::now(),
+        }
+    }
+
+    /// Average cores used by this process and by everything else since `self`.
+    fn since(self) -> (f64, f64) {
+        let now = CpuMeter::now();
+        let secs = now.at.duration_since(self.at).as_secs_f64().max(1e-3);
+        let ticks = 100.0; // USER_HZ
+        let own = now.own.saturating_sub(self.own) as f64 / ticks / secs;
+        let all = now.busy.saturating_sub(self.busy) as f64 / ticks / secs;
+        (own, (all - own).max(0.0))
+    }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 /// Threads of a process.
@@ -859,6 +917,8 @@ async fn run() -> anyhow::Result<()> {
     };
     let build_time = started.elapsed();
     let started = Instant::now();
+    let cpu = CpuMeter::now();
+    let load_before = loadavg();
 
     let needs_street = args.runs_any(&["initial", "incremental", "thin", "apply", "table", "rss"]);
     let mut street = Vec::new();
@@ -945,47 +1005,45 @@ async fn run() -> anyhow::Result<()> {
     }
 
     // ---------------------------------------------------------- 5. table
-    if args.runs("table") {
-        if let Some(hub) = &hub_a {
-            stage(started, "5. daily table of the whole street");
-            let store = HubStore::open_read_only(&hub.dir)?;
-            let month_back = spec.today - chrono::Duration::days(30);
-            for (date, limit, label) in [(spec.today, 0.050, "50 ms"), (month_back, 1.0, "1 s")] {
-                let mut times = Vec::new();
-                let mut persons = 0;
-                for _ in 0..5 {
-                    let t = Instant::now();
-                    let table = store.table(date)?;
-                    times.push(t.elapsed());
-                    persons = table.total.persons;
-                }
-                let street_persons: u64 = street.iter().map(|c| c.persons.len() as u64).sum();
-                if persons != street_persons {
-                    bail!(
-                        "table for {date} counts {persons} persons, the street has {street_persons}"
-                    );
-                }
-                let m = median(times.clone());
-                eprintln!(
-                    "    table({date}): {:?}",
-                    times.iter().map(|t| dur(*t)).collect::<Vec<_>>()
-                );
-                report.at_most(
-                    &format!(
-                        "5. HubStore::table({date}){} ({} compounds, median of 5)",
-                        if date == spec.today {
-                            " today"
-                        } else {
-                            " a month back"
-                        },
-                        street.len()
-                    ),
-                    dur(m),
-                    m.as_secs_f64(),
-                    limit,
-                    label,
-                );
+    if args.runs("table")
+        && let Some(hub) = &hub_a
+    {
+        stage(started, "5. daily table of the whole street");
+        let store = HubStore::open_read_only(&hub.dir)?;
+        let month_back = spec.today - chrono::Duration::days(30);
+        for (date, limit, label) in [(spec.today, 0.050, "50 ms"), (month_back, 1.0, "1 s")] {
+            let mut times = Vec::new();
+            let mut persons = 0;
+            for _ in 0..5 {
+                let t = Instant::now();
+                let table = store.table(date)?;
+                times.push(t.elapsed());
+                persons = table.total.persons;
             }
+            let street_persons: u64 = street.iter().map(|c| c.persons.len() as u64).sum();
+            if persons != street_persons {
+                bail!("table for {date} counts {persons} persons, the street has {street_persons}");
+            }
+            let m = median(times.clone());
+            eprintln!(
+                "    table({date}): {:?}",
+                times.iter().map(|t| dur(*t)).collect::<Vec<_>>()
+            );
+            report.at_most(
+                &format!(
+                    "5. HubStore::table({date}){} ({} compounds, median of 5)",
+                    if date == spec.today {
+                        " today"
+                    } else {
+                        " a month back"
+                    },
+                    street.len()
+                ),
+                dur(m),
+                m.as_secs_f64(),
+                limit,
+                label,
+            );
         }
     }
 
@@ -1462,9 +1520,10 @@ async fn run() -> anyhow::Result<()> {
         wait_for(&caught_up, 1, Duration::from_secs(120)).await?;
         let node_hwm = mem_of(node.pid()).context("node status")?.1;
         let (hub_rss, hub_hwm) = mem_of(hub.pid()).context("hub status")?;
+        let hub_split = rss_split(hub.pid());
         let peaks = sampler.finish();
         eprintln!(
-            "    hub: idle {} · peak sampled {} ({} threads at most) · VmHWM {} · now {}; node: VmHWM {}",
+            "    hub: idle {} · peak sampled {} ({} threads at most) · VmHWM {} · now {} ({hub_split}); node: VmHWM {}",
             mb(hub_idle),
             mb(peaks[0].0),
             peaks[0].1,
@@ -1475,25 +1534,31 @@ async fn run() -> anyhow::Result<()> {
         // Idle after catching up its backlog: the daemon sleeps 30 s.
         tokio::time::sleep(Duration::from_secs(3)).await;
         let node_idle_after = mem_of(node.pid()).context("node status")?.0;
+        let node_idle_after_split = rss_split(node.pid());
         drop(node);
         // A fresh daemon with nothing to send.
         let (node, caught_up) = spawn_node_daemon(&bins, &dirs[largest])?;
         wait_for(&caught_up, 1, Duration::from_secs(60)).await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         let (node_idle, node_idle_hwm) = mem_of(node.pid()).context("node status")?;
+        let node_idle_split = rss_split(node.pid());
         drop(node);
         drop(hub);
         let backlog = records_of(&street[largest]);
         report.at_most(
             "7. node RSS idle (daemon `lianfang-node sync`, caught up, nothing pending)",
-            format!("{} (VmHWM {})", mb(node_idle), mb(node_idle_hwm)),
+            format!(
+                "{} ({node_idle_split}; VmHWM {})",
+                mb(node_idle),
+                mb(node_idle_hwm)
+            ),
             node_idle as f64,
             20e6,
             "20 MB",
         );
         report.at_most(
             "7. node RSS idle after syncing its backlog (same daemon, 3 s later)",
-            mb(node_idle_after),
+            format!("{} ({node_idle_after_split})", mb(node_idle_after)),
             node_idle_after as f64,
             20e6,
             "20 MB",
@@ -1509,10 +1574,11 @@ async fn run() -> anyhow::Result<()> {
                 totals.peak_in_flight + 1
             ),
             format!(
-                "{} (idle {}, {} threads at peak)",
+                "{} (idle {}, {} threads at peak; after: {})",
                 mb(hub_hwm),
                 mb(hub_idle),
-                peaks[0].1
+                peaks[0].1,
+                hub_split
             ),
             hub_hwm as f64,
             200e6,
@@ -1521,6 +1587,8 @@ async fn run() -> anyhow::Result<()> {
     }
 
     stage(started, "done");
+    let (own_cores, other_cores) = cpu.since();
+    let load_after = loadavg();
     println!();
     println!(
         "Lianfang bench: {} compounds ({} records), seed {}, sync parallelism {}, total {:.0} s \
@@ -1531,6 +1599,11 @@ async fn run() -> anyhow::Result<()> {
         args.parallel,
         started.elapsed().as_secs_f64(),
         build_time.as_secs_f64()
+    );
+    println!(
+        "CPU: this bench and its children used {own_cores:.2} cores on average, other processes \
+         {other_cores:.2} (of {}); load average {load_before} before, {load_after} after",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!("ratio = figure/limit for ≤ targets, limit/figure for ≥ targets: ≤ 1.00 passes");
     println!();
