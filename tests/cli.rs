@@ -1,12 +1,10 @@
 //! The interface users and scripts call, through the real binaries.
 
-use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use lianfang_node::generate::{self, StreetSpec};
 use lianfang_proto::table::COLUMNS;
-use lianfang_tests::{bin, oracle};
+use lianfang_tests::{Serve, bin, oracle};
 
 fn run(program: &str, args: &[&str]) -> Output {
     Command::new(bin(program))
@@ -24,55 +22,6 @@ fn ok(program: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// `lianfang-hub serve` as a child process; killed on drop.
-struct Serve {
-    child: Child,
-    addr: String,
-}
-
-impl Serve {
-    fn start(data: &Path, listen: &str) -> Serve {
-        let mut child = Command::new(bin("lianfang-hub"))
-            .args([
-                "serve",
-                "--data",
-                data.to_str().unwrap(),
-                "--listen",
-                listen,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("serve exited before listening")
-                .unwrap();
-            if let Some((_, addr)) = line.rsplit_once(" on ") {
-                break addr.trim().to_owned();
-            }
-        };
-        // Keep draining stderr so the server never blocks on it.
-        std::thread::spawn(move || lines.for_each(drop));
-        Serve { child, addr }
-    }
-
-    fn kill(mut self) -> String {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.addr.clone()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
@@ -97,7 +46,7 @@ fn enroll_serve_init_import_sync_and_table_through_the_binaries() {
         ],
     );
     let token = out.lines().last().unwrap().trim().to_owned();
-    let serve = Serve::start(&hub_dir, "127.0.0.1:0");
+    let serve = Serve::start(&hub_dir, &["--listen", "127.0.0.1:0"], &[]);
     let hub_url = format!("http://{}", serve.addr);
 
     // A token for another compound is refused at init, and nothing is set up.
@@ -211,7 +160,7 @@ fn enroll_serve_init_import_sync_and_table_through_the_binaries() {
     assert!(status["last_error"].is_string());
 
     // The hub is back on the same address: the next sync resumes.
-    let _serve = Serve::start(&hub_dir, &addr);
+    let _serve = Serve::start(&hub_dir, &["--listen", &addr], &[]);
     let out = ok("lianfang-node", &["sync", "--data", node, "--once"]);
     assert!(
         out.contains("sent 1 "),

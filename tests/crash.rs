@@ -18,7 +18,7 @@ use lianfang_hub::store::HubStore;
 use lianfang_node::generate::{self, CompoundLedger, StreetSpec};
 use lianfang_node::store::Store;
 use lianfang_proto::{Kind, Lane};
-use lianfang_tests::{bin, oracle};
+use lianfang_tests::{Serve, bin, oracle};
 
 const LEDGER_KINDS: [Kind; 3] = [Kind::Household, Kind::Person, Kind::Isolation];
 const DATES: [&str; 2] = ["2020-02-10", "2020-02-15"];
@@ -159,60 +159,6 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// `lianfang-hub serve` as a child process; killed on drop.
-struct Serve {
-    child: Child,
-    addr: String,
-}
-
-impl Serve {
-    fn start(data: &Path, listen: &str) -> Serve {
-        let mut child = Command::new(bin("lianfang-hub"))
-            .args([
-                "serve",
-                "--data",
-                data.to_str().unwrap(),
-                "--listen",
-                listen,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("serve exited before listening")
-                .unwrap();
-            if let Some((_, addr)) = line.rsplit_once(" on ") {
-                break addr.trim().to_owned();
-            }
-        };
-        // Keep draining stderr so the server never blocks on it.
-        std::thread::spawn(move || lines.for_each(drop));
-        Serve { child, addr }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Kill -9; returns the address it listened on.
-    fn kill(mut self) -> String {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.addr.clone()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -432,7 +378,7 @@ fn node_killed_during_import_keeps_all_or_nothing() {
     let compound = big_compound();
     let full = entries_of(compound);
     let setup = Setup::new(compound);
-    let serve = Serve::start(&setup.hub(), "127.0.0.1:0");
+    let serve = Serve::start(&setup.hub(), &["--listen", "127.0.0.1:0"], &[]);
     let import_into = |dir: &Path| {
         let mut args = setup.import_args();
         args[2] = dir.to_str().unwrap().to_owned();
@@ -547,7 +493,7 @@ fn node_killed_during_sync_resumes_without_loss_or_double_apply() {
     let compound = big_compound();
     let full = entries_of(compound);
     let setup = Setup::new(compound);
-    let serve = Serve::start(&setup.hub(), "127.0.0.1:0");
+    let serve = Serve::start(&setup.hub(), &["--listen", "127.0.0.1:0"], &[]);
     setup.init_node(compound, &serve.url());
     ok("lianfang-node", &strs(&setup.import_args()));
     let node = setup.node_arg();
@@ -637,7 +583,7 @@ fn hub_killed_during_batch_apply_applies_whole_batches_only() {
     let full = entries_of(compound);
     assert!(full > BATCH, "the log spans several batches");
     let setup = Setup::new(compound);
-    let mut serve = Serve::start(&setup.hub(), "127.0.0.1:0");
+    let mut serve = Serve::start(&setup.hub(), &["--listen", "127.0.0.1:0"], &[]);
     setup.init_node(compound, &serve.url());
     ok("lianfang-node", &strs(&setup.import_args()));
     let node = setup.node_arg();
@@ -686,7 +632,7 @@ fn hub_killed_during_batch_apply_applies_whole_batches_only() {
             Some(1) => failed += 1,
             _ => panic!("sync with the hub killed under it exited {status}"),
         }
-        serve = Serve::start(&setup.hub(), &addr);
+        serve = Serve::start(&setup.hub(), &["--listen", &addr], &[]);
         assert_eq!(serve.addr, addr, "restarted on the same address");
         let (head, acked) = check_node(&setup.node());
         let (cursor, records) = hub_state(&setup.hub(), &compound.code);

@@ -1,15 +1,13 @@
 //! Who may write what: TLS with a pinned CA, revocation, the audit log, and
 //! limits that keep one node's flood from starving the others.
 
-use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use lianfang_node::generate::{self, StreetSpec};
 use lianfang_node::sync::{SyncOptions, sync_once};
 use lianfang_proto::pb;
 use lianfang_proto::pb::sync_client::SyncClient;
-use lianfang_tests::{TestHub, bin, node_with_ledger, oracle};
+use lianfang_tests::{Serve, TestHub, bin, node_with_ledger, oracle};
 use tonic::Code;
 
 fn run(program: &str, args: &[&str]) -> std::process::Output {
@@ -24,23 +22,6 @@ fn ok(program: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// `lianfang-hub serve` as a child; returns it with its address and the
-/// line it announced itself with.
-fn serve(data: &Path, args: &[&str]) -> (Child, String, String) {
-    let mut child = Command::new(bin("lianfang-hub"))
-        .args(["serve", "--data", data.to_str().unwrap()])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = lines.next().expect("serve exited").unwrap();
-    let addr = line.rsplit_once(" on ").unwrap().1.trim().to_owned();
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr, line)
 }
 
 #[test]
@@ -62,9 +43,9 @@ fn tls_with_the_pinned_hub_ca_and_plaintext_only_to_this_machine() {
     )
     .trim()
     .to_owned();
-    let (mut child, addr, line) = serve(&hub, &["--listen", "127.0.0.1:0", "--tls"]);
-    assert!(line.contains("TLS"), "{line}");
-    let port = addr.rsplit_once(':').unwrap().1;
+    let serve = Serve::start(&hub, &["--listen", "127.0.0.1:0", "--tls"], &[]);
+    assert!(serve.banner.contains("TLS"), "{}", serve.banner);
+    let port = serve.addr.rsplit_once(':').unwrap().1.to_owned();
 
     // Plaintext to another machine is refused before any traffic, saying how to fix it.
     let node = root.path().join("node");
@@ -173,8 +154,7 @@ fn tls_with_the_pinned_hub_ca_and_plaintext_only_to_this_machine() {
 
     // A hub with another CA (an impostor on the right address) is refused:
     // the node pins the CA its token carried.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    serve.kill();
     let impostor = root.path().join("impostor");
     ok(
         "lianfang-hub",
@@ -186,9 +166,10 @@ fn tls_with_the_pinned_hub_ca_and_plaintext_only_to_this_machine() {
             &compound.code,
         ],
     );
-    let (mut fake, _, _) = serve(
+    let fake = Serve::start(
         &impostor,
         &["--listen", &format!("127.0.0.1:{port}"), "--tls"],
+        &[],
     );
     let out = run(
         "lianfang-node",
@@ -200,8 +181,7 @@ fn tls_with_the_pinned_hub_ca_and_plaintext_only_to_this_machine() {
         stderr.to_lowercase().contains("certificate") || stderr.contains("transport"),
         "{stderr}"
     );
-    fake.kill().unwrap();
-    fake.wait().unwrap();
+    fake.kill();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -371,18 +351,12 @@ fn personal_data_is_masked_in_every_output_and_unmasking_is_audited() {
     .trim()
     .to_owned();
     // The hub logs at debug level: even its logs must not carry personal data.
-    let mut child = Command::new(bin("lianfang-hub"))
-        .args(["serve", "--data", h, "--listen", "127.0.0.1:0"])
-        .env("LIANFANG_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first.rsplit_once(" on ").unwrap().1.trim().to_owned();
-    let log =
-        std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    let serve = Serve::start(
+        &hub,
+        &["--listen", "127.0.0.1:0"],
+        &[("LIANFANG_LOG", "debug")],
+    );
+    let addr = serve.addr.clone();
 
     let node = root.path().join("node");
     let n = node.to_str().unwrap();
@@ -574,7 +548,5 @@ fn personal_data_is_masked_in_every_output_and_unmasking_is_audited() {
     assert_eq!(node_audit.len(), 1);
     assert_eq!(node_audit[0].1, "unmasked_output");
 
-    child.kill().unwrap();
-    child.wait().unwrap();
-    leaks("hub debug log", &log.join().unwrap());
+    leaks("hub debug log", &serve.kill_for_log());
 }

@@ -310,3 +310,82 @@ pub fn node_with_ledger(
     .expect("import");
     data
 }
+
+/// `lianfang-hub serve` as a child process, killed on drop. Its stderr is
+/// drained (so it never blocks) and kept, for tests that read its log.
+#[derive(Debug)]
+pub struct Serve {
+    child: std::process::Child,
+    /// The address it announced, e.g. `127.0.0.1:40123`.
+    pub addr: String,
+    /// The line it announced itself with (says plaintext or TLS).
+    pub banner: String,
+    log: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Serve {
+    /// Starts `lianfang-hub serve --data DATA ARGS...` with extra `env`, and
+    /// waits until it listens.
+    pub fn start(data: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Serve {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(bin("lianfang-hub"))
+            .args(["serve", "--data", data.to_str().expect("utf-8 path")])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn lianfang-hub serve");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let (banner, addr) = loop {
+            let line = lines
+                .next()
+                .expect("serve exited before listening")
+                .expect("read serve's stderr");
+            if let Some((_, addr)) = line.rsplit_once(" on ") {
+                let addr = addr.trim().to_owned();
+                break (line, addr);
+            }
+        };
+        let log =
+            std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+        Serve {
+            child,
+            addr,
+            banner,
+            log: Some(log),
+        }
+    }
+
+    /// The plaintext URL a node on this machine uses.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Kill -9; returns the address it listened on.
+    pub fn kill(mut self) -> String {
+        self.stop();
+        self.addr.clone()
+    }
+
+    /// Kill -9; returns everything it wrote to stderr after its banner.
+    pub fn kill_for_log(mut self) -> String {
+        self.stop();
+        self.log
+            .take()
+            .map(|log| log.join().expect("log thread"))
+            .unwrap_or_default()
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
