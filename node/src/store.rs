@@ -357,14 +357,12 @@ impl Store {
         let compound = get_meta("compound")?;
         let origin = get_meta("node_id")?;
         let mut hlc = Hlc::resume(get_meta("hlc")?.parse().unwrap_or(0));
-        // Heads of the lanes, read when first needed.
-        let mut heads: [Option<u64>; 2] = [None, None];
         let mut summary = WriteSummary::default();
         let today = crate::today();
         {
             let mut get = tx.prepare_cached(GET_RECORD_SQL)?;
             let mut upsert = tx.prepare_cached(UPSERT_RECORD_SQL)?;
-            let mut append = tx.prepare_cached(APPEND_OUTBOX_SQL)?;
+            let mut outbox = Outbox::new(&tx)?;
             for change in changes {
                 let kind = change.kind as i64;
                 let current: Option<(bool, Vec<u8>)> = get
@@ -414,14 +412,7 @@ impl Store {
                     deleted,
                     body_bytes
                 ])?;
-                let lane = change.kind.lane();
-                let head = &mut heads[lane as usize];
-                let seq = match *head {
-                    Some(seq) => seq + 1,
-                    None => tx.query_row(HEAD_SQL, [lane as i64], |row| row.get::<_, u64>(0))? + 1,
-                };
-                *head = Some(seq);
-                append.execute(params![lane as i64, seq as i64, record.encode_to_vec()])?;
+                outbox.append(change.kind.lane(), &record)?;
             }
         }
         tx.execute(SET_META_SQL, params!["hlc", hlc.last().to_string()])?;
@@ -810,17 +801,10 @@ impl Store {
         }
         let n = versions.len() as u64;
         {
-            let mut append = tx.prepare_cached(APPEND_OUTBOX_SQL)?;
-            let mut heads: [Option<u64>; 2] = [None, None];
+            let mut outbox = Outbox::new(&tx)?;
             for record in versions {
                 let lane = Kind::of(record.body.as_ref().expect("decoded above")).lane();
-                let head = &mut heads[lane as usize];
-                let seq = match *head {
-                    Some(seq) => seq + 1,
-                    None => tx.query_row(HEAD_SQL, [lane as i64], |row| row.get::<_, u64>(0))? + 1,
-                };
-                *head = Some(seq);
-                append.execute(params![lane as i64, seq as i64, record.encode_to_vec()])?;
+                outbox.append(lane, &record)?;
             }
         }
         tx.commit()?;
@@ -895,6 +879,40 @@ impl Store {
             }
         }
         Ok(counts)
+    }
+}
+
+/// Appends to the outbox inside a transaction, numbering each entry one
+/// above the last of its lane: the one place the log's numbering is made.
+struct Outbox<'t> {
+    tx: &'t rusqlite::Transaction<'t>,
+    append: rusqlite::CachedStatement<'t>,
+    /// Head of each lane, read from the table when first needed.
+    heads: [Option<u64>; 2],
+}
+
+impl<'t> Outbox<'t> {
+    fn new(tx: &'t rusqlite::Transaction<'t>) -> Result<Self> {
+        Ok(Outbox {
+            tx,
+            append: tx.prepare_cached(APPEND_OUTBOX_SQL)?,
+            heads: [None, None],
+        })
+    }
+
+    fn append(&mut self, lane: Lane, record: &pb::Record) -> Result<u64> {
+        let seq = match self.heads[lane as usize] {
+            Some(head) => head + 1,
+            None => {
+                self.tx
+                    .query_row(HEAD_SQL, [lane as i64], |row| row.get::<_, u64>(0))?
+                    + 1
+            }
+        };
+        self.heads[lane as usize] = Some(seq);
+        self.append
+            .execute(params![lane as i64, seq as i64, record.encode_to_vec()])?;
+        Ok(seq)
     }
 }
 
