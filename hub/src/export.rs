@@ -163,29 +163,15 @@ pub fn to_json(rows: &[Row]) -> String {
     serde_json::to_string_pretty(&objs).expect("rows serialise")
 }
 
-/// Column names of an export kind (for an empty export's header).
-pub fn header(kind: ExportKind) -> &'static [&'static str] {
-    match kind {
-        ExportKind::Households => &["小区", "户编号", "楼号", "单元", "室号", "房屋情况"],
-        ExportKind::Persons => &[
-            "小区",
-            "人员编号",
-            "户编号",
-            "姓名",
-            "手机",
-            "证件号码",
-            "国籍",
-            "来源地",
-            "返沪日期",
-            "返沪登记",
-        ],
-        ExportKind::Isolations => &[
-            "小区",
-            "隔离编号",
-            "人员编号",
-            "隔离方式",
-            "开始日期",
-            "解除日期",
-        ],
-    }
+/// Column names of an export kind: the compound, then the ledger's headers.
+pub fn header(kind: ExportKind) -> Vec<&'static str> {
+    use lianfang_node::ledger::{HOUSEHOLD_HEADERS, ISOLATION_HEADERS, PERSON_HEADERS};
+    let ledger: &[&'static str] = match kind {
+        ExportKind::Households => &HOUSEHOLD_HEADERS,
+        ExportKind::Persons => &PERSON_HEADERS,
+        ExportKind::Isolations => &ISOLATION_HEADERS,
+    };
+    std::iter::once("小区")
+        .chain(ledger.iter().copied())
+        .collect()
 }

@@ -458,7 +458,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Format::Csv | Format::Text => {
                     print!(
                         "{}",
-                        lianfang_hub::export::to_csv(&rows, lianfang_hub::export::header(kind))
+                        lianfang_hub::export::to_csv(&rows, &lianfang_hub::export::header(kind))
                     )
                 }
             }

@@ -138,21 +138,8 @@ pub struct CompoundLedger {
     pub isolations: Vec<(String, pb::Isolation)>,
 }
 
-/// CSV / sheet headers, exactly as compounds type them.
-pub const HOUSEHOLD_HEADERS: [&str; 5] = ["户编号", "楼号", "单元", "室号", "房屋情况"];
-pub const PERSON_HEADERS: [&str; 9] = [
-    "人员编号",
-    "户编号",
-    "姓名",
-    "手机",
-    "证件号码",
-    "国籍",
-    "来源地",
-    "返沪日期",
-    "返沪登记",
-];
-pub const ISOLATION_HEADERS: [&str; 5] =
-    ["隔离编号", "人员编号", "隔离方式", "开始日期", "解除日期"];
+/// CSV / sheet headers, exactly as compounds type them (the ledger format's).
+pub use crate::ledger::{HOUSEHOLD_HEADERS, ISOLATION_HEADERS, PERSON_HEADERS};
 
 /// The whole street, compound `i` from sub-seed `(seed, i)`; compounds are
 /// built on a few threads but the result does not depend on that.
