@@ -1,28 +1,8 @@
 //! The interface users and scripts call, through the real binaries.
 
-use std::process::{Command, Output};
-
 use lianfang_node::generate::{self, StreetSpec};
 use lianfang_proto::table::COLUMNS;
-use lianfang_tests::{Serve, bin, oracle};
-
-fn run(program: &str, args: &[&str]) -> Output {
-    Command::new(bin(program))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"))
-}
-
-fn ok(program: &str, args: &[&str]) -> String {
-    let out = run(program, args);
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use lianfang_tests::{Serve, ok, oracle, run};
 
 #[test]
 fn enroll_serve_init_import_sync_and_table_through_the_binaries() {

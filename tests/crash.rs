@@ -9,7 +9,7 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use lianfang_hub::store::HubStore;
 use lianfang_node::generate::{self, CompoundLedger, StreetSpec};
 use lianfang_node::store::Store;
 use lianfang_proto::{Kind, Lane};
-use lianfang_tests::{Serve, bin, oracle};
+use lianfang_tests::{Serve, bin, ok, oracle};
 
 const LEDGER_KINDS: [Kind; 3] = [Kind::Household, Kind::Person, Kind::Isolation];
 const DATES: [&str; 2] = ["2020-02-10", "2020-02-15"];
@@ -71,24 +71,6 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-}
-
-fn run(program: &str, args: &[&str]) -> Output {
-    Command::new(bin(program))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"))
-}
-
-fn ok(program: &str, args: &[&str]) -> String {
-    let out = run(program, args);
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// A child process killed (SIGKILL) on drop, so a failing test leaves none.

@@ -10,17 +10,7 @@ use lianfang_node::generate::{self, StreetSpec};
 use lianfang_node::store::Store;
 use lianfang_node::sync::{SyncError, SyncOptions, sync_once};
 use lianfang_proto::pb;
-use lianfang_tests::{TestHub, bin, node_with_ledger};
-
-fn ok(program: &str, args: &[&str]) -> String {
-    let out = Command::new(bin(program)).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use lianfang_tests::{TestHub, bin, node_with_ledger, ok};
 
 /// A hub and `n` empty enrolled nodes HM001.. in `root`.
 async fn street(root: &Path, n: usize) -> (TestHub, Vec<PathBuf>) {

@@ -2,34 +2,15 @@
 //! converges, and only what differs is sent again.
 
 use std::path::Path;
-use std::process::Command;
 
 use lianfang_node::generate::{self, StreetSpec};
 use lianfang_node::store::Store;
 use lianfang_node::sync::{SyncOptions, sync_once};
 use lianfang_proto::Kind;
-use lianfang_tests::{TestHub, bin, node_with_ledger, oracle};
+use lianfang_tests::{TestHub, node_with_ledger, ok_with as ok, oracle, run_with as run};
 
 fn day(s: &str) -> chrono::NaiveDate {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-}
-
-fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    Command::new(bin(program))
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
-}
-
-fn ok(program: &str, args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = run(program, args, env);
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,22 +7,8 @@ use lianfang_node::generate::{self, StreetSpec};
 use lianfang_node::sync::{SyncOptions, sync_once};
 use lianfang_proto::pb;
 use lianfang_proto::pb::sync_client::SyncClient;
-use lianfang_tests::{Serve, TestHub, bin, node_with_ledger, oracle};
+use lianfang_tests::{Serve, TestHub, bin, node_with_ledger, ok, oracle, run};
 use tonic::Code;
-
-fn run(program: &str, args: &[&str]) -> std::process::Output {
-    Command::new(bin(program)).args(args).output().unwrap()
-}
-
-fn ok(program: &str, args: &[&str]) -> String {
-    let out = run(program, args);
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[test]
 fn tls_with_the_pinned_hub_ca_and_plaintext_only_to_this_machine() {

@@ -389,3 +389,34 @@ impl Drop for Serve {
         self.stop();
     }
 }
+
+/// Runs a workspace binary to completion.
+pub fn run(program: &str, args: &[&str]) -> std::process::Output {
+    run_with(program, args, &[])
+}
+
+/// Runs a workspace binary with extra environment variables.
+pub fn run_with(program: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(bin(program))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"))
+}
+
+/// Runs a workspace binary that must succeed; returns its stdout.
+pub fn ok(program: &str, args: &[&str]) -> String {
+    ok_with(program, args, &[])
+}
+
+/// As [`ok`], with extra environment variables.
+pub fn ok_with(program: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = run_with(program, args, env);
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
