@@ -12,11 +12,12 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use chrono::NaiveDate;
-use lianfang_hub::store::{Caller, HubError, HubStore};
+use lianfang_hub::store::{Caller, Counting, HubError, HubStore};
 use lianfang_node::generate::{self, CompoundLedger, StreetSpec};
 use lianfang_node::store::{Change, Store};
 use lianfang_proto::merge::{Version, wins};
 use lianfang_proto::record::{empty_body, encode_body};
+use lianfang_proto::table::{TableBuilder, TableConfig};
 use lianfang_proto::{Kind, Lane, pb};
 use lianfang_tests::node_with_ledger;
 use proptest::collection::vec;
@@ -204,6 +205,38 @@ fn assert_same_hub_state(
         );
         prop_assert_eq!(ta.compounds[0].caught_up, tb.compounds[0].caught_up);
         prop_assert_eq!(ta.total, tb.total, "{} total {}", what, date);
+    }
+    assert_aggregates_equal_scan(a, code, what)?;
+    assert_aggregates_equal_scan(b, code, what)?;
+    Ok(())
+}
+
+/// The aggregates the hub's table reads equal a scan of every live record,
+/// for every test date under two configurations (the default, and other
+/// key regions with a 7-day isolation).
+fn assert_aggregates_equal_scan(
+    hub: &HubStore,
+    code: &str,
+    what: &str,
+) -> Result<(), TestCaseError> {
+    let other = TableConfig {
+        key_regions: vec!["浙江".into(), "湖北省武汉".into()],
+        isolation_days: 7,
+    };
+    for config in [TableConfig::default(), other] {
+        for date in DATES {
+            let builder = TableBuilder::new(&config, day(date));
+            let aggregated = hub.counts(&builder, &[code], Counting::Aggregates).unwrap();
+            let scanned = hub.counts(&builder, &[code], Counting::Scan).unwrap();
+            prop_assert_eq!(
+                aggregated,
+                scanned,
+                "{}: aggregates vs scan on {} under {:?}",
+                what,
+                date,
+                config
+            );
+        }
     }
     Ok(())
 }
@@ -585,4 +618,88 @@ proptest! {
             prop_assert_eq!(a.store.record_count("HM001", kind).unwrap(), live(kind));
         }
     }
+}
+
+/// The aggregates follow every way a record row changes, including rows
+/// deleted behind the hub's back, and a database made before they existed
+/// has them built from its records when opened for writing (read-only, it
+/// is counted by scanning).
+#[test]
+fn aggregates_survive_direct_deletes_and_are_built_for_older_databases() {
+    let code = small_compound().code.clone();
+    let mut hub = FreshHub::new(&code);
+    let node_dir = tempfile::tempdir().unwrap();
+    // Four rounds of twelve edits, the same every run.
+    let rounds: Vec<Vec<Edit>> = {
+        use proptest::strategy::ValueTree as _;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        vec(vec((any::<Index>(), any::<u8>()), 12), 4)
+            .new_tree(&mut runner)
+            .unwrap()
+            .current()
+    };
+    let node = build_node(node_dir.path(), &hub.token, &rounds);
+    let head = node.head().unwrap();
+    let log_id = node.identity().unwrap().log_id;
+    let caller = hub.session(&log_id, head);
+    hub.store
+        .apply_batch(
+            &caller,
+            &log_id,
+            Lane::Bulk,
+            head,
+            &node.log_range(1, head).unwrap(),
+        )
+        .unwrap();
+    let check = |store: &HubStore, what: &str| {
+        assert_aggregates_equal_scan(store, &code, what).unwrap();
+    };
+    check(&hub.store, "after the push");
+    let date = day("2020-02-14");
+    let before = hub.store.table(date).unwrap();
+    assert!(before.total.persons > 0 && before.total.returned_key_total > 0);
+
+    // Rows removed directly, as damage would (the digest repair test does this).
+    let db = hub._dir.path().join(lianfang_hub::store::DB_FILE);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    for table in ["person", "household", "isolation"] {
+        let removed = conn
+            .execute(
+                &format!(
+                    "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT 3)"
+                ),
+                [],
+            )
+            .unwrap();
+        assert_eq!(removed, 3, "{table}");
+    }
+    check(&hub.store, "after direct deletes");
+    assert!(hub.store.table(date).unwrap().total.persons < before.total.persons);
+
+    // An older database: no aggregates, no version mark.
+    conn.execute_batch(
+        "DELETE FROM agg_household; DELETE FROM agg_person; DELETE FROM agg_return;
+         DELETE FROM agg_isolation; DELETE FROM setting WHERE key = 'aggregates';",
+    )
+    .unwrap();
+    let expected = hub
+        .store
+        .counts(
+            &TableBuilder::new(&TableConfig::default(), date),
+            &[&code],
+            Counting::Scan,
+        )
+        .unwrap();
+    let read_only = HubStore::open_read_only(hub._dir.path()).unwrap();
+    assert_eq!(
+        read_only.table(date).unwrap().compounds[0].counts,
+        expected[0]
+    );
+    drop(read_only);
+    let reopened = HubStore::open_or_create(hub._dir.path()).unwrap();
+    check(&reopened, "after rebuilding an older database");
+    let rebuilt: i64 = conn
+        .query_row("SELECT SUM(n) FROM agg_person", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rebuilt as u64, expected[0].persons);
 }

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`store`]: SQLite: enrolments and cursors, merged records, the table query.
+//! - [`aggregates`]: per-compound counts kept by triggers, read by the table.
 //! - [`directives`]: the down log: notices, tasks, problems, configuration, signed.
 //! - [`link`]: a fault-injecting TCP link on loopback for the demo and tests.
 //! - [`export`]: exports of merged records, ID numbers and phones masked unless asked.
@@ -14,6 +15,7 @@
 //!
 //! The binary `lianfang-hub` (`src/main.rs`) only parses flags and calls
 //! into these modules; tests call the same functions.
+pub mod aggregates;
 pub mod demo;
 pub mod directives;
 pub mod export;

@@ -300,6 +300,15 @@ pub struct CompoundRow {
     pub digests_agree: Option<bool>,
 }
 
+/// How [`HubStore::counts`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counting {
+    /// From the per-compound aggregates (`crate::aggregates`).
+    Aggregates,
+    /// By scanning every live record.
+    Scan,
+}
+
 /// Where a compound's row of the table comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -467,7 +476,7 @@ fn record_table(kind: Kind) -> String {
 }
 
 /// A TEXT column borrowed from a row.
-fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
+pub(crate) fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
     row.get_ref(i)?.as_str().map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
     })
@@ -495,6 +504,8 @@ impl HubStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA_SQL)?;
+        let mut conn = conn;
+        crate::aggregates::ensure(&mut conn)?;
         let store = HubStore {
             conn,
             dir: dir.to_owned(),
@@ -1025,62 +1036,15 @@ impl HubStore {
             })?
             .collect::<Result<_, _>>()?
         };
-        let index: std::collections::HashMap<String, usize> = rows
-            .iter()
-            .enumerate()
-            .map(|(i, row)| (row.code.clone(), i))
-            .collect();
-        let slot = |code: &str| index.get(code).copied();
-
-        let mut stmt = self
-            .conn
-            .prepare("SELECT compound, housing FROM household WHERE deleted = 0")?;
-        let mut q = stmt.query([])?;
-        while let Some(row) = q.next()? {
-            if let Some(i) = slot(text(row, 0)?) {
-                let housing = pb::Housing::try_from(row.get::<_, i32>(1)?)
-                    .unwrap_or(pb::Housing::Unspecified);
-                builder.add_household(&mut rows[i].counts, housing);
-            }
-        }
-        let mut stmt = self.conn.prepare(
-            "SELECT compound, nationality, region, return_date, registered
-             FROM person WHERE deleted = 0",
-        )?;
-        let mut q = stmt.query([])?;
-        while let Some(row) = q.next()? {
-            if let Some(i) = slot(text(row, 0)?) {
-                builder.add_person(
-                    &mut rows[i].counts,
-                    PersonFacts {
-                        nationality: text(row, 1)?,
-                        origin: text(row, 2)?,
-                        return_date: text(row, 3)?,
-                        registered: row.get::<_, i64>(4)? != 0,
-                    },
-                );
-            }
-        }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT compound, kind, start, release FROM isolation WHERE deleted = 0")?;
-        let mut q = stmt.query([])?;
-        while let Some(row) = q.next()? {
-            let Some(i) = slot(text(row, 0)?) else {
-                continue;
-            };
-            let Some(start) = parse_day(text(row, 2)?) else {
-                continue;
-            };
-            builder.add_isolation(
-                &mut rows[i].counts,
-                IsolationFacts {
-                    kind: pb::IsolationKind::try_from(row.get::<_, i32>(1)?)
-                        .unwrap_or(pb::IsolationKind::Unspecified),
-                    start,
-                    release: parse_day(text(row, 3)?),
-                },
-            );
+        let codes: Vec<&str> = rows.iter().map(|row| row.code.as_str()).collect();
+        let counting = if crate::aggregates::present(&self.conn)? {
+            Counting::Aggregates
+        } else {
+            Counting::Scan
+        };
+        let counts = self.counts(&builder, &codes, counting)?;
+        for (row, counts) in rows.iter_mut().zip(counts) {
+            row.counts = counts;
         }
         // A compound whose backlog is still arriving counts by its own
         // report for the date, when it sent one.
@@ -1108,6 +1072,94 @@ impl HubStore {
             compounds: rows,
             total,
         })
+    }
+
+    /// The table's counts for `codes` (in that order) under `builder`'s
+    /// date and configuration, from the aggregates or by scanning every live
+    /// record. The two must agree (tests hold them to it); the scan serves a
+    /// database opened read-only before its aggregates were built.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn counts(
+        &self,
+        builder: &TableBuilder<'_>,
+        codes: &[&str],
+        counting: Counting,
+    ) -> Result<Vec<DailyCounts>> {
+        let index: std::collections::HashMap<&str, usize> = codes
+            .iter()
+            .enumerate()
+            .map(|(i, code)| (*code, i))
+            .collect();
+        let slot = |code: &str| index.get(code).copied();
+        let mut counts = vec![DailyCounts::default(); codes.len()];
+        match counting {
+            Counting::Aggregates => {
+                crate::aggregates::add_counts(&self.conn, builder, &mut counts, slot)?;
+            }
+            Counting::Scan => self.scan_counts(builder, &mut counts, slot)?,
+        }
+        Ok(counts)
+    }
+
+    fn scan_counts(
+        &self,
+        builder: &TableBuilder<'_>,
+        counts: &mut [DailyCounts],
+        slot: impl Fn(&str) -> Option<usize>,
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT compound, housing FROM household WHERE deleted = 0")?;
+        let mut q = stmt.query([])?;
+        while let Some(row) = q.next()? {
+            if let Some(i) = slot(text(row, 0)?) {
+                let housing = pb::Housing::try_from(row.get::<_, i32>(1)?)
+                    .unwrap_or(pb::Housing::Unspecified);
+                builder.add_household(&mut counts[i], housing);
+            }
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT compound, nationality, region, return_date, registered
+             FROM person WHERE deleted = 0",
+        )?;
+        let mut q = stmt.query([])?;
+        while let Some(row) = q.next()? {
+            if let Some(i) = slot(text(row, 0)?) {
+                builder.add_person(
+                    &mut counts[i],
+                    PersonFacts {
+                        nationality: text(row, 1)?,
+                        origin: text(row, 2)?,
+                        return_date: text(row, 3)?,
+                        registered: row.get::<_, i64>(4)? != 0,
+                    },
+                );
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT compound, kind, start, release FROM isolation WHERE deleted = 0")?;
+        let mut q = stmt.query([])?;
+        while let Some(row) = q.next()? {
+            let Some(i) = slot(text(row, 0)?) else {
+                continue;
+            };
+            let Some(start) = parse_day(text(row, 2)?) else {
+                continue;
+            };
+            builder.add_isolation(
+                &mut counts[i],
+                IsolationFacts {
+                    kind: pb::IsolationKind::try_from(row.get::<_, i32>(1)?)
+                        .unwrap_or(pb::IsolationKind::Unspecified),
+                    start,
+                    release: parse_day(text(row, 3)?),
+                },
+            );
+        }
+        Ok(())
     }
 
     /// Live record ids of one compound and kind (for tests and checks).

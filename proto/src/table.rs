@@ -127,50 +127,73 @@ impl<'c> TableBuilder<'c> {
     }
 
     pub fn add_household(&self, counts: &mut DailyCounts, housing: pb::Housing) {
-        counts.households += 1;
+        self.add_households(counts, housing, 1);
+    }
+
+    /// Adds `n` households of one housing kind (the hub adds its per-compound
+    /// aggregates this way; a node adds its records one at a time).
+    pub fn add_households(&self, counts: &mut DailyCounts, housing: pb::Housing, n: u64) {
+        counts.households += n;
         match housing {
-            pb::Housing::Owner => counts.housing_owner += 1,
-            pb::Housing::Rented => counts.housing_rented += 1,
-            pb::Housing::Vacant => counts.housing_vacant += 1,
+            pb::Housing::Owner => counts.housing_owner += n,
+            pb::Housing::Rented => counts.housing_rented += n,
+            pb::Housing::Vacant => counts.housing_vacant += n,
             pb::Housing::Unspecified => {}
         }
     }
 
     pub fn add_person(&self, counts: &mut DailyCounts, person: PersonFacts<'_>) {
-        counts.persons += 1;
-        if !person.nationality.is_empty() && person.nationality != "CN" {
-            counts.foreigners += 1;
+        self.add_residents(counts, person.nationality, 1);
+        self.add_returnees(counts, person, 1);
+    }
+
+    /// The columns every person counts in whatever the date: `n` persons of
+    /// one nationality.
+    pub fn add_residents(&self, counts: &mut DailyCounts, nationality: &str, n: u64) {
+        counts.persons += n;
+        if !nationality.is_empty() && nationality != "CN" {
+            counts.foreigners += n;
         }
+    }
+
+    /// The return columns: `n` persons sharing origin, return date and
+    /// registration (`person.nationality` is not used here).
+    pub fn add_returnees(&self, counts: &mut DailyCounts, person: PersonFacts<'_>, n: u64) {
         let returned = person.return_date.trim();
         if returned.is_empty() || returned > self.day.as_str() {
             return;
         }
-        let today = returned == self.day;
+        let today = if returned == self.day { n } else { 0 };
         if self.config.is_key_region(person.origin) {
-            counts.returned_key_total += 1;
-            counts.returned_key_today += u64::from(today);
+            counts.returned_key_total += n;
+            counts.returned_key_today += today;
         } else {
-            counts.returned_other_total += 1;
-            counts.returned_other_today += u64::from(today);
+            counts.returned_other_total += n;
+            counts.returned_other_today += today;
         }
         if !person.registered {
-            counts.unregistered += 1;
+            counts.unregistered += n;
         }
     }
 
     pub fn add_isolation(&self, counts: &mut DailyCounts, isolation: IsolationFacts) {
+        self.add_isolations(counts, isolation, 1);
+    }
+
+    /// Adds `n` isolations sharing kind, start and release.
+    pub fn add_isolations(&self, counts: &mut DailyCounts, isolation: IsolationFacts, n: u64) {
         let end = self
             .config
             .isolation_end(isolation.start, isolation.release);
         if isolation.start <= self.date && self.date < end {
             match isolation.kind {
-                pb::IsolationKind::Home => counts.home_isolation += 1,
-                pb::IsolationKind::Central => counts.central_isolation += 1,
+                pb::IsolationKind::Home => counts.home_isolation += n,
+                pb::IsolationKind::Central => counts.central_isolation += n,
                 pb::IsolationKind::Unspecified => {}
             }
         }
         if end == self.date {
-            counts.released_today += 1;
+            counts.released_today += n;
         }
     }
 }
