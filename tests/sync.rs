@@ -193,3 +193,87 @@ async fn deletes_and_edits_reach_the_hub() {
     }
     hub.stop().await;
 }
+
+/// A day's change, the compound's own daily report and the digest check
+/// travel in one round trip; a sync with nothing to send is one round trip;
+/// a new notice adds the one that acknowledges its delivery. A larger
+/// backlog first learns the hub's cursors, so nothing is sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_of_changes_is_one_round_trip() {
+    let hub = TestHub::start().await;
+    let mut compound = generate::compound(&StreetSpec::demo(1), 0);
+    let token = hub.enroll(&compound.code);
+    let nodes = tempfile::tempdir().unwrap();
+    let data = node_with_ledger(nodes.path(), &compound, &hub.url(), &token, false);
+    let head = Store::open(&data).unwrap().head().unwrap();
+    assert!(
+        head > 512,
+        "the initial import is a backlog ({head} entries)"
+    );
+
+    let first = sync_once(&data, &SyncOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(first.sent, head, "every entry sent exactly once");
+    assert_eq!(first.applied, head);
+    assert_eq!(first.digests_agree, Some(true));
+    assert!(first.calls >= 2, "a backlog asks for the cursors first");
+
+    let idle = sync_once(&data, &SyncOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (idle.calls, idle.sent, idle.sent_urgent, idle.digests_agree),
+        (1, 0, 0, Some(true)),
+        "nothing to send: one round trip that proves agreement"
+    );
+
+    let date = lianfang_node::today() + chrono::Days::new(1);
+    compound.edit_day(7, 0.05, date);
+    let files = compound.write_csv(&nodes.path().join("ledger")).unwrap();
+    let mut store = Store::open(&data).unwrap();
+    let summary = lianfang_node::import::import_files(
+        &mut store,
+        &files,
+        lianfang_node::today(),
+        lianfang_node::now_ms(),
+    )
+    .unwrap();
+    let changed = store.head().unwrap() - head;
+    drop(store);
+    assert!(changed > 20, "{summary:?}");
+    let day = sync_once(&data, &SyncOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (day.calls, day.sent, day.applied, day.digests_agree),
+        (1, changed, changed, Some(true)),
+        "a day's change in one round trip"
+    );
+    assert_eq!(
+        hub.store().table(date).unwrap().compounds[0].counts,
+        oracle(&compound, date)
+    );
+
+    let id = lianfang_hub::store::HubStore::open_or_create(hub.dir.path())
+        .unwrap()
+        .send_notice(
+            pb::Notice {
+                title: "今日通知".into(),
+                body: "请于16:30前上报".into(),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    let notice = sync_once(&data, &SyncOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((notice.calls, notice.received), (2, 1));
+    let status = hub.store().directive_status(id).unwrap();
+    assert!(
+        status.targets[0].delivered_at.is_some(),
+        "the second round trip acknowledged delivery"
+    );
+    hub.stop().await;
+}

@@ -45,6 +45,29 @@ pub(crate) fn down_head(conn: &Connection, compound: &str) -> Result<u64> {
     )? as u64)
 }
 
+/// Entries of a compound's down log after `after`, at most `max`, in order.
+pub(crate) fn down_entries(
+    conn: &Connection,
+    compound: &str,
+    after: u64,
+    max: u32,
+) -> Result<Vec<pb::DownEntry>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, message, signature FROM downlog
+         WHERE compound = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let entries = stmt
+        .query_map(params![compound, after as i64, i64::from(max)], |row| {
+            Ok(pb::DownEntry {
+                seq: row.get::<_, i64>(0)? as u64,
+                message: row.get(1)?,
+                signature: row.get(2)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(entries)
+}
+
 fn signing_key(conn: &Connection) -> Result<ed25519_dalek::SigningKey> {
     let hex: String = conn.query_row(
         "SELECT value FROM setting WHERE key = 'signing_key'",
@@ -336,27 +359,7 @@ impl HubStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         mark_delivered(&tx, &caller.compound, after)?;
         let head = down_head(&tx, &caller.compound)?;
-        let entries = {
-            let mut stmt = tx.prepare_cached(
-                "SELECT seq, message, signature FROM downlog
-                 WHERE compound = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )?;
-            stmt.query_map(
-                params![
-                    caller.compound,
-                    after as i64,
-                    i64::from(max.clamp(1, 10_000))
-                ],
-                |row| {
-                    Ok(pb::DownEntry {
-                        seq: row.get::<_, i64>(0)? as u64,
-                        message: row.get(1)?,
-                        signature: row.get(2)?,
-                    })
-                },
-            )?
-            .collect::<Result<Vec<_>, _>>()?
-        };
+        let entries = down_entries(&tx, &caller.compound, after, max.clamp(1, 10_000))?;
         tx.commit()?;
         Ok((entries, head))
     }

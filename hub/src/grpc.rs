@@ -214,6 +214,43 @@ impl Sync for SyncService {
         }))
     }
 
+    async fn exchange(
+        &self,
+        request: Request<pb::ExchangeRequest>,
+    ) -> Result<Response<pb::ExchangeResponse>, Status> {
+        let (caller, _permit) = self.admitted(&request).await?;
+        let message = request.into_inner();
+        let compound = caller.compound.clone();
+        let exchanged = self
+            .with_store(move |store| store.exchange(&caller, &message))
+            .await
+            .inspect_err(|status| {
+                tracing::warn!(%compound, status = %status.message(), "exchange refused");
+            })?;
+        tracing::debug!(
+            %compound,
+            urgent_cursor = exchanged.urgent_cursor,
+            bulk_cursor = exchanged.bulk_cursor,
+            applied = exchanged.applied,
+            digest = ?exchanged.digest,
+            down = exchanged.down.len(),
+            "exchange"
+        );
+        if exchanged.digest == pb::DigestCheck::Differ {
+            tracing::warn!(%compound, "digest roots differ");
+        }
+        Ok(Response::new(pb::ExchangeResponse {
+            compound,
+            hub_time_ms: u64::try_from(crate::now().timestamp_millis()).unwrap_or(0),
+            urgent_cursor: exchanged.urgent_cursor,
+            bulk_cursor: exchanged.bulk_cursor,
+            applied: exchanged.applied,
+            digest: exchanged.digest as i32,
+            down: exchanged.down,
+            down_head: exchanged.down_head,
+        }))
+    }
+
     async fn pull(
         &self,
         request: Request<pb::PullRequest>,

@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS agreement (
     compound   TEXT PRIMARY KEY,
     checked_at TEXT    NOT NULL,
     agree      INTEGER NOT NULL,
+    -- Buckets that differed; -1 when only the roots were compared.
     differing  INTEGER NOT NULL
 ) STRICT;
 CREATE TABLE IF NOT EXISTS lane_cursor (
@@ -263,6 +264,22 @@ pub struct Handshake {
     pub down_head: u64,
 }
 
+/// What an exchange did (see [`HubStore::exchange`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exchanged {
+    pub urgent_cursor: u64,
+    pub bulk_cursor: u64,
+    /// Bulk entries that were new to the hub.
+    pub applied: u64,
+    pub digest: pb::DigestCheck,
+    /// Down-log entries after the node's down cursor.
+    pub down: Vec<pb::DownEntry>,
+    pub down_head: u64,
+}
+
+/// Most down-log entries one exchange returns.
+pub const MAX_DOWN_PER_EXCHANGE: u32 = 1_000;
+
 /// Outcome of a push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Applied {
@@ -440,6 +457,33 @@ fn apply_checked(
         cursor: new_cursor,
         applied: (len - skip) as u64,
     })
+}
+
+/// Starts a session inside `tx`: binds the enrolment to `log_id` on first
+/// contact (refusing another log), notes the call, and records the node's
+/// lane heads (for the table's "caught up").
+fn open_session(
+    tx: &Connection,
+    caller: &Caller,
+    log_id: &str,
+    heads: [(Lane, u64); 2],
+) -> Result<()> {
+    match bound_log(tx, caller.node)? {
+        Some(bound) if bound != log_id => return Err(HubError::LogMismatch { bound }),
+        _ => {}
+    }
+    tx.execute(
+        "UPDATE node SET log_id = ?2, last_sync = ?3 WHERE id = ?1",
+        params![caller.node, log_id, now_rfc3339()],
+    )?;
+    for (lane, head) in heads {
+        tx.execute(
+            "INSERT INTO lane_cursor (node, lane, head) VALUES (?1, ?2, ?3)
+             ON CONFLICT (node, lane) DO UPDATE SET head = excluded.head",
+            params![caller.node, lane as i64, head as i64],
+        )?;
+    }
+    Ok(())
 }
 
 /// The log id an enrolment is bound to (`None` before its first handshake).
@@ -715,22 +759,9 @@ impl HubStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let bound = bound_log(&tx, caller.node)?;
-        match bound {
-            Some(bound) if bound != log_id => return Err(HubError::LogMismatch { bound }),
-            _ => {}
-        }
-        tx.execute(
-            "UPDATE node SET log_id = ?2, last_sync = ?3 WHERE id = ?1",
-            params![caller.node, log_id, now_rfc3339()],
-        )?;
+        open_session(&tx, caller, log_id, heads)?;
         let mut cursors = [0u64; 2];
-        for (lane, head) in heads {
-            tx.execute(
-                "INSERT INTO lane_cursor (node, lane, head) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (node, lane) DO UPDATE SET head = excluded.head",
-                params![caller.node, lane as i64, head as i64],
-            )?;
+        for lane in lianfang_proto::LANES {
             cursors[lane as usize] = lane_cursor(&tx, caller.node, lane)?;
         }
         crate::directives::mark_delivered(&tx, &caller.compound, down_cursor)?;
@@ -837,6 +868,92 @@ impl HubStore {
         Ok(applied)
     }
 
+    /// One round trip of a node's session (the `Exchange` call): opens the
+    /// session as [`HubStore::handshake`] does, applies each lane's entries
+    /// as [`HubStore::apply_batch`] does (urgent first, one transaction for
+    /// all of it, a batch past the cursor left unapplied rather than
+    /// refused), acknowledges and returns the down log after the node's
+    /// cursor, and, when the node sent a digest root and the hub now holds
+    /// both lanes to their heads, compares it with the hub's own.
+    ///
+    /// # Errors
+    /// As [`HubStore::apply_batch`], except [`HubError::Gap`]; nothing is
+    /// written on error.
+    pub fn exchange(
+        &mut self,
+        caller: &Caller,
+        request: &pb::ExchangeRequest,
+    ) -> Result<Exchanged> {
+        let none = pb::LaneEntries::default();
+        let lanes = [
+            (Lane::Urgent, request.urgent.as_ref().unwrap_or(&none)),
+            (Lane::Bulk, request.bulk.as_ref().unwrap_or(&none)),
+        ];
+        let mut checked = [None, None];
+        for (i, (lane, entries)) in lanes.iter().enumerate() {
+            if !entries.entries.is_empty() {
+                checked[i] = Some(self.check_entries(caller, *lane, &entries.entries)?);
+            }
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        open_session(
+            &tx,
+            caller,
+            &request.log_id,
+            lanes.map(|(lane, entries)| (lane, entries.head)),
+        )?;
+        let mut out = Exchanged::default();
+        let mut caught_up = true;
+        for ((lane, entries), checked) in lanes.iter().zip(checked) {
+            if let Some(range) = checked {
+                match apply_checked(
+                    &tx,
+                    caller,
+                    &request.log_id,
+                    *lane,
+                    entries.head,
+                    range,
+                    &entries.entries,
+                ) {
+                    Ok(applied) if *lane == Lane::Bulk => out.applied = applied.applied,
+                    Ok(_) | Err(HubError::Gap { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let cursor = lane_cursor(&tx, caller.node, *lane)?;
+            caught_up &= cursor == entries.head;
+            match lane {
+                Lane::Urgent => out.urgent_cursor = cursor,
+                Lane::Bulk => out.bulk_cursor = cursor,
+            }
+        }
+        crate::directives::mark_delivered(&tx, &caller.compound, request.down_cursor)?;
+        out.down_head = crate::directives::down_head(&tx, &caller.compound)?;
+        if request.down_max > 0 {
+            out.down = crate::directives::down_entries(
+                &tx,
+                &caller.compound,
+                request.down_cursor,
+                request.down_max.min(MAX_DOWN_PER_EXCHANGE),
+            )?;
+        }
+        tx.commit()?;
+        if caught_up && !request.digest_root.is_empty() {
+            let agree =
+                digest::root(&self.digests(&caller.compound)?)[..] == request.digest_root[..];
+            // How many buckets differ is learnt from the Verify that follows.
+            self.record_agreement(&caller.compound, agree, if agree { 0 } else { -1 })?;
+            out.digest = if agree {
+                pb::DigestCheck::Agree
+            } else {
+                pb::DigestCheck::Differ
+            };
+        }
+        Ok(out)
+    }
+
     /// Digests of every record version the hub holds for `compound`.
     ///
     /// # Errors
@@ -894,12 +1011,7 @@ impl HubStore {
         let node = digest::from_wire(buckets);
         let hub = self.digests(&caller.compound)?;
         let keys = digest::differing(&node, &hub);
-        self.conn.execute(
-            "INSERT INTO agreement (compound, checked_at, agree, differing) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (compound) DO UPDATE SET
-                 checked_at = excluded.checked_at, agree = excluded.agree, differing = excluded.differing",
-            params![caller.compound, now_rfc3339(), keys.is_empty(), keys.len() as i64],
-        )?;
+        self.record_agreement(&caller.compound, keys.is_empty(), keys.len() as i64)?;
         Ok(keys
             .into_iter()
             .map(|key| {
@@ -913,6 +1025,17 @@ impl HubStore {
                 }
             })
             .collect())
+    }
+
+    /// Records the outcome of a digest comparison for the table.
+    fn record_agreement(&self, compound: &str, agree: bool, differing: i64) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO agreement (compound, checked_at, agree, differing) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (compound) DO UPDATE SET
+                 checked_at = excluded.checked_at, agree = excluded.agree, differing = excluded.differing",
+            params![compound, now_rfc3339(), agree, differing],
+        )?;
+        Ok(())
     }
 
     /// Applies a bundle file carried from a node: checks its seal against

@@ -194,6 +194,13 @@ pub fn export_bundle(dir: &Path, path: &Path) -> Result<BundleSummary, BundleExp
         path: path.to_owned(),
         source,
     })?;
+    // The hub may hold these entries before the node hears of it: its next
+    // sync asks for the cursors before sending them again.
+    for lane in &bundle.lanes {
+        let lane_id =
+            lianfang_proto::Lane::try_from(lane.lane).expect("lanes built from LANES above");
+        store.set_exported(lane_id, lane.head)?;
+    }
     Ok(BundleSummary {
         urgent: counts[lianfang_proto::Lane::Urgent as usize],
         bulk: counts[lianfang_proto::Lane::Bulk as usize],

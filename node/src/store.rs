@@ -121,6 +121,19 @@ impl From<rusqlite::Error> for DownError {
     }
 }
 
+/// The lanes in the order an exchange carries them.
+pub const LANE_ORDER: [Lane; 2] = [Lane::Urgent, Lane::Bulk];
+
+/// What one exchange carries up (see [`Store::outgoing`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub urgent: pb::LaneEntries,
+    pub bulk: pb::LaneEntries,
+    pub down_cursor: u64,
+    /// Digest root of every record, when the entries reach both heads.
+    pub digest_root: Option<[u8; 32]>,
+}
+
 /// Who this node is and where it syncs; fixed at `init`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -547,6 +560,41 @@ impl Store {
         Ok(())
     }
 
+    /// The last entry of a lane carried to the hub in a bundle (0 if none).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn exported_of(&self, lane: Lane) -> Result<u64> {
+        let key = Self::exported_key(lane);
+        match self.optional_meta(key)? {
+            None => Ok(0),
+            Some(value) => value.parse().map_err(|_| StoreError::Corrupt {
+                what: "meta",
+                detail: format!("{key} = {value:?} is not a number"),
+            }),
+        }
+    }
+
+    /// Notes that a bundle carried a lane's entries up to `head`.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn set_exported(&self, lane: Lane, head: u64) -> Result<()> {
+        let exported = self.exported_of(lane)?.max(head);
+        self.conn.execute(
+            SET_META_SQL,
+            params![Self::exported_key(lane), exported.to_string()],
+        )?;
+        Ok(())
+    }
+
+    fn exported_key(lane: Lane) -> &'static str {
+        match lane {
+            Lane::Bulk => "exported",
+            Lane::Urgent => "exported_urgent",
+        }
+    }
+
     /// Records the outcome of a sync attempt for `lianfang-node status`.
     ///
     /// # Errors
@@ -613,6 +661,64 @@ impl Store {
             });
         }
         Ok(entries)
+    }
+
+    /// What the next exchange carries: each lane's head and the entries
+    /// [`lianfang_proto::sync::plan`] picks after `senders`' cursors
+    /// (`[urgent, bulk]`; until the hub's cursors are `confirmed` in this
+    /// session, a lane that [`lianfang_proto::sync::hold_until_confirmed`]
+    /// sends nothing), the down cursor, and, when `with_root` and the
+    /// entries reach both heads, the digest root of every record. Read in
+    /// one transaction, against the heads as they stand, so the root
+    /// describes exactly the log those entries end.
+    ///
+    /// # Errors
+    /// SQLite errors, an undecodable entry, or a hole in the log.
+    pub fn outgoing(
+        &self,
+        senders: [lianfang_proto::sync::Sender; 2],
+        max: usize,
+        confirmed: bool,
+        with_root: bool,
+    ) -> Result<Outgoing> {
+        let tx = self.conn.unchecked_transaction()?;
+        let mut senders = senders;
+        let mut hold = [false; 2];
+        for ((sender, lane), hold) in senders.iter_mut().zip(LANE_ORDER).zip(&mut hold) {
+            sender.head = self.head_of(lane)?;
+            *hold = !confirmed
+                && lianfang_proto::sync::hold_until_confirmed(sender, self.exported_of(lane)?);
+        }
+        let ranges = lianfang_proto::sync::plan(&senders[0], &senders[1], max, hold);
+        let mut lanes = [pb::LaneEntries::default(), pb::LaneEntries::default()];
+        let mut complete = true;
+        for (((out, lane), range), sender) in
+            lanes.iter_mut().zip(LANE_ORDER).zip(ranges).zip(senders)
+        {
+            out.head = sender.head;
+            let last = match range {
+                Some((first, last)) => {
+                    out.entries = self.log_range_of(lane, first, last)?;
+                    last
+                }
+                None => sender.acked,
+            };
+            complete &= last >= sender.head;
+        }
+        let digest_root = if with_root && complete {
+            Some(digest::root(&self.digests()?))
+        } else {
+            None
+        };
+        let down_cursor = self.down_cursor()?;
+        tx.finish()?;
+        let [urgent, bulk] = lanes;
+        Ok(Outgoing {
+            urgent,
+            bulk,
+            down_cursor,
+            digest_root,
+        })
     }
 
     /// Appends an entry to the node's audit log (e.g. unmasked output).

@@ -1,11 +1,16 @@
 //! The node's sync client: pushes the change log to the hub over gRPC.
 //!
-//! A session is: connect, handshake (learn the hub's cursor on this log),
-//! then push contiguous batches after the cursor until the hub has the
-//! whole log. Each acknowledgement is stored, so a cut link costs at most
-//! the batch in flight, and the next session resumes at the hub's cursor.
-//! The decisions (what to send, when to give up, how long to wait) come
-//! from [`lianfang_proto::sync`]; this module only does the I/O.
+//! A session is a loop of `Exchange` calls. Each carries the next entries
+//! of both lanes after the hub's last acknowledged cursors (urgent first),
+//! acknowledges the down log applied here, and, when it reaches the heads,
+//! a digest root of every record; each reply brings the hub's cursors, the
+//! next down entries and whether the roots agree. A day's change is one
+//! round trip; a backlog is one round trip per batch; differing roots add
+//! a `Verify` that names the buckets to send again. Each acknowledgement is
+//! stored, so a cut link costs at most the batch in flight, and the next
+//! session resumes at the hub's cursor. The decisions (what to send, when
+//! to give up, how long to wait) come from [`lianfang_proto::sync`]; this
+//! module only does the I/O.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -18,7 +23,7 @@ use tonic::Code;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::store::{DownError, Store, StoreError};
+use crate::store::{DownError, LANE_ORDER, Store, StoreError};
 
 /// Largest gRPC message either side accepts.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -81,6 +86,9 @@ pub struct SyncReport {
     pub down_cursor: u64,
     /// The hub's down-log head for this compound.
     pub down_head: u64,
+    /// Calls made to the hub (an exchange per round trip, and a `Verify`
+    /// when digests differ); 1 for a day's change on a healthy link.
+    pub calls: u64,
     /// Whether the hub's digests of this compound's records matched ours at
     /// the end (`None` if the session never got that far).
     pub digests_agree: Option<bool>,
@@ -272,6 +280,16 @@ pub async fn sync_once(
     }
 }
 
+/// Where this session stands on proving agreement by digests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Digest {
+    /// Not yet compared since the log last moved.
+    Unknown,
+    Agree,
+    /// Repair gave up: reported, not retried within the session.
+    Disagree,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn session(
     store: &SharedStore,
@@ -295,224 +313,204 @@ async fn session(
 
     // Today's own figures ride the urgent lane, ahead of any backlog.
     store.call(|s| s.report_today(crate::today())).await?;
-    let heads = store
+    // Start from what the hub last acknowledged: in the common case the
+    // first exchange carries everything, and its reply ends the session.
+    let mut lanes = store
         .call(|s| {
-            Ok([
-                s.head_of(Lane::Urgent)?,
-                s.head_of(Lane::Bulk)?,
-                s.down_cursor()?,
-            ])
+            let mut lanes = [Sender { acked: 0, head: 0 }; 2];
+            for (sender, lane) in lanes.iter_mut().zip(LANE_ORDER) {
+                *sender = Sender {
+                    acked: s.acked_of(lane)?,
+                    head: s.head_of(lane)?,
+                };
+            }
+            Ok(lanes)
         })
         .await?;
-    let [urgent_head, bulk_head, down_cursor] = heads;
-    let handshake = client
-        .handshake(authorised(
-            pb::HandshakeRequest {
-                log_id: log_id.to_owned(),
-                head: bulk_head,
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                down_cursor,
-                urgent_head,
-            },
-            token,
-            options.call_timeout,
-        ))
-        .await?
-        .into_inner();
-    for (lane, cursor, head) in [
-        (Lane::Urgent, handshake.urgent_cursor, urgent_head),
-        (Lane::Bulk, handshake.cursor, bulk_head),
-    ] {
-        if cursor > head {
-            return Err(SessionError::Fatal(SyncError::Refused(format!(
-                "the hub has applied {cursor} entries of this node's {} lane but the log here \
-                 ends at {head}; this database is older than what the hub holds (restored from \
-                 a backup?): enrol again with `lianfang-hub enroll` and `lianfang-node init` a \
-                 fresh directory",
-                lane.as_str_name()
-            ))));
-        }
-        store.call(move |s| s.set_acked(lane, cursor)).await?;
-    }
-
-    // Push each lane, urgent first, until the hub has all of it; then prove
-    // agreement by digests, and resend only the buckets that differ.
-    let mut cursors = [
-        (Lane::Urgent, handshake.urgent_cursor),
-        (Lane::Bulk, handshake.cursor),
-    ];
-    for round in 0..=MAX_REPAIR_ROUNDS {
-        for (lane, cursor) in &mut cursors {
-            *cursor = push_lane(
-                &mut client,
-                store,
-                token,
-                log_id,
-                options,
-                sizer,
-                report,
-                progress,
-                *lane,
-                *cursor,
-            )
-            .await?;
-        }
-        let buckets = store.call(|s| s.digests()).await?;
-        let differing = client
-            .verify(authorised(
-                pb::VerifyRequest {
-                    buckets: digest::to_wire(&buckets),
-                },
-                token,
-                options.call_timeout,
-            ))
-            .await?
-            .into_inner()
-            .differing;
-        if differing.is_empty() {
-            report.digests_agree = Some(true);
-            break;
-        }
-        let keys: Vec<_> = digest::from_wire(&differing).into_keys().collect();
-        let relogged = if round < MAX_REPAIR_ROUNDS {
-            store.call(move |s| s.relog(&keys)).await?
-        } else {
-            0
-        };
-        tracing::warn!(
-            buckets = differing.len(),
-            relogged,
-            "hub's records differ from ours"
-        );
-        report.repaired += relogged;
-        if relogged == 0 {
-            report.digests_agree = Some(false);
-            break;
-        }
-    }
-
-    // Then down the hub's log: pull until caught up. Each pull acknowledges
-    // what was applied before it, so the last (empty) one tells the hub
-    // that everything was delivered.
-    let mut down_cursor = down_cursor;
+    progress(Progress {
+        cursor: lanes[1].acked,
+        head: lanes[1].head,
+    });
+    let mut digest = Digest::Unknown;
+    // The hub's cursors are known once this session's first call returns.
+    let mut confirmed = false;
+    let mut repairs = 0;
+    let mut idle = 0;
     loop {
+        let max = sizer.size;
+        let with_root = digest == Digest::Unknown;
+        let out = store
+            .call(move |s| s.outgoing(lanes, max, confirmed, with_root))
+            .await?;
+        let sent = [
+            out.urgent.entries.len() as u64,
+            out.bulk.entries.len() as u64,
+        ];
+        lanes[0].head = out.urgent.head;
+        lanes[1].head = out.bulk.head;
+        let down_cursor = out.down_cursor;
+        let started = Instant::now();
         let reply = client
-            .pull(authorised(
-                pb::PullRequest {
-                    after: down_cursor,
-                    max: DOWN_BATCH,
+            .exchange(authorised(
+                pb::ExchangeRequest {
+                    log_id: log_id.to_owned(),
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    urgent: Some(out.urgent),
+                    bulk: Some(out.bulk),
+                    down_cursor,
+                    down_max: DOWN_BATCH,
+                    digest_root: out.digest_root.map(|r| r.to_vec()).unwrap_or_default(),
                 },
                 token,
                 options.call_timeout,
             ))
             .await?
             .into_inner();
-        report.down_head = reply.head;
-        if reply.entries.is_empty() {
-            if down_cursor >= reply.head {
+        report.calls += 1;
+        confirmed = true;
+        if sent.iter().sum::<u64>() > 0 {
+            sizer.on_success(started.elapsed(), options.call_timeout);
+            report.batches += 1;
+        }
+        report.sent_urgent += sent[0];
+        report.sent += sent[1];
+        report.applied += reply.applied;
+
+        // The hub's cursors, as they stand after this call.
+        let before = lanes.map(|l| l.acked);
+        for ((sender, lane), cursor) in lanes
+            .iter_mut()
+            .zip(LANE_ORDER)
+            .zip([reply.urgent_cursor, reply.bulk_cursor])
+        {
+            if cursor > sender.head {
+                return Err(SessionError::Fatal(SyncError::Refused(format!(
+                    "the hub has applied {cursor} entries of this node's {} lane but the log \
+                     here ends at {}; this database is older than what the hub holds \
+                     (restored from a backup?): enrol again with `lianfang-hub enroll` and \
+                     `lianfang-node init` a fresh directory",
+                    lane.as_str_name(),
+                    sender.head
+                ))));
+            }
+            sender.resume_at(cursor);
+            store.call(move |s| s.set_acked(lane, cursor)).await?;
+        }
+        let mut moved = lanes.map(|l| l.acked) != before;
+        progress(Progress {
+            cursor: lanes[1].acked,
+            head: lanes[1].head,
+        });
+
+        // The down log: apply what came back; the next exchange acknowledges it.
+        report.down_head = reply.down_head;
+        let received = !reply.down.is_empty();
+        let mut down_cursor = down_cursor;
+        if received {
+            let n = reply.down.len() as u64;
+            let received_at = crate::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let down = reply.down;
+            match store
+                .call(move |s| Ok(s.apply_down(&down, &received_at)))
+                .await?
+            {
+                Ok(cursor) => {
+                    report.received += n.min(cursor.saturating_sub(down_cursor));
+                    moved |= cursor > down_cursor;
+                    down_cursor = cursor;
+                }
+                Err(DownError::Store(e)) => return Err(e.into()),
+                Err(e @ DownError::Gap { .. }) => {
+                    return Err(SessionError::Retry(format!("down log: {e}")));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "refused a message from the hub; it was not applied");
+                    return Err(SessionError::Fatal(SyncError::Down(e.to_string())));
+                }
+            }
+        }
+        report.down_cursor = down_cursor;
+
+        // Agreement: one root compared in the common case; on a difference,
+        // the buckets name what to send again.
+        if sent.iter().sum::<u64>() > 0 {
+            digest = Digest::Unknown;
+        }
+        match pb::DigestCheck::try_from(reply.digest).unwrap_or_default() {
+            pb::DigestCheck::Agree => digest = Digest::Agree,
+            pb::DigestCheck::NotCompared => {}
+            pb::DigestCheck::Differ => {
+                let buckets = store.call(|s| s.digests()).await?;
+                let differing = client
+                    .verify(authorised(
+                        pb::VerifyRequest {
+                            buckets: digest::to_wire(&buckets),
+                        },
+                        token,
+                        options.call_timeout,
+                    ))
+                    .await?
+                    .into_inner()
+                    .differing;
+                report.calls += 1;
+                if differing.is_empty() {
+                    // Changed between the two calls; compare again.
+                    moved = true;
+                } else {
+                    let keys: Vec<_> = digest::from_wire(&differing).into_keys().collect();
+                    let relogged = if repairs < MAX_REPAIR_ROUNDS {
+                        repairs += 1;
+                        store.call(move |s| s.relog(&keys)).await?
+                    } else {
+                        0
+                    };
+                    tracing::warn!(
+                        buckets = differing.len(),
+                        relogged,
+                        "hub's records differ from ours"
+                    );
+                    report.repaired += relogged;
+                    if relogged == 0 {
+                        digest = Digest::Disagree;
+                    } else {
+                        moved = true;
+                    }
+                }
+            }
+        }
+        report.digests_agree = match digest {
+            Digest::Agree => Some(true),
+            Digest::Disagree => Some(false),
+            Digest::Unknown => report.digests_agree,
+        };
+
+        let caught_up = lanes.iter().all(Sender::caught_up);
+        if caught_up && digest != Digest::Unknown && !received && down_cursor >= reply.down_head {
+            // Done, unless something was written here meanwhile.
+            let heads = store
+                .call(|s| Ok([s.head_of(Lane::Urgent)?, s.head_of(Lane::Bulk)?]))
+                .await?;
+            if heads == lanes.map(|l| l.head) {
                 break;
             }
-            return Err(SessionError::Retry(format!(
-                "hub reports down log head {} but sent nothing after {down_cursor}",
-                reply.head
-            )));
+            moved = true;
         }
-        let n = reply.entries.len() as u64;
-        let received_at = crate::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let applied = store
-            .call(move |s| Ok(s.apply_down(&reply.entries, &received_at)))
-            .await?;
-        match applied {
-            Ok(cursor) => {
-                report.received += n.min(cursor.saturating_sub(down_cursor));
-                down_cursor = cursor;
-            }
-            Err(DownError::Store(e)) => return Err(e.into()),
-            Err(e @ DownError::Gap { .. }) => {
-                return Err(SessionError::Retry(format!("down log: {e}")));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "refused a message from the hub; it was not applied");
-                return Err(SessionError::Fatal(SyncError::Down(e.to_string())));
+        if moved || sent.iter().sum::<u64>() > 0 || received {
+            idle = 0;
+        } else {
+            idle += 1;
+            if idle >= 3 {
+                return Err(SessionError::Retry(format!(
+                    "no progress: the hub stays at {} (urgent) and {} (bulk) of {} and {}, \
+                     down log at {down_cursor} of {}",
+                    lanes[0].acked, lanes[1].acked, lanes[0].head, lanes[1].head, reply.down_head
+                )));
             }
         }
     }
-    report.down_cursor = down_cursor;
+    report.head = lanes[1].head;
+    report.cursor = lanes[1].acked;
     Ok(())
-}
-
-/// Pushes one lane from `cursor` until the hub has all of it (including
-/// writes made meanwhile); returns the hub's cursor.
-#[allow(clippy::too_many_arguments)]
-async fn push_lane(
-    client: &mut SyncClient<Channel>,
-    store: &SharedStore,
-    token: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
-    log_id: &str,
-    options: &SyncOptions,
-    sizer: &mut BatchSizer,
-    report: &mut SyncReport,
-    progress: &mut (impl FnMut(Progress) + Send),
-    lane: Lane,
-    cursor: u64,
-) -> Result<u64, SessionError> {
-    let head = store.call(move |s| s.head_of(lane)).await?;
-    let mut sender = Sender {
-        acked: cursor,
-        head,
-    };
-    if lane == Lane::Bulk {
-        progress(Progress { cursor, head });
-    }
-    loop {
-        while let Some((first, last)) = sender.next_batch(sizer.size) {
-            let entries = store
-                .call(move |s| s.log_range_of(lane, first, last))
-                .await?;
-            let started = Instant::now();
-            let reply = client
-                .push(authorised(
-                    pb::PushRequest {
-                        log_id: log_id.to_owned(),
-                        entries,
-                        head: sender.head,
-                        lane: lane as i32,
-                    },
-                    token,
-                    options.call_timeout,
-                ))
-                .await?
-                .into_inner();
-            sizer.on_success(started.elapsed(), options.call_timeout);
-            if lane == Lane::Bulk {
-                report.sent += last - first + 1;
-                report.applied += reply.applied;
-            } else {
-                report.sent_urgent += last - first + 1;
-            }
-            report.batches += 1;
-            sender.ack(reply.cursor);
-            let cursor = sender.acked;
-            store.call(move |s| s.set_acked(lane, cursor)).await?;
-            if lane == Lane::Bulk {
-                progress(Progress {
-                    cursor,
-                    head: sender.head,
-                });
-            }
-        }
-        // Writes made while we pushed extend the lane: push them too.
-        let head = store.call(move |s| s.head_of(lane)).await?;
-        if head == sender.head {
-            break;
-        }
-        sender.head = head;
-    }
-    if lane == Lane::Bulk {
-        report.head = sender.head;
-        report.cursor = sender.acked;
-    }
-    Ok(sender.acked)
 }
 
 /// Rounds of resending differing buckets before a sync reports that node

@@ -114,6 +114,59 @@ impl Sender {
     pub fn caught_up(&self) -> bool {
         self.acked >= self.head
     }
+
+    /// Entries the receiver does not have yet.
+    pub fn pending(&self) -> u64 {
+        self.head.saturating_sub(self.acked)
+    }
+
+    /// Takes the receiver's cursor as it stands, even below what was
+    /// acknowledged before: a reply that applied nothing because the batch
+    /// started past its cursor (a receiver restored from an older copy)
+    /// says where sending must resume.
+    pub fn resume_at(&mut self, cursor: u64) {
+        self.acked = cursor;
+    }
+}
+
+/// Urgent entries go alone first unless everything both lanes have pending
+/// fits in one request of this many entries.
+pub const ONE_TRIP_ENTRIES: u64 = 512;
+
+/// Whether a lane waits for the hub's cursor before sending from its own
+/// last acknowledgement, which may lag the hub: when a lost acknowledgement
+/// would make it resend a large backlog, or when entries after it went to
+/// the hub in a bundle (`exported`, the last entry carried).
+pub fn hold_until_confirmed(lane: &Sender, exported: u64) -> bool {
+    lane.pending() > ONE_TRIP_ENTRIES || exported > lane.acked
+}
+
+/// The ranges one exchange carries, urgent lane first, at most `max`
+/// entries in all, none from a lane in `hold` (see
+/// [`hold_until_confirmed`]). A day's change (a few hundred entries)
+/// travels whole in one round trip; when a larger backlog waits on the bulk
+/// lane, urgent entries go first on their own, so a thin link carries them
+/// without the backlog in front.
+pub fn plan(
+    urgent: &Sender,
+    bulk: &Sender,
+    max: usize,
+    hold: [bool; 2],
+) -> [Option<(u64, u64)>; 2] {
+    let max = max.max(1);
+    let first = if hold[0] {
+        None
+    } else {
+        urgent.next_batch(max)
+    };
+    let taken = first.map_or(0, |(a, b)| (b - a + 1) as usize);
+    let backlog = urgent.pending().saturating_add(bulk.pending()) > ONE_TRIP_ENTRIES;
+    let second = if hold[1] || (taken > 0 && backlog) || taken >= max {
+        None
+    } else {
+        bulk.next_batch(max - taken)
+    };
+    [first, second]
 }
 
 /// Exponential backoff with full jitter: the n-th wait is uniform in
@@ -233,6 +286,49 @@ mod tests {
         sender.ack(10);
         assert!(sender.caught_up());
         assert_eq!(sender.next_batch(4), None);
+    }
+
+    #[test]
+    fn a_day_travels_in_one_exchange_but_urgent_goes_ahead_of_a_backlog() {
+        let lane = |acked, head| Sender { acked, head };
+        const GO: [bool; 2] = [false, false];
+        // A day's change: both lanes in one request.
+        assert_eq!(
+            plan(&lane(3, 4), &lane(100, 315), 2_000, GO),
+            [Some((4, 4)), Some((101, 315))]
+        );
+        // A backlog behind an urgent entry: the urgent entry alone.
+        assert_eq!(
+            plan(&lane(3, 4), &lane(0, 5_128), 2_000, GO),
+            [Some((4, 4)), None]
+        );
+        // Then the backlog in batches of `max`.
+        assert_eq!(
+            plan(&lane(4, 4), &lane(0, 5_128), 2_000, GO),
+            [None, Some((1, 2_000))]
+        );
+        // Both lanes share `max`.
+        assert_eq!(
+            plan(&lane(0, 30), &lane(0, 40), 50, GO),
+            [Some((1, 30)), Some((1, 20))]
+        );
+        assert_eq!(
+            plan(&lane(0, 80), &lane(0, 40), 50, GO),
+            [Some((1, 50)), None]
+        );
+        assert_eq!(plan(&lane(9, 9), &lane(7, 7), 50, GO), [None, None]);
+        // A held lane waits.
+        assert_eq!(
+            plan(&lane(3, 4), &lane(100, 315), 2_000, [false, true]),
+            [Some((4, 4)), None]
+        );
+        assert_eq!(
+            plan(&lane(3, 4), &lane(100, 315), 2_000, [true, false]),
+            [None, Some((101, 315))]
+        );
+        assert!(hold_until_confirmed(&lane(0, 5_128), 0));
+        assert!(hold_until_confirmed(&lane(100, 315), 200));
+        assert!(!hold_until_confirmed(&lane(100, 315), 100));
     }
 
     #[test]
