@@ -9,12 +9,14 @@
 //! - [`export`]: exports of merged records, ID numbers and phones masked unless asked.
 //! - [`grpc`]: the `Sync` service; the only module that knows `tonic::Status`.
 //! - [`server`]: runs the gRPC server on a listener until shutdown.
+//! - [`admit`]: how many calls the hub decodes and serves at once, across nodes.
 //! - [`tls`]: the hub's own CA and server certificate, created on first use.
 //! - [`report`]: renders the table as JSON, CSV or text.
 //! - [`demo`]: the main job: a generated street synced over loopback.
 //!
 //! The binary `lianfang-hub` (`src/main.rs`) only parses flags and calls
 //! into these modules; tests call the same functions.
+pub mod admit;
 pub mod aggregates;
 pub mod demo;
 pub mod directives;

@@ -155,6 +155,10 @@ pub async fn run(
         .tcp_nodelay(true)
         .max_concurrent_streams(Some(64))
         .concurrency_limit_per_connection(16)
+        .layer(crate::admit::AdmitLayer::new(
+            crate::admit::CALLS_AT_ONCE,
+            MAX_MESSAGE_BYTES + 64 * 1024,
+        ))
         .add_service(service)
         .serve_with_incoming_shutdown(limited_incoming(listener), shutdown)
         .await?;
