@@ -127,8 +127,8 @@ pub const LANE_ORDER: [Lane; 2] = [Lane::Urgent, Lane::Bulk];
 /// What one exchange carries up (see [`Store::outgoing`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outgoing {
-    pub urgent: pb::LaneEntries,
-    pub bulk: pb::LaneEntries,
+    pub urgent: pb::EncodedLaneEntries,
+    pub bulk: pb::EncodedLaneEntries,
     pub down_cursor: u64,
     /// Digest root of every record, when the entries reach both heads.
     pub digest_root: Option<[u8; 32]>,
@@ -690,7 +690,10 @@ impl Store {
                 && lianfang_proto::sync::hold_until_confirmed(sender, self.exported_of(lane)?);
         }
         let ranges = lianfang_proto::sync::plan(&senders[0], &senders[1], max, hold);
-        let mut lanes = [pb::LaneEntries::default(), pb::LaneEntries::default()];
+        let mut lanes = [
+            pb::EncodedLaneEntries::default(),
+            pb::EncodedLaneEntries::default(),
+        ];
         let mut complete = true;
         for (((out, lane), range), sender) in
             lanes.iter_mut().zip(LANE_ORDER).zip(ranges).zip(senders)
@@ -698,7 +701,7 @@ impl Store {
             out.head = sender.head;
             let last = match range {
                 Some((first, last)) => {
-                    out.entries = self.log_range_of(lane, first, last)?;
+                    out.entries = self.log_range_encoded(lane, first, last)?;
                     last
                 }
                 None => sender.acked,
@@ -719,6 +722,39 @@ impl Store {
             down_cursor,
             digest_root,
         })
+    }
+
+    /// A lane's log entries numbered `first ..= last`, each record as the
+    /// bytes stored (what an exchange sends; see `EncodedExchangeRequest`).
+    ///
+    /// # Errors
+    /// SQLite errors, or a hole in the log.
+    pub fn log_range_encoded(
+        &self,
+        lane: Lane,
+        first: u64,
+        last: u64,
+    ) -> Result<Vec<pb::EncodedLogEntry>> {
+        let mut stmt = self.conn.prepare_cached(OUTBOX_RANGE_SQL)?;
+        let mut rows = stmt.query(params![lane as i64, first as i64, last as i64])?;
+        let mut entries = Vec::with_capacity((last + 1).saturating_sub(first) as usize);
+        while let Some(row) = rows.next()? {
+            entries.push(pb::EncodedLogEntry {
+                seq: row.get::<_, i64>(0)? as u64,
+                record: row.get(1)?,
+            });
+        }
+        let expected = (last + 1).saturating_sub(first);
+        if entries.len() as u64 != expected {
+            return Err(StoreError::Corrupt {
+                what: "outbox",
+                detail: format!(
+                    "entries {first}..={last} should be {expected}, found {}",
+                    entries.len()
+                ),
+            });
+        }
+        Ok(entries)
     }
 
     /// Appends an entry to the node's audit log (e.g. unmasked output).
@@ -952,14 +988,23 @@ impl Store {
     pub fn table(&self, date: chrono::NaiveDate, config: &TableConfig) -> Result<DailyCounts> {
         let builder = TableBuilder::new(config, date);
         let mut counts = DailyCounts::default();
-        for (_, body) in self.live_records(Kind::Household)? {
-            if let pb::record::Body::Household(h) = body {
-                builder.add_household(&mut counts, h.housing());
-            }
-        }
-        for (_, body) in self.live_records(Kind::Person)? {
-            if let pb::record::Body::Person(p) = body {
-                builder.add_person(
+        // Record by record, so a large compound never has every body
+        // decoded at once.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kind, body FROM record WHERE deleted = 0 AND kind IN (?1, ?2, ?3)",
+        )?;
+        let mut rows = stmt.query(params![
+            Kind::Household as i64,
+            Kind::Person as i64,
+            Kind::Isolation as i64
+        ])?;
+        while let Some(row) = rows.next()? {
+            let Some(kind) = Kind::from_i64(row.get(0)?) else {
+                continue;
+            };
+            match decode_body(kind, row.get_ref(1)?.as_blob().unwrap_or_default())? {
+                pb::record::Body::Household(h) => builder.add_household(&mut counts, h.housing()),
+                pb::record::Body::Person(p) => builder.add_person(
                     &mut counts,
                     PersonFacts {
                         nationality: &p.nationality,
@@ -967,21 +1012,20 @@ impl Store {
                         return_date: &p.return_date,
                         registered: p.registered,
                     },
-                );
-            }
-        }
-        for (_, body) in self.live_records(Kind::Isolation)? {
-            if let pb::record::Body::Isolation(i) = body
-                && let Some(start) = table::parse_day(&i.start)
-            {
-                builder.add_isolation(
-                    &mut counts,
-                    IsolationFacts {
-                        kind: i.kind(),
-                        start,
-                        release: table::parse_day(&i.release),
-                    },
-                );
+                ),
+                pb::record::Body::Isolation(i) => {
+                    if let Some(start) = table::parse_day(&i.start) {
+                        builder.add_isolation(
+                            &mut counts,
+                            IsolationFacts {
+                                kind: i.kind(),
+                                start,
+                                release: table::parse_day(&i.release),
+                            },
+                        );
+                    }
+                }
+                _ => {}
             }
         }
         Ok(counts)

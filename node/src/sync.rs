@@ -305,6 +305,11 @@ async fn session(
         .connect()
         .await
         .map_err(|e| SessionError::Retry(format!("cannot connect to hub: {}", error_chain(&e))))?;
+    let mut grpc = tonic::client::Grpc::new(channel.clone())
+        .send_compressed(CompressionEncoding::Zstd)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let mut client = SyncClient::new(channel)
         .send_compressed(CompressionEncoding::Zstd)
         .accept_compressed(CompressionEncoding::Zstd)
@@ -350,9 +355,10 @@ async fn session(
         lanes[1].head = out.bulk.head;
         let down_cursor = out.down_cursor;
         let started = Instant::now();
-        let reply = client
-            .exchange(authorised(
-                pb::ExchangeRequest {
+        let reply = exchange(
+            &mut grpc,
+            authorised(
+                pb::EncodedExchangeRequest {
                     log_id: log_id.to_owned(),
                     version: env!("CARGO_PKG_VERSION").to_owned(),
                     urgent: Some(out.urgent),
@@ -363,9 +369,9 @@ async fn session(
                 },
                 token,
                 options.call_timeout,
-            ))
-            .await?
-            .into_inner();
+            ),
+        )
+        .await?;
         report.calls += 1;
         confirmed = true;
         if sent.iter().sum::<u64>() > 0 {
@@ -511,6 +517,21 @@ async fn session(
     report.head = lanes[1].head;
     report.cursor = lanes[1].acked;
     Ok(())
+}
+
+/// The `Exchange` call with the log entries as stored: the generated
+/// client would need every record decoded only to encode it again.
+async fn exchange(
+    grpc: &mut tonic::client::Grpc<Channel>,
+    request: tonic::Request<pb::EncodedExchangeRequest>,
+) -> Result<pb::ExchangeResponse, tonic::Status> {
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(format!("hub connection not ready: {e}")))?;
+    let codec =
+        tonic_prost::ProstCodec::<pb::EncodedExchangeRequest, pb::ExchangeResponse>::default();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/lianfang.v1.Sync/Exchange");
+    Ok(grpc.unary(request, path, codec).await?.into_inner())
 }
 
 /// Rounds of resending differing buckets before a sync reports that node
