@@ -793,6 +793,7 @@ impl HubStore {
         }
         let (first, len) = check_batch(entries.iter().map(|e| e.seq))
             .map_err(|e| HubError::Malformed(e.to_string()))?;
+        let today = crate::today();
         for entry in entries {
             let record = entry
                 .record
@@ -819,7 +820,7 @@ impl HubStore {
                     entry.seq
                 )));
             }
-            if let Err(e) = lianfang_proto::validate::check_record(record, crate::today()) {
+            if let Err(e) = lianfang_proto::validate::check_record(record, today) {
                 let error = HubError::InvalidRecord {
                     seq: entry.seq,
                     id: record.id.chars().take(64).collect(),

@@ -38,20 +38,29 @@ pub type Digests = BTreeMap<BucketKey, BucketDigest>;
 
 /// The bucket a record version falls in.
 pub fn bucket(kind: Kind, id: &str, stamp: u64) -> BucketKey {
-    let ms = i64::try_from(hlc::wall_ms(stamp)).unwrap_or(i64::MAX);
-    let day = chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            (t + chrono::Duration::hours(8))
-                .format("%Y-%m-%d")
-                .to_string()
-        })
-        .unwrap_or_default();
+    let day = china_day(hlc::wall_ms(stamp));
     let shard = u32::from(Sha256::digest(id.as_bytes())[0]) % SHARDS;
     BucketKey {
         kind: kind as u32,
         day,
         shard,
     }
+}
+
+/// The day (China time, UTC+8) of a wall-clock instant in ms, as
+/// `YYYY-MM-DD`; empty when out of range. Written without `strftime`,
+/// which cost 5% of a whole sync's CPU here.
+fn china_day(wall_ms: u64) -> String {
+    use chrono::Datelike as _;
+    const CHINA_MS: u64 = 8 * 3_600_000;
+    const UNIX_EPOCH_FROM_CE: u64 = 719_163;
+    let days = wall_ms.saturating_add(CHINA_MS) / 86_400_000;
+    i32::try_from(days + UNIX_EPOCH_FROM_CE)
+        .ok()
+        .and_then(chrono::NaiveDate::from_num_days_from_ce_opt)
+        .filter(|d| (0..=9999).contains(&d.year()))
+        .map(|d| format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()))
+        .unwrap_or_default()
 }
 
 /// Adds one record version to `digests`.
@@ -148,6 +157,26 @@ pub fn root(digests: &Digests) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_are_china_dates() {
+        let day = |ms: u64| bucket(Kind::Person, "P1", ms << 16).day;
+        // 2020-02-09T15:59:59.999Z is still the 9th in Shanghai; a ms later, the 10th.
+        assert_eq!(day(1_581_263_999_999), "2020-02-09");
+        assert_eq!(day(1_581_264_000_000), "2020-02-10");
+        assert_eq!(day(0), "1970-01-01");
+        // The old strftime form, for a spread of instants.
+        for ms in (0..4_000u64).map(|i| 1_500_000_000_000 + i * 7_654_321_987) {
+            let expected = chrono::DateTime::from_timestamp_millis(ms as i64)
+                .map(|t| {
+                    (t + chrono::Duration::hours(8))
+                        .format("%Y-%m-%d")
+                        .to_string()
+                })
+                .unwrap();
+            assert_eq!(day(ms), expected, "{ms}");
+        }
+    }
 
     #[test]
     fn digests_ignore_order_and_see_any_difference() {
