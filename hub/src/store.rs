@@ -725,7 +725,8 @@ impl HubStore {
     /// # Errors
     /// [`HubError::BadToken`] for an unknown, revoked or malformed token.
     pub fn authenticate(&self, token: &str) -> Result<Caller> {
-        let token = lianfang_proto::token::decode(token).map_err(|_| HubError::BadToken)?;
+        let token =
+            lianfang_proto::token::decode_credential(token).map_err(|_| HubError::BadToken)?;
         let (node, compound): (i64, String) = self
             .conn
             .query_row(

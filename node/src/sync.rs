@@ -209,7 +209,12 @@ pub async fn sync_once(
     )));
     let identity = store.call(|s| s.identity()).await?;
     let endpoint = endpoint(&identity, options)?;
-    let token = format!("Bearer {}", identity.token.trim())
+    // Each call presents the compound and secret only; a token that does not
+    // decode goes as it is, for the hub to refuse with its reason.
+    let presented = lianfang_proto::token::decode(&identity.token)
+        .map(|token| lianfang_proto::token::credential(&token))
+        .unwrap_or_else(|_| identity.token.trim().to_owned());
+    let token = format!("Bearer {presented}")
         .parse::<tonic::metadata::MetadataValue<_>>()
         .map_err(|_| {
             SyncError::Refused(
