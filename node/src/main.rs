@@ -49,7 +49,8 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Push local changes to the hub.
+    /// Send local changes to the hub and fetch what it sent (a day's change
+    /// is one round trip; a backlog goes in batches).
     Sync {
         #[arg(long, env = "LIANFANG_NODE_DATA")]
         data: PathBuf,
