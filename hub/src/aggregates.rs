@@ -11,7 +11,7 @@
 //! configuration of the moment, exactly as for a single record.
 
 use lianfang_proto::pb;
-use lianfang_proto::table::{DailyCounts, IsolationFacts, PersonFacts, TableBuilder, parse_day};
+use lianfang_proto::table::{DailyCounts, IsolationFacts, PersonFacts, TableBuilder};
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior};
 
 use crate::store::{Result, text};
@@ -240,22 +240,10 @@ pub fn add_counts(
     )?;
     let mut q = stmt.query([])?;
     while let Some(row) = q.next()? {
-        let Some(i) = slot(text(row, 0)?) else {
-            continue;
-        };
-        let Some(start) = parse_day(text(row, 2)?) else {
-            continue;
-        };
-        builder.add_isolations(
-            &mut rows[i],
-            IsolationFacts {
-                kind: pb::IsolationKind::try_from(row.get::<_, i32>(1)?)
-                    .unwrap_or(pb::IsolationKind::Unspecified),
-                start,
-                release: parse_day(text(row, 3)?),
-            },
-            count(row, 4)?,
-        );
+        let facts = IsolationFacts::from_stored(row.get(1)?, text(row, 2)?, text(row, 3)?);
+        if let (Some(i), Some(facts)) = (slot(text(row, 0)?), facts) {
+            builder.add_isolations(&mut rows[i], facts, count(row, 4)?);
+        }
     }
     Ok(())
 }

@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 
 use lianfang_proto::digest::{self, Digests};
 use lianfang_proto::sync::{Accept, accept, check_batch};
-use lianfang_proto::table::{
-    DailyCounts, IsolationFacts, PersonFacts, TableBuilder, TableConfig, parse_day,
-};
+use lianfang_proto::table::{DailyCounts, IsolationFacts, PersonFacts, TableBuilder, TableConfig};
 use lianfang_proto::{Kind, Lane, pb};
 use prost::Message as _;
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior, params};
@@ -1268,21 +1266,10 @@ impl HubStore {
             .prepare("SELECT compound, kind, start, release FROM isolation WHERE deleted = 0")?;
         let mut q = stmt.query([])?;
         while let Some(row) = q.next()? {
-            let Some(i) = slot(text(row, 0)?) else {
-                continue;
-            };
-            let Some(start) = parse_day(text(row, 2)?) else {
-                continue;
-            };
-            builder.add_isolation(
-                &mut counts[i],
-                IsolationFacts {
-                    kind: pb::IsolationKind::try_from(row.get::<_, i32>(1)?)
-                        .unwrap_or(pb::IsolationKind::Unspecified),
-                    start,
-                    release: parse_day(text(row, 3)?),
-                },
-            );
+            let facts = IsolationFacts::from_stored(row.get(1)?, text(row, 2)?, text(row, 3)?);
+            if let (Some(i), Some(facts)) = (slot(text(row, 0)?), facts) {
+                builder.add_isolation(&mut counts[i], facts);
+            }
         }
         Ok(())
     }

@@ -635,32 +635,21 @@ impl Store {
     /// # Errors
     /// SQLite errors, an undecodable entry, or a hole in the log.
     pub fn log_range_of(&self, lane: Lane, first: u64, last: u64) -> Result<Vec<pb::LogEntry>> {
-        let mut stmt = self.conn.prepare_cached(OUTBOX_RANGE_SQL)?;
-        let mut rows = stmt.query(params![lane as i64, first as i64, last as i64])?;
-        let mut entries = Vec::with_capacity((last + 1).saturating_sub(first) as usize);
-        while let Some(row) = rows.next()? {
-            let seq: i64 = row.get(0)?;
-            let bytes: Vec<u8> = row.get(1)?;
-            let record = pb::Record::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt {
-                what: "outbox entry",
-                detail: format!("seq {seq}: {e}"),
-            })?;
-            entries.push(pb::LogEntry {
-                seq: seq as u64,
-                record: Some(record),
-            });
-        }
-        let expected = (last + 1).saturating_sub(first);
-        if entries.len() as u64 != expected {
-            return Err(StoreError::Corrupt {
-                what: "outbox",
-                detail: format!(
-                    "entries {first}..={last} should be {expected}, found {}",
-                    entries.len()
-                ),
-            });
-        }
-        Ok(entries)
+        self.log_range_encoded(lane, first, last)?
+            .into_iter()
+            .map(|entry| {
+                let record = pb::Record::decode(entry.record.as_slice()).map_err(|e| {
+                    StoreError::Corrupt {
+                        what: "outbox entry",
+                        detail: format!("seq {}: {e}", entry.seq),
+                    }
+                })?;
+                Ok(pb::LogEntry {
+                    seq: entry.seq,
+                    record: Some(record),
+                })
+            })
+            .collect()
     }
 
     /// What the next exchange carries: each lane's head and the entries

@@ -104,6 +104,18 @@ pub struct IsolationFacts {
     pub release: Option<NaiveDate>,
 }
 
+impl IsolationFacts {
+    /// The facts of an isolation as stored (kind number, `YYYY-MM-DD`
+    /// start, optional release); `None` when the start is not a date.
+    pub fn from_stored(kind: i32, start: &str, release: &str) -> Option<Self> {
+        Some(IsolationFacts {
+            kind: pb::IsolationKind::try_from(kind).unwrap_or(pb::IsolationKind::Unspecified),
+            start: parse_day(start)?,
+            release: parse_day(release),
+        })
+    }
+}
+
 /// Accumulates the table for one date under one configuration.
 #[derive(Debug, Clone)]
 pub struct TableBuilder<'c> {
