@@ -277,3 +277,97 @@ async fn a_day_of_changes_is_one_round_trip() {
     );
     hub.stop().await;
 }
+
+/// A bulk batch the hub refuses (here a record the node's own checks would
+/// never let through, planted in its log) does not hold back the urgent
+/// lane beside it in the same exchange: the compound's report still reaches
+/// the hub, and the refusal names the record and the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_bulk_batch_does_not_hold_back_the_urgent_lane() {
+    use lianfang_proto::Lane;
+    use prost::Message as _;
+
+    let hub = TestHub::start().await;
+    let compound = generate::compound(&StreetSpec::demo(1), 0);
+    let token = hub.enroll(&compound.code);
+    let nodes = tempfile::tempdir().unwrap();
+    let data = node_with_ledger(nodes.path(), &compound, &hub.url(), &token, false);
+    sync_once(&data, &SyncOptions::default(), |_| {})
+        .await
+        .unwrap();
+
+    // An urgent entry: the compound's figures for another day.
+    let mut store = Store::open(&data).unwrap();
+    let date = day("2020-02-19");
+    let counts = store.table(date, &store.table_config().unwrap()).unwrap();
+    store
+        .write(
+            [Change {
+                kind: Kind::DailyReport,
+                id: "2020-02-19".into(),
+                body: Some(pb::record::Body::DailyReport(
+                    counts.to_report(date, "2020-02-19T16:00:00Z".into()),
+                )),
+            }],
+            lianfang_node::now_ms(),
+        )
+        .unwrap();
+    let urgent_head = store.head_of(Lane::Urgent).unwrap();
+    let bulk_head = store.head().unwrap();
+    drop(store);
+    // A bulk entry with an impossible ID number, written past the node's checks.
+    let (id, person) = &compound.persons[0];
+    let mut person = person.clone();
+    person.id_number = "123".into();
+    let planted = pb::Record {
+        compound: compound.code.clone(),
+        id: id.clone(),
+        stamp: lianfang_node::now_ms() << 16,
+        origin: "planted".into(),
+        deleted: false,
+        body: Some(pb::record::Body::Person(person)),
+    };
+    rusqlite::Connection::open(data.join("node.db"))
+        .unwrap()
+        .execute(
+            "INSERT INTO outbox (lane, seq, entry) VALUES (?1, ?2, ?3)",
+            rusqlite::params![
+                Lane::Bulk as i64,
+                (bulk_head + 1) as i64,
+                planted.encode_to_vec()
+            ],
+        )
+        .unwrap();
+
+    let err = sync_once(&data, &SyncOptions::default(), |_| {})
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, SyncError::Refused(_)), "{message}");
+    assert!(
+        message.contains("id_number") && message.contains(id.as_str()),
+        "{message}"
+    );
+    let hub_store = hub.store();
+    assert_eq!(
+        hub_store
+            .lane_cursor_of(&compound.code, Lane::Urgent)
+            .unwrap(),
+        urgent_head,
+        "the urgent lane went through"
+    );
+    assert_eq!(
+        hub_store
+            .lane_cursor_of(&compound.code, Lane::Bulk)
+            .unwrap(),
+        bulk_head,
+        "nothing of the refused batch was applied"
+    );
+    assert!(
+        hub_store
+            .record(&compound.code, Kind::Person, id)
+            .unwrap()
+            .is_some_and(|v| v.origin != "planted")
+    );
+    hub.stop().await;
+}

@@ -878,7 +878,8 @@ impl HubStore {
     ///
     /// # Errors
     /// As [`HubStore::apply_batch`], except [`HubError::Gap`]; nothing is
-    /// written on error.
+    /// written on error, except that a refused bulk batch still lets the
+    /// urgent entries beside it be applied first.
     pub fn exchange(
         &mut self,
         caller: &Caller,
@@ -889,10 +890,18 @@ impl HubStore {
             (Lane::Urgent, request.urgent.as_ref().unwrap_or(&none)),
             (Lane::Bulk, request.bulk.as_ref().unwrap_or(&none)),
         ];
+        // A refused bulk batch does not hold back the urgent lane: the
+        // urgent entries are applied and then the refusal is returned.
         let mut checked = [None, None];
+        let mut refused = None;
         for (i, (lane, entries)) in lanes.iter().enumerate() {
-            if !entries.entries.is_empty() {
-                checked[i] = Some(self.check_entries(caller, *lane, &entries.entries)?);
+            if entries.entries.is_empty() {
+                continue;
+            }
+            match self.check_entries(caller, *lane, &entries.entries) {
+                Ok(range) => checked[i] = Some(range),
+                Err(e) if *lane == Lane::Bulk => refused = Some(e),
+                Err(e) => return Err(e),
             }
         }
         let tx = self
@@ -940,6 +949,9 @@ impl HubStore {
             )?;
         }
         tx.commit()?;
+        if let Some(e) = refused {
+            return Err(e);
+        }
         if caught_up && !request.digest_root.is_empty() {
             let agree =
                 digest::root(&self.digests(&caller.compound)?)[..] == request.digest_root[..];
