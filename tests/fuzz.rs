@@ -1094,6 +1094,31 @@ impl Raw {
         });
         Ok(self.client.push(request).await?.into_inner())
     }
+
+    /// The same entries through `Exchange`, in the lane field `lane` names
+    /// (the other lane empty), asking for nothing else.
+    async fn exchange(
+        &mut self,
+        lane: Lane,
+        entries: Vec<pb::LogEntry>,
+    ) -> Result<pb::ExchangeResponse, tonic::Status> {
+        let lane_entries = pb::LaneEntries {
+            head: entries.last().map_or(0, |e| e.seq),
+            entries,
+        };
+        let (urgent, bulk) = match lane {
+            Lane::Urgent => (lane_entries, pb::LaneEntries::default()),
+            Lane::Bulk => (pb::LaneEntries::default(), lane_entries),
+        };
+        let request = self.request(pb::ExchangeRequest {
+            log_id: "L1".into(),
+            version: "fuzz".into(),
+            urgent: Some(urgent),
+            bulk: Some(bulk),
+            ..Default::default()
+        });
+        Ok(self.client.exchange(request).await?.into_inner())
+    }
 }
 
 fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
@@ -1243,7 +1268,7 @@ async fn refused_whole(hub: &TestHub, code: &str, case: Hostile, failures: &mut 
     let mut raw = fresh_compound(hub, code).await;
     let before = snapshot(hub, code);
     let name = case.name;
-    match raw.push(case.lane, case.entries).await {
+    match raw.push(case.lane, case.entries.clone()).await {
         Ok(reply) => failures.push(format!(
             "{name}: accepted (cursor {}, applied {}); expected {:?} naming {:?}",
             reply.cursor, reply.applied, case.code, case.names
@@ -1276,6 +1301,50 @@ async fn refused_whole(hub: &TestHub, code: &str, case: Hostile, failures: &mut 
     if after != before {
         failures.push(format!(
             "{name}: stored (part of) a batch that must be refused: [bulk cursor, urgent cursor, counts by kind] {before:?} -> {after:?}"
+        ));
+    }
+
+    // The same entries through Exchange, which carries lanes as fields: the
+    // same refusal, except that a batch past the cursor is answered with
+    // the cursor to resume from, and an empty lane is just nothing to send;
+    // either way nothing is applied.
+    let Ok(lane) = Lane::try_from(case.lane) else {
+        return;
+    };
+    let nothing_to_send = case.entries.is_empty();
+    match raw.exchange(lane, case.entries).await {
+        Ok(reply) if case.code == Code::OutOfRange || nothing_to_send => {
+            let cursor = match lane {
+                Lane::Urgent => reply.urgent_cursor,
+                Lane::Bulk => reply.bulk_cursor,
+            };
+            if cursor != before[lane as usize] {
+                failures.push(format!(
+                    "{name} via Exchange: cursor {cursor}, expected it to stay at {}",
+                    before[lane as usize]
+                ));
+            }
+        }
+        Ok(reply) => failures.push(format!(
+            "{name} via Exchange: accepted ({reply:?}); expected {:?} naming {:?}",
+            case.code, case.names
+        )),
+        Err(status) => {
+            if status.code() != case.code || !status.message().contains(case.names) {
+                let shown: String = status.message().chars().take(200).collect();
+                failures.push(format!(
+                    "{name} via Exchange: {:?} {shown:?}; expected {:?} naming {:?}",
+                    status.code(),
+                    case.code,
+                    case.names
+                ));
+            }
+        }
+    }
+    let again = snapshot(hub, code);
+    if again != before {
+        failures.push(format!(
+            "{name} via Exchange: stored (part of) a batch that must be refused: {before:?} -> {again:?}"
         ));
     }
 }
@@ -1877,7 +1946,7 @@ async fn fuzz_hub_answers_garbage_bodies_with_a_status() {
     }
     let mut failures = Vec::new();
     for (i, body) in bodies.iter().enumerate() {
-        for method in ["Push", "Verify", "Pull"] {
+        for method in ["Exchange", "Push", "Verify", "Pull"] {
             let answer = raw_call(&channel, &token, method, body.clone()).await;
             let Err(status) = answer else {
                 continue;
@@ -1909,6 +1978,37 @@ async fn fuzz_hub_answers_garbage_bodies_with_a_status() {
     let request = raw.request(pull);
     if let Err(status) = raw.client.pull(request).await {
         failures.push(format!("pull after u64::MAX: {status:?}"));
+    }
+    let exchange = pb::ExchangeRequest {
+        log_id: "L1".into(),
+        version: "\u{0}".repeat(1000),
+        urgent: None,
+        bulk: Some(pb::LaneEntries {
+            head: u64::MAX,
+            entries: vec![],
+        }),
+        down_cursor: u64::MAX,
+        down_max: u32::MAX,
+        digest_root: vec![0xff; 1000],
+    };
+    let request = raw.request(exchange);
+    match raw.client.exchange(request).await {
+        Err(status)
+            if status.code() == Code::InvalidArgument && status.message().contains("head") => {}
+        other => failures.push(format!("exchange claiming head u64::MAX: {other:?}")),
+    }
+    let exchange = pb::ExchangeRequest {
+        log_id: "L1".into(),
+        down_cursor: u64::MAX,
+        down_max: u32::MAX,
+        digest_root: vec![0xff; 1000],
+        ..Default::default()
+    };
+    let request = raw.request(exchange);
+    if let Err(status) = raw.client.exchange(request).await {
+        failures.push(format!(
+            "exchange after u64::MAX with a hostile root: {status:?}"
+        ));
     }
     let buckets = vec![pb::BucketDigest {
         kind: 99,

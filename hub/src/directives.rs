@@ -31,7 +31,11 @@ pub(crate) fn mark_delivered(conn: &Connection, compound: &str, cursor: u64) -> 
     conn.execute(
         "UPDATE downlog SET delivered_at = ?3
          WHERE compound = ?1 AND seq <= ?2 AND delivered_at IS NULL",
-        params![compound, cursor as i64, now_rfc3339()],
+        params![
+            compound,
+            i64::try_from(cursor).unwrap_or(i64::MAX),
+            now_rfc3339()
+        ],
     )?;
     Ok(())
 }

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use lianfang_proto::digest::{self, Digests};
-use lianfang_proto::sync::{Accept, accept, check_batch};
+use lianfang_proto::sync::{Accept, MAX_SEQ, accept, check_batch};
 use lianfang_proto::table::{DailyCounts, IsolationFacts, PersonFacts, TableBuilder, TableConfig};
 use lianfang_proto::{Kind, Lane, pb};
 use prost::Message as _;
@@ -464,17 +464,23 @@ fn open_session(
     tx: &Connection,
     caller: &Caller,
     log_id: &str,
-    heads: [(Lane, u64); 2],
+    heads: &[(Lane, u64)],
 ) -> Result<()> {
     match bound_log(tx, caller.node)? {
         Some(bound) if bound != log_id => return Err(HubError::LogMismatch { bound }),
         _ => {}
     }
+    if let Some((lane, head)) = heads.iter().find(|(_, head)| *head > MAX_SEQ) {
+        return Err(HubError::Malformed(format!(
+            "{} head {head} is beyond the largest a log may reach ({MAX_SEQ})",
+            lane.as_str_name()
+        )));
+    }
     tx.execute(
         "UPDATE node SET log_id = ?2, last_sync = ?3 WHERE id = ?1",
         params![caller.node, log_id, now_rfc3339()],
     )?;
-    for (lane, head) in heads {
+    for &(lane, head) in heads {
         tx.execute(
             "INSERT INTO lane_cursor (node, lane, head) VALUES (?1, ?2, ?3)
              ON CONFLICT (node, lane) DO UPDATE SET head = excluded.head",
@@ -758,7 +764,7 @@ impl HubStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        open_session(&tx, caller, log_id, heads)?;
+        open_session(&tx, caller, log_id, &heads)?;
         let mut cursors = [0u64; 2];
         for lane in lianfang_proto::LANES {
             cursors[lane as usize] = lane_cursor(&tx, caller.node, lane)?;
@@ -900,19 +906,20 @@ impl HubStore {
             }
             match self.check_entries(caller, *lane, &entries.entries) {
                 Ok(range) => checked[i] = Some(range),
-                Err(e) if *lane == Lane::Bulk => refused = Some(e),
+                Err(e) if *lane == Lane::Bulk && checked[0].is_some() => refused = Some(e),
                 Err(e) => return Err(e),
             }
         }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        open_session(
-            &tx,
-            caller,
-            &request.log_id,
-            lanes.map(|(lane, entries)| (lane, entries.head)),
-        )?;
+        // A refused lane's head is not recorded: nothing of it was taken.
+        let heads: Vec<(Lane, u64)> = lanes
+            .iter()
+            .filter(|(lane, _)| !(*lane == Lane::Bulk && refused.is_some()))
+            .map(|(lane, entries)| (*lane, entries.head))
+            .collect();
+        open_session(&tx, caller, &request.log_id, &heads)?;
         let mut out = Exchanged::default();
         let mut caught_up = true;
         for ((lane, entries), checked) in lanes.iter().zip(checked) {
