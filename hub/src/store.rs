@@ -546,13 +546,12 @@ impl HubStore {
             path: dir.to_owned(),
             source,
         })?;
-        let conn = Connection::open(dir.join(DB_FILE))?;
+        let mut conn = Connection::open(dir.join(DB_FILE))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA_SQL)?;
-        let mut conn = conn;
         crate::aggregates::ensure(&mut conn)?;
         let store = HubStore {
             conn,

@@ -312,11 +312,7 @@ impl Store {
     }
 
     fn meta_u64(&self, key: &'static str) -> Result<u64> {
-        let value = self.meta(key)?;
-        value.parse().map_err(|_| StoreError::Corrupt {
-            what: "meta",
-            detail: format!("{key} = {value:?} is not a number"),
-        })
+        parse_meta_u64(key, &self.meta(key)?)
     }
 
     /// Who this node is.
@@ -476,23 +472,6 @@ impl Store {
         Ok(ids)
     }
 
-    /// Every live record of one kind with its body, ordered by id.
-    ///
-    /// # Errors
-    /// SQLite errors or an undecodable stored body.
-    pub fn live_records(&self, kind: Kind) -> Result<Vec<(String, pb::record::Body)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, body FROM record WHERE kind = ?1 AND deleted = 0 ORDER BY id")?;
-        let mut rows = stmt.query([kind as i64])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            let body: Vec<u8> = row.get(1)?;
-            out.push((row.get(0)?, decode_body(kind, &body)?));
-        }
-        Ok(out)
-    }
-
     /// Highest sequence number in the bulk lane of the change log (the
     /// ledger records; 0 when empty).
     ///
@@ -547,16 +526,21 @@ impl Store {
         Ok(pending)
     }
 
-    /// Records the hub's acknowledgement on a lane. Never moves backwards.
+    /// Records the hub's acknowledgements, one write for all the lanes
+    /// given. A lane's acknowledgement never moves backwards.
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn set_acked(&self, lane: Lane, cursor: u64) -> Result<()> {
-        let acked = self.acked_of(lane)?.max(cursor);
-        self.conn.execute(
-            SET_META_SQL,
-            params![Self::acked_key(lane), acked.to_string()],
-        )?;
+    pub fn set_acked(&self, cursors: &[(Lane, u64)]) -> Result<()> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        for &(lane, cursor) in cursors {
+            let acked = self.acked_of(lane)?.max(cursor);
+            tx.execute(
+                SET_META_SQL,
+                params![Self::acked_key(lane), acked.to_string()],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -566,13 +550,8 @@ impl Store {
     /// SQLite errors.
     pub fn exported_of(&self, lane: Lane) -> Result<u64> {
         let key = Self::exported_key(lane);
-        match self.optional_meta(key)? {
-            None => Ok(0),
-            Some(value) => value.parse().map_err(|_| StoreError::Corrupt {
-                what: "meta",
-                detail: format!("{key} = {value:?} is not a number"),
-            }),
-        }
+        self.optional_meta(key)?
+            .map_or(Ok(0), |value| parse_meta_u64(key, &value))
     }
 
     /// Notes that a bundle carried a lane's entries up to `head`.
@@ -1053,6 +1032,14 @@ impl<'t> Outbox<'t> {
             .execute(params![lane as i64, seq as i64, record.encode_to_vec()])?;
         Ok(seq)
     }
+}
+
+/// A numeric meta value; anything else means the database is damaged.
+fn parse_meta_u64(key: &str, value: &str) -> Result<u64> {
+    value.parse().map_err(|_| StoreError::Corrupt {
+        what: "meta",
+        detail: format!("{key} = {value:?} is not a number"),
+    })
 }
 
 fn decode_body(kind: Kind, bytes: &[u8]) -> Result<pb::record::Body> {

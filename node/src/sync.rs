@@ -405,8 +405,12 @@ async fn session(
                 ))));
             }
             sender.resume_at(cursor);
-            store.call(move |s| s.set_acked(lane, cursor)).await?;
         }
+        let acked = [
+            (Lane::Urgent, reply.urgent_cursor),
+            (Lane::Bulk, reply.bulk_cursor),
+        ];
+        store.call(move |s| s.set_acked(&acked)).await?;
         let mut moved = lanes.map(|l| l.acked) != before;
         progress(Progress {
             cursor: lanes[1].acked,

@@ -134,10 +134,6 @@ impl<'c> TableBuilder<'c> {
         }
     }
 
-    pub fn date(&self) -> NaiveDate {
-        self.date
-    }
-
     pub fn add_household(&self, counts: &mut DailyCounts, housing: pb::Housing) {
         self.add_households(counts, housing, 1);
     }
