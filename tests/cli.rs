@@ -1,7 +1,7 @@
 //! The interface users and scripts call, through the real binaries.
 
-use lianfang_node::generate::{self, StreetSpec};
 use lianfang_proto::table::COLUMNS;
+use lianfang_sim::generate::{self, StreetSpec};
 use lianfang_tests::{Serve, ok, oracle, run};
 
 #[test]

@@ -13,12 +13,12 @@ use std::sync::OnceLock;
 
 use chrono::NaiveDate;
 use lianfang_hub::store::{Caller, Counting, HubError, HubStore};
-use lianfang_node::generate::{self, CompoundLedger, StreetSpec};
 use lianfang_node::store::{Change, Store};
 use lianfang_proto::merge::{Version, wins};
 use lianfang_proto::record::{empty_body, encode_body};
 use lianfang_proto::table::{TableBuilder, TableConfig};
 use lianfang_proto::{Kind, Lane, pb};
+use lianfang_sim::generate::{self, CompoundLedger, StreetSpec};
 use lianfang_tests::node_with_ledger;
 use proptest::collection::vec;
 use proptest::prelude::*;

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use lianfang_hub::store::HubStore;
-use lianfang_node::generate::{self, CompoundLedger, StreetSpec};
 use lianfang_node::store::Store;
 use lianfang_proto::{Kind, Lane};
+use lianfang_sim::generate::{self, CompoundLedger, StreetSpec};
 use lianfang_tests::{Serve, bin, ok, oracle};
 
 const LEDGER_KINDS: [Kind; 3] = [Kind::Household, Kind::Person, Kind::Isolation];

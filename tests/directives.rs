@@ -6,10 +6,10 @@ use std::process::Command;
 
 use lianfang_hub::store::HubStore;
 use lianfang_node::directives;
-use lianfang_node::generate::{self, StreetSpec};
 use lianfang_node::store::Store;
 use lianfang_node::sync::{SyncError, SyncOptions, sync_once};
 use lianfang_proto::pb;
+use lianfang_sim::generate::{self, StreetSpec};
 use lianfang_tests::{TestHub, bin, node_with_ledger, ok};
 
 /// A hub and `n` empty enrolled nodes HM001.. in `root`.

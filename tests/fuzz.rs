@@ -21,12 +21,12 @@ use std::sync::OnceLock;
 
 use chrono::NaiveDate;
 use lianfang_hub::store::HubStore;
-use lianfang_node::generate::{self, CompoundLedger, StreetSpec};
 use lianfang_node::ledger::{self, Ledger, LedgerError};
 use lianfang_node::store::Store;
 use lianfang_node::sync::{SyncOptions, sync_once};
 use lianfang_proto::pb::sync_client::SyncClient;
 use lianfang_proto::{Kind, Lane, bundle, digest, pb, record, sign, token, validate};
+use lianfang_sim::generate::{self, CompoundLedger, StreetSpec};
 use lianfang_tests::{TestHub, node_with_ledger};
 use proptest::prelude::*;
 use proptest::sample::Index;

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lianfang_hub::link::{FaultLink, LinkProfile};
 use lianfang_hub::store::{HubStore, Source};
-use lianfang_node::generate::{self, StreetSpec};
 use lianfang_node::store::Store;
 use lianfang_node::sync::{SyncOptions, sync_once};
 use lianfang_proto::pb;
+use lianfang_sim::generate::{self, StreetSpec};
+use lianfang_sim::link::{FaultLink, LinkProfile};
 use lianfang_tests::{TestHub, node_with_ledger, oracle};
 
 fn day(s: &str) -> chrono::NaiveDate {
@@ -257,7 +257,7 @@ async fn a_node_offline_for_weeks_catches_up_over_a_slow_link_with_progress() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_a_street_over_poor_links_and_the_hub_agrees() {
-    let outcome = lianfang_hub::demo::run(lianfang_hub::demo::DemoOptions {
+    let outcome = lianfang_sim::demo::run(lianfang_sim::demo::DemoOptions {
         compounds: 5,
         small: true,
         ..Default::default()

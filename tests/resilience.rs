@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use lianfang_node::generate::{self, StreetSpec};
 use lianfang_node::store::Store;
 use lianfang_node::sync::{SyncOptions, sync_once};
 use lianfang_proto::Kind;
+use lianfang_sim::generate::{self, StreetSpec};
 use lianfang_tests::{TestHub, node_with_ledger, ok_with as ok, oracle, run_with as run};
 
 fn day(s: &str) -> chrono::NaiveDate {

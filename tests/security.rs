@@ -3,10 +3,10 @@
 
 use std::process::Command;
 
-use lianfang_node::generate::{self, StreetSpec};
 use lianfang_node::sync::{SyncOptions, sync_once};
 use lianfang_proto::pb;
 use lianfang_proto::pb::sync_client::SyncClient;
+use lianfang_sim::generate::{self, StreetSpec};
 use lianfang_tests::{Serve, TestHub, bin, node_with_ledger, ok, oracle, run};
 use tonic::Code;
 

@@ -1,9 +1,9 @@
 //! Whole-path sync: ledgers → nodes → gRPC → hub → daily table.
 
-use lianfang_node::generate::{self, StreetSpec};
 use lianfang_node::store::{Change, Store};
 use lianfang_node::sync::{SyncError, SyncOptions, sync_once};
 use lianfang_proto::{Kind, pb};
+use lianfang_sim::generate::{self, StreetSpec};
 use lianfang_tests::{CutProxy, TestHub, node_with_ledger, oracle};
 
 fn day(s: &str) -> chrono::NaiveDate {

@@ -2,6 +2,7 @@
 //! files in temp dirs, the real binaries where the interface is the point.
 //! No mocks of our own components.
 
+mod architecture;
 mod cli;
 mod convergence;
 mod crash;

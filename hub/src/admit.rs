@@ -90,14 +90,11 @@ where
             let bytes = match Limited::new(body, max_body).collect().await {
                 Ok(collected) => collected.to_bytes(),
                 Err(e) => {
-                    let status = if e.is::<http_body_util::LengthLimitError>() {
-                        tonic::Status::resource_exhausted(format!(
-                            "request larger than {max_body} bytes"
-                        ))
+                    return Ok(if e.is::<http_body_util::LengthLimitError>() {
+                        crate::grpc::request_too_large(max_body)
                     } else {
-                        tonic::Status::cancelled(format!("request body not received: {e}"))
-                    };
-                    return Ok(status.into_http());
+                        crate::grpc::request_not_received(e)
+                    });
                 }
             };
             let _permit = permits

@@ -165,7 +165,7 @@ pub fn to_json(rows: &[Row]) -> String {
 
 /// Column names of an export kind: the compound, then the ledger's headers.
 pub fn header(kind: ExportKind) -> Vec<&'static str> {
-    use lianfang_node::ledger::{HOUSEHOLD_HEADERS, ISOLATION_HEADERS, PERSON_HEADERS};
+    use lianfang_proto::columns::{HOUSEHOLD_HEADERS, ISOLATION_HEADERS, PERSON_HEADERS};
     let ledger: &[&'static str] = match kind {
         ExportKind::Households => &HOUSEHOLD_HEADERS,
         ExportKind::Persons => &PERSON_HEADERS,

@@ -10,6 +10,18 @@ use tonic::{Request, Response, Status};
 
 use crate::store::{Caller, HubError, HubStore};
 
+/// The answer to a call whose request is larger than `max` bytes, refused
+/// before its message is decoded (`admit.rs`).
+pub(crate) fn request_too_large<B: Default>(max: usize) -> http::Response<B> {
+    Status::resource_exhausted(format!("request larger than {max} bytes")).into_http()
+}
+
+/// The answer to a call whose request body broke off before it was whole
+/// (`admit.rs`).
+pub(crate) fn request_not_received<B: Default>(error: impl std::fmt::Display) -> http::Response<B> {
+    Status::cancelled(format!("request body not received: {error}")).into_http()
+}
+
 impl From<HubError> for Status {
     fn from(e: HubError) -> Status {
         let message = e.to_string();

@@ -5,24 +5,20 @@
 //! - [`store`]: SQLite: enrolments and cursors, merged records, the table query.
 //! - [`aggregates`]: per-compound counts kept by triggers, read by the table.
 //! - [`directives`]: the down log: notices, tasks, problems, configuration, signed.
-//! - [`link`]: a fault-injecting TCP link on loopback for the demo and tests.
 //! - [`export`]: exports of merged records, ID numbers and phones masked unless asked.
 //! - [`grpc`]: the `Sync` service; the only module that knows `tonic::Status`.
 //! - [`server`]: runs the gRPC server on a listener until shutdown.
 //! - [`admit`]: how many calls the hub decodes and serves at once, across nodes.
 //! - [`tls`]: the hub's own CA and server certificate, created on first use.
 //! - [`report`]: renders the table as JSON, CSV or text.
-//! - [`demo`]: the main job: a generated street synced over loopback.
 //!
 //! The binary `lianfang-hub` (`src/main.rs`) only parses flags and calls
 //! into these modules; tests call the same functions.
 pub mod admit;
 pub mod aggregates;
-pub mod demo;
 pub mod directives;
 pub mod export;
 pub mod grpc;
-pub mod link;
 pub mod report;
 pub mod server;
 pub mod store;

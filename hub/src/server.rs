@@ -115,6 +115,19 @@ fn limited_incoming(listener: TcpListener) -> ReceiverStream<std::io::Result<Lim
     ReceiverStream::new(rx)
 }
 
+/// Why the server could not start or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] crate::store::HubError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("listener: {0}")]
+    Listener(#[from] std::io::Error),
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
 /// Whether a hub listening on `addr` serves TLS: always off loopback (a
 /// plaintext link is refused there), on loopback only when asked.
 pub fn requires_tls(addr: std::net::SocketAddr, asked: bool) -> bool {
@@ -132,7 +145,7 @@ pub async fn run(
     dir: &Path,
     tls: bool,
     shutdown: impl Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
+) -> Result<(), ServeError> {
     let tls = requires_tls(listener.local_addr()?, tls);
     let store = HubStore::open_or_create(dir)?;
     let service = SyncServer::new(SyncService::new(store))

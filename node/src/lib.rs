@@ -7,12 +7,10 @@
 //! - [`import`]: applies a ledger to the store, all or nothing.
 //! - [`sync`]: the gRPC sync client (handshake, push, pull, retry).
 //! - [`directives`]: what the hub sent (notices, tasks, problems) and the answers.
-//! - [`generate`]: deterministic generator of realistic compound ledgers.
 //!
 //! The binary `lianfang-node` (`src/main.rs`) only parses flags and calls
 //! into these modules; tests call the same functions.
 pub mod directives;
-pub mod generate;
 pub mod import;
 pub mod ledger;
 pub mod store;

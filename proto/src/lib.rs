@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`pb`]: types generated from `proto/lianfang.proto`.
+//! - [`columns`]: the ledgers' column headers (import and export).
 //! - [`bundle`]: sealed bundle files (pending changes carried on a USB stick).
 //! - [`digest`]: order-independent digests of a compound's records, by bucket.
 //! - [`hlc`]: hybrid logical clock stamps.
@@ -18,6 +19,7 @@ pub mod pb {
     tonic::include_proto!("lianfang.v1");
 }
 pub mod bundle;
+pub mod columns;
 pub mod digest;
 pub mod hlc;
 pub mod mask;

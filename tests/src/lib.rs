@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDate;
 use lianfang_hub::store::HubStore;
-use lianfang_node::generate::CompoundLedger;
 use lianfang_proto::pb;
 use lianfang_proto::table::DailyCounts;
+use lianfang_sim::generate::CompoundLedger;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -27,7 +27,7 @@ pub struct TestHub {
     pub dir: tempfile::TempDir,
     pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    task: Option<tokio::task::JoinHandle<Result<(), lianfang_hub::server::ServeError>>>,
 }
 
 impl TestHub {

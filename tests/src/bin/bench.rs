@@ -25,12 +25,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use lianfang_hub::link::{FaultLink, LinkProfile, LinkStats};
 use lianfang_hub::store::HubStore;
-use lianfang_node::generate::{self, CompoundLedger, StreetSpec};
 use lianfang_node::store::Store;
 use lianfang_node::sync::{SyncOptions, sync_once};
 use lianfang_proto::{Lane, pb};
+use lianfang_sim::generate::{self, CompoundLedger, StreetSpec};
+use lianfang_sim::link::{FaultLink, LinkProfile, LinkStats};
 use prost::Message as _;
 use tokio::net::TcpListener;
 
@@ -400,7 +400,7 @@ struct InProcessHub {
     dir: PathBuf,
     addr: std::net::SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    task: tokio::task::JoinHandle<Result<(), lianfang_hub::server::ServeError>>,
 }
 
 impl InProcessHub {

@@ -139,7 +139,7 @@ pub struct CompoundLedger {
 }
 
 /// CSV / sheet headers, exactly as compounds type them (the ledger format's).
-pub use crate::ledger::{HOUSEHOLD_HEADERS, ISOLATION_HEADERS, PERSON_HEADERS};
+pub use lianfang_proto::columns::{HOUSEHOLD_HEADERS, ISOLATION_HEADERS, PERSON_HEADERS};
 
 /// The whole street, compound `i` from sub-seed `(seed, i)`; compounds are
 /// built on a few threads but the result does not depend on that.

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::generate::{self, CompoundLedger, StreetSpec};
 use anyhow::Context as _;
-use lianfang_node::generate::{self, CompoundLedger, StreetSpec};
 use lianfang_node::store::Store;
 use lianfang_node::sync::{SyncOptions, SyncReport, sync_once};
 use lianfang_proto::pb;
@@ -18,8 +18,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::link::{FaultLink, LinkProfile, LinkStats};
-use crate::report::{self, Format};
-use crate::store::{HubStore, Table};
+use lianfang_hub::report::{self, Format};
+use lianfang_hub::store::{HubStore, Table};
 
 /// What the demo runs.
 #[derive(Debug, Clone)]
@@ -132,7 +132,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server_dir = hub_dir.clone();
     let server = tokio::spawn(async move {
-        crate::server::run(listener, &server_dir, false, async {
+        lianfang_hub::server::run(listener, &server_dir, false, async {
             let _ = stopped.await;
         })
         .await

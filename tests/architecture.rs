@@ -1,0 +1,178 @@
+//! The invariants of ARCHITECTURE.md that can be checked mechanically:
+//! which crates depend on which, who may name `tonic::Status`, where
+//! `anyhow` may appear, and that `lianfang-proto` does no I/O and reads no
+//! clock. Each failure names the file and line that broke the rule.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned()
+}
+
+/// The `lianfang-*` crates named in a manifest's `[dependencies]` and
+/// `[dev-dependencies]` (the build graph a reader cares about).
+fn lianfang_deps(manifest: &Path) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(manifest).expect("read Cargo.toml");
+    let mut section = String::new();
+    let mut deps = BTreeSet::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line.to_owned();
+            continue;
+        }
+        let in_deps = section.ends_with("dependencies]");
+        if in_deps && line.starts_with("lianfang-") {
+            let name = line.split(['=', '.', ' ']).next().unwrap_or_default();
+            deps.insert(name.to_owned());
+        }
+    }
+    deps
+}
+
+/// The workspace's members, from the root manifest.
+fn members() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(root().join("Cargo.toml")).expect("read Cargo.toml");
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("members"))
+        .expect("members line");
+    line.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn production_crates_link_only_their_own_side() {
+    // dir → the lianfang crates it may depend on, exactly.
+    let allowed: BTreeMap<&str, &[&str]> = BTreeMap::from([
+        ("proto", &[][..]),
+        ("node", &["lianfang-proto"][..]),
+        ("hub", &["lianfang-proto"][..]),
+        (
+            "sim",
+            &["lianfang-hub", "lianfang-node", "lianfang-proto"][..],
+        ),
+        (
+            "tests",
+            &[
+                "lianfang-hub",
+                "lianfang-node",
+                "lianfang-proto",
+                "lianfang-sim",
+            ][..],
+        ),
+    ]);
+    let known: BTreeSet<String> = allowed.keys().map(|k| k.to_string()).collect();
+    assert_eq!(
+        members(),
+        known,
+        "a workspace member was added or removed: say here which crates it may depend on"
+    );
+    for (dir, want) in allowed {
+        let got = lianfang_deps(&root().join(dir).join("Cargo.toml"));
+        let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            got, want,
+            "{dir}/Cargo.toml depends on these lianfang crates"
+        );
+    }
+}
+
+/// Every non-comment line of the Rust files under `dir`, with its place.
+fn code_lines(dir: &Path) -> Vec<(String, usize, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("read source");
+                let rel = path
+                    .strip_prefix(root())
+                    .expect("under root")
+                    .display()
+                    .to_string();
+                for (i, line) in text.lines().enumerate() {
+                    let t = line.trim_start();
+                    if !t.starts_with("//") {
+                        out.push((rel.clone(), i + 1, line.to_owned()));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn violations(dirs: &[&str], allowed_files: &[&str], hit: impl Fn(&str) -> bool) -> Vec<String> {
+    dirs.iter()
+        .flat_map(|d| code_lines(&root().join(d)))
+        .filter(|(file, _, line)| !allowed_files.iter().any(|a| file.ends_with(a)) && hit(line))
+        .map(|(file, n, line)| format!("{file}:{n}: {}", line.trim()))
+        .collect()
+}
+
+#[test]
+fn only_the_grpc_boundary_names_tonic_status() {
+    let names_status = |line: &str| {
+        line.contains("tonic::Status")
+            || line.contains("Status::")
+            || (line.contains("use tonic::") && line.contains("Status"))
+    };
+    let found = violations(
+        &["proto/src", "node/src", "hub/src"],
+        &["hub/src/grpc.rs", "node/src/sync.rs"],
+        names_status,
+    );
+    assert!(
+        found.is_empty(),
+        "tonic::Status outside hub/src/grpc.rs and node/src/sync.rs:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn anyhow_appears_only_in_binaries_and_the_world_around_them() {
+    let found = violations(
+        &["proto/src", "node/src", "hub/src"],
+        &["/main.rs"],
+        |line| line.contains("anyhow"),
+    );
+    assert!(
+        found.is_empty(),
+        "anyhow in a library module (give it a thiserror enum):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_shared_crate_does_no_io_and_reads_no_clock() {
+    let io = [
+        "std::fs",
+        "std::net",
+        "std::io::stdin",
+        "std::env",
+        "tokio::",
+        "SystemTime::now",
+        "Instant::now",
+        "Utc::now",
+        "Local::now",
+        "println!",
+    ];
+    let found = violations(&["proto/src"], &[], |line| {
+        io.iter().any(|p| line.contains(p))
+    });
+    assert!(
+        found.is_empty(),
+        "lianfang-proto must be a function of its arguments:\n{}",
+        found.join("\n")
+    );
+}
