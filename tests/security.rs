@@ -479,6 +479,21 @@ fn personal_data_is_masked_in_every_output_and_unmasking_is_audited() {
         "the export has the persons"
     );
     assert!(export.contains("****"), "masked, not dropped");
+    // Names are personal data too: each export shows a person's name with
+    // only its first char (`张三丰` → `张**`).
+    for (what, export) in [&outputs[2], &outputs[3]] {
+        for (_, p) in &compound.persons {
+            let masked = lianfang_proto::mask::name(&p.name);
+            assert_ne!(masked, p.name, "{what}: the generator's names are maskable");
+            assert!(export.contains(&masked), "{what} lacks {masked}");
+            assert!(
+                !export.contains(&format!(",{},", p.name))
+                    && !export.contains(&format!("\"{}\"", p.name)),
+                "{what} shows the name {} unmasked",
+                p.name
+            );
+        }
+    }
     assert!(outputs[4].1.contains("139****5678"), "{}", outputs[4].1);
 
     // A bad ledger value is reported without showing it whole.

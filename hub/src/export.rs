@@ -1,7 +1,7 @@
 //! Exports of the merged records, with personal data masked by default.
 //!
-//! **Architecture Invariant:** every output that can show an ID number or a
-//! phone goes through `lianfang_proto::mask::Privacy`; the unmasked form is
+//! **Architecture Invariant:** every output that can show an ID number, a
+//! phone or (in exports) a name goes through `lianfang_proto::mask::Privacy`; the unmasked form is
 //! only produced on an explicit flag, and that use is written to the audit
 //! log before anything is printed.
 
@@ -31,7 +31,7 @@ pub fn audit_unmasked(store: &HubStore, what: &str, compound: Option<&str>) -> R
     store.audit(
         compound,
         "unmasked_output",
-        &format!("{what} exported with ID numbers and phones unmasked"),
+        &format!("{what} exported with ID numbers, phones and names unmasked"),
     )
 }
 
@@ -91,7 +91,7 @@ pub fn export(
                 vec![
                     ("人员编号", id),
                     ("户编号", p.household_id),
-                    ("姓名", p.name),
+                    ("姓名", privacy.name(&p.name)),
                     ("手机", privacy.phone(&p.phone)),
                     ("证件号码", privacy.id_number(&p.id_number)),
                     ("国籍", p.nationality),

@@ -60,7 +60,7 @@ enum Command {
         format: Format,
     },
     /// Export merged records (persons, households or isolations) as CSV or
-    /// JSON. ID numbers and phones are masked unless --unmasked, which is
+    /// JSON. ID numbers, phones and names are masked unless --unmasked, which is
     /// written to the audit log.
     Export {
         #[arg(long, env = "LIANFANG_HUB_DATA")]
@@ -72,7 +72,7 @@ enum Command {
         compound: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Csv)]
         format: Format,
-        /// Show ID numbers and phones in full (audited).
+        /// Show ID numbers, phones and names in full (audited).
         #[arg(long)]
         unmasked: bool,
     },
