@@ -13,4 +13,5 @@ mod links;
 mod protocol;
 mod resilience;
 mod security;
+mod skew;
 mod sync;

@@ -28,7 +28,9 @@ impl From<HubError> for Status {
         match e {
             HubError::BadToken | HubError::TokenCompound { .. } => Status::unauthenticated(message),
             HubError::ForeignRecord { .. } => Status::permission_denied(message),
-            HubError::LogMismatch { .. } => Status::failed_precondition(message),
+            HubError::LogMismatch { .. } | HubError::UnknownKind { .. } => {
+                Status::failed_precondition(message)
+            }
             HubError::Gap { .. } => Status::out_of_range(message),
             HubError::Malformed(_)
             | HubError::InvalidCode(_)

@@ -183,6 +183,15 @@ pub enum HubError {
     Gap { first: u64, expected: u64 },
     #[error("malformed batch: {0}")]
     Malformed(String),
+    /// Version skew: a record whose kind this hub's protocol does not have
+    /// (prost leaves the `body` oneof empty for a field it does not know).
+    #[error(
+        "entry {seq} (record {id:?}) is of a record kind this hub (lianfang-hub {}) does not know: \
+         the node is newer than the hub; upgrade lianfang-hub to the node's version \
+         (this lane waits until then; nothing of it was written)",
+        env!("CARGO_PKG_VERSION")
+    )]
+    UnknownKind { seq: u64, id: String },
     #[error("unknown compound {0}")]
     UnknownCompound(String),
     #[error("no directive {0}")]
@@ -813,10 +822,13 @@ impl HubStore {
                 return Err(error);
             }
             let Some(body) = &record.body else {
-                return Err(HubError::Malformed(format!(
-                    "entry {} has no body",
-                    entry.seq
-                )));
+                // Every kind this protocol has carries a body, even a
+                // tombstone (an empty one of its kind), so a missing body is
+                // a kind from a newer protocol.
+                return Err(HubError::UnknownKind {
+                    seq: entry.seq,
+                    id: record.id.chars().take(64).collect(),
+                });
             };
             if record.id.is_empty() {
                 return Err(HubError::Malformed(format!(
