@@ -52,7 +52,7 @@ impl Raw {
     }
 }
 
-fn household(
+pub(crate) fn household(
     compound: &str,
     id: &str,
     stamp: u64,
@@ -74,7 +74,7 @@ fn household(
     }
 }
 
-fn entries(compound: &str, seqs: impl IntoIterator<Item = u64>) -> Vec<pb::LogEntry> {
+pub(crate) fn entries(compound: &str, seqs: impl IntoIterator<Item = u64>) -> Vec<pb::LogEntry> {
     seqs.into_iter()
         .map(|seq| pb::LogEntry {
             seq,

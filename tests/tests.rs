@@ -8,6 +8,7 @@ mod convergence;
 mod crash;
 mod directives;
 mod fuzz;
+mod interop;
 mod ledger;
 mod links;
 mod protocol;

@@ -148,9 +148,15 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let tls = requires_tls(listener.local_addr()?, tls);
     let store = HubStore::open_or_create(dir)?;
+    // Nodes send zstd; other gRPC clients (grpcio, grpc-go, …) commonly
+    // offer only gzip. A request may come in either or uncompressed, and the
+    // reply takes the first encoding in the caller's `grpc-accept-encoding`
+    // that is enabled here, or none when it names neither.
     let service = SyncServer::new(SyncService::new(store))
         .send_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Zstd)
+        .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let mut builder = tonic::transport::Server::builder();

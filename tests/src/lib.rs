@@ -6,6 +6,7 @@
 //! - [`CutProxy`]: a loopback TCP proxy that cuts the link after N bytes.
 //! - [`bin`]: path of a workspace binary, built once per test run.
 //! - [`oracle`]: the daily table computed straight from a generated ledger.
+//! - [`rawgrpc`]: a gRPC client that is not tonic (raw `h2`, frames by hand).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +21,8 @@ use lianfang_proto::table::DailyCounts;
 use lianfang_sim::generate::CompoundLedger;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
+
+pub mod rawgrpc;
 
 /// A hub serving on loopback in this process, with its data in a temp dir.
 #[derive(Debug)]
