@@ -188,8 +188,12 @@ pub fn vary_origins(ledger: &mut CompoundLedger) {
         }
         let h = mix(str_hash(&person.household_id), str_hash(&person.origin));
         // One person in five spells it on their own (another town).
-        let h = if h % 5 == 0 { mix(h, str_hash(id)) } else { h };
-        if h % 10 == 0 {
+        let h = if h.is_multiple_of(5) {
+            mix(h, str_hash(id))
+        } else {
+            h
+        };
+        if h.is_multiple_of(10) {
             continue;
         }
         let origin = person.origin.trim();
@@ -203,7 +207,7 @@ pub fn vary_origins(ledger: &mut CompoundLedger) {
         let district = districts[(splitmix64(h ^ 1) % districts.len() as u64) as usize];
         let a = TOWN_SYLLABLES[(splitmix64(h ^ 2) % TOWN_SYLLABLES.len() as u64) as usize];
         let b = TOWN_SYLLABLES[(splitmix64(h ^ 3) % TOWN_SYLLABLES.len() as u64) as usize];
-        let town = if splitmix64(h ^ 4) % 3 == 0 {
+        let town = if splitmix64(h ^ 4).is_multiple_of(3) {
             "镇"
         } else {
             "街道"
