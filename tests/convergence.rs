@@ -703,3 +703,115 @@ fn aggregates_survive_direct_deletes_and_are_built_for_older_databases() {
         .unwrap();
     assert_eq!(rebuilt as u64, expected[0].persons);
 }
+
+/// The key regions changed at run time: the returnees' key flag is
+/// reclassified in the transaction that stores the configuration, rows
+/// written afterwards are classified under the new regions, and the
+/// aggregates equal a scan under each configuration the hub holds (read
+/// from the flag, not by the scan fallback).
+#[test]
+fn aggregates_follow_key_region_changes_at_run_time() {
+    let code = small_compound().code.clone();
+    let mut hub = FreshHub::new(&code);
+    let node_dir = tempfile::tempdir().unwrap();
+    let rounds: Vec<Vec<Edit>> = {
+        use proptest::strategy::ValueTree as _;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        vec(vec((any::<Index>(), any::<u8>()), 12), 4)
+            .new_tree(&mut runner)
+            .unwrap()
+            .current()
+    };
+    let node = build_node(node_dir.path(), &hub.token, &rounds);
+    let head = node.head().unwrap();
+    let log_id = node.identity().unwrap().log_id;
+    let caller = hub.session(&log_id, head);
+    let db = hub._dir.path().join(lianfang_hub::store::DB_FILE);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let check = |store: &HubStore, regions: &[&str], what: &str| {
+        let config = store.table_config().unwrap();
+        assert_eq!(config.key_regions, regions, "{what}");
+        let stored: BTreeSet<String> = conn
+            .prepare("SELECT name FROM key_region")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let expected: BTreeSet<String> = regions.iter().map(|r| (*r).to_owned()).collect();
+        assert_eq!(
+            stored, expected,
+            "{what}: key_region follows the configuration"
+        );
+        for date in DATES {
+            let builder = TableBuilder::new(&config, day(date));
+            let aggregated = store
+                .counts(&builder, &[&code], Counting::Aggregates)
+                .unwrap();
+            let scanned = store.counts(&builder, &[&code], Counting::Scan).unwrap();
+            assert_eq!(aggregated, scanned, "{what} on {date}");
+            assert_eq!(
+                store.table(day(date)).unwrap().compounds[0].counts,
+                scanned[0],
+                "{what}: table on {date}"
+            );
+        }
+    };
+    let entries = node.log_range(1, head).unwrap();
+    let mid = entries.len() / 2;
+    hub.store
+        .apply_batch(&caller, &log_id, Lane::Bulk, head, &entries[..mid])
+        .unwrap();
+    check(&hub.store, &["湖北"], "first half, default regions");
+    let mut keyed = BTreeSet::new();
+    for regions in [
+        vec!["浙江", "湖北省武汉"],
+        vec!["湖北", "浙江", "江西"],
+        vec!["湖北"],
+    ] {
+        hub.store
+            .set_config(
+                Some(regions.iter().map(|r| (*r).to_owned()).collect()),
+                None,
+            )
+            .unwrap();
+        check(&hub.store, &regions, "after the change");
+        keyed.insert(
+            hub.store
+                .table(day("2020-02-20"))
+                .unwrap()
+                .total
+                .returned_key_total,
+        );
+    }
+    hub.store
+        .set_config(Some(vec!["浙江".into(), "湖北".into()]), Some(7))
+        .unwrap();
+    check(&hub.store, &["浙江", "湖北"], "before the second half");
+    // Written after the change: classified by the triggers under it.
+    hub.store
+        .apply_batch(&caller, &log_id, Lane::Bulk, head, &entries[mid..])
+        .unwrap();
+    check(
+        &hub.store,
+        &["浙江", "湖北"],
+        "second half after the change",
+    );
+    conn.execute(
+        "DELETE FROM person WHERE id IN (SELECT id FROM person WHERE return_date <> '' ORDER BY id LIMIT 5)",
+        [],
+    )
+    .unwrap();
+    check(&hub.store, &["浙江", "湖北"], "after direct deletes");
+    // A reopened hub keeps the classification; a read-only one reads it.
+    drop(hub.store);
+    let reopened = HubStore::open_or_create(hub._dir.path()).unwrap();
+    check(&reopened, &["浙江", "湖北"], "reopened");
+    drop(reopened);
+    let read_only = HubStore::open_read_only(hub._dir.path()).unwrap();
+    check(&read_only, &["浙江", "湖北"], "read-only");
+    assert!(
+        keyed.len() > 1,
+        "the regions tried classify differently: {keyed:?}"
+    );
+}

@@ -5,21 +5,63 @@
 //! live (not deleted) rows of its record table. SQLite triggers keep it so in
 //! the same transaction as every insert, update or delete of a record row,
 //! whoever makes it (a push, a bundle, a repair), so the aggregates can never
-//! drift from the records they summarise. The groups keep the raw column
-//! values; what a value means for the table (key region, "today", isolation
-//! period) is decided at read time by [`TableBuilder`], under the
-//! configuration of the moment, exactly as for a single record.
+//! drift from the records they summarise.
+//!
+//! The groups keep the raw column values, except a returnee's origin: it is
+//! classified when the row is written, against the `key_region` table (the
+//! configured key-region names), and `agg_return` groups by that flag, so
+//! the table's cost does not grow with how varied the origins are. The SQL
+//! rule ([`key_sql`]) is [`TableConfig::is_key_region`] (trim Unicode white
+//! space, then a byte prefix); `key_region` is rewritten and `agg_return`
+//! rebuilt in the transaction that changes the configuration
+//! ([`classify`]), and the reader checks that the two agree before using
+//! the flag. "Today", the isolation period and everything else are decided
+//! at read time by [`TableBuilder`], exactly as for a single record.
 
 use lianfang_proto::pb;
-use lianfang_proto::table::{DailyCounts, IsolationFacts, PersonFacts, TableBuilder};
+use std::collections::BTreeSet;
+
+use lianfang_proto::table::{DailyCounts, IsolationFacts, PersonFacts, TableBuilder, TableConfig};
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior};
 
 use crate::store::{Result, text};
 
 /// Version of the aggregate tables' shape; a database whose `setting` lacks
-/// this version has them rebuilt from the record tables when opened for
-/// writing.
-const VERSION: &str = "1";
+/// this version has them dropped and rebuilt from the record tables when
+/// opened for writing. 1: returnees grouped by raw origin; 2: by the key
+/// flag.
+const VERSION: &str = "2";
+
+/// The characters `str::trim` removes (Unicode `White_Space`), as SQL
+/// `char()` arguments; a test holds this to `char::is_whitespace`.
+const WHITE_SPACE: &str = "9,10,11,12,13,32,133,160,5760,8192,8193,8194,8195,8196,8197,8198,\
+8199,8200,8201,8202,8232,8233,8239,8287,12288";
+
+/// SQL for "`origin` is in a key region" (1 or 0) against the `key_region`
+/// table: [`TableConfig::is_key_region`] in SQL. `trim(X, Y)` removes the
+/// characters of `Y` from both ends, like `str::trim`; the prefix is
+/// compared as bytes, like `str::starts_with`.
+fn key_sql(origin: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM key_region k WHERE k.name <> '' AND \
+         substr(CAST(trim({origin}, char({WHITE_SPACE})) AS BLOB), 1, length(CAST(k.name AS BLOB))) \
+         = CAST(k.name AS BLOB))"
+    )
+}
+
+/// Every trigger the aggregates use, by name (dropped before a rebuild of
+/// an older shape).
+const TRIGGERS: [&str; 9] = [
+    "household_agg_insert",
+    "household_agg_update",
+    "household_agg_delete",
+    "person_agg_insert",
+    "person_agg_update",
+    "person_agg_delete",
+    "isolation_agg_insert",
+    "isolation_agg_update",
+    "isolation_agg_delete",
+];
 
 /// The aggregate tables and the triggers that maintain them.
 const SCHEMA_SQL: &str = "
@@ -35,13 +77,16 @@ CREATE TABLE IF NOT EXISTS agg_person (
     n           INTEGER NOT NULL,
     PRIMARY KEY (compound, nationality)
 ) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS key_region (
+    name TEXT NOT NULL PRIMARY KEY
+) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS agg_return (
     compound    TEXT    NOT NULL,
-    region      TEXT    NOT NULL,
+    key         INTEGER NOT NULL,
     return_date TEXT    NOT NULL,
     registered  INTEGER NOT NULL,
     n           INTEGER NOT NULL,
-    PRIMARY KEY (compound, region, return_date, registered)
+    PRIMARY KEY (compound, key, return_date, registered)
 ) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS agg_isolation (
     compound TEXT    NOT NULL,
@@ -74,10 +119,10 @@ CREATE TRIGGER IF NOT EXISTS person_agg_insert AFTER INSERT ON person
 WHEN NEW.deleted = 0 BEGIN
     INSERT INTO agg_person (compound, nationality, n) VALUES (NEW.compound, NEW.nationality, 1)
     ON CONFLICT (compound, nationality) DO UPDATE SET n = n + 1;
-    INSERT INTO agg_return (compound, region, return_date, registered, n)
-    SELECT NEW.compound, NEW.region, NEW.return_date, NEW.registered, 1
+    INSERT INTO agg_return (compound, key, return_date, registered, n)
+    SELECT NEW.compound, {key_new}, NEW.return_date, NEW.registered, 1
     WHERE NEW.return_date <> ''
-    ON CONFLICT (compound, region, return_date, registered) DO UPDATE SET n = n + 1;
+    ON CONFLICT (compound, key, return_date, registered) DO UPDATE SET n = n + 1;
 END;
 CREATE TRIGGER IF NOT EXISTS person_agg_update AFTER UPDATE ON person
 WHEN OLD.deleted <> NEW.deleted OR OLD.nationality <> NEW.nationality
@@ -86,22 +131,22 @@ WHEN OLD.deleted <> NEW.deleted OR OLD.nationality <> NEW.nationality
     UPDATE agg_person SET n = n - 1
     WHERE OLD.deleted = 0 AND compound = OLD.compound AND nationality = OLD.nationality;
     UPDATE agg_return SET n = n - 1
-    WHERE OLD.deleted = 0 AND compound = OLD.compound AND region = OLD.region
+    WHERE OLD.deleted = 0 AND compound = OLD.compound AND key = {key_old}
       AND return_date = OLD.return_date AND registered = OLD.registered;
     INSERT INTO agg_person (compound, nationality, n)
     SELECT NEW.compound, NEW.nationality, 1 WHERE NEW.deleted = 0
     ON CONFLICT (compound, nationality) DO UPDATE SET n = n + 1;
-    INSERT INTO agg_return (compound, region, return_date, registered, n)
-    SELECT NEW.compound, NEW.region, NEW.return_date, NEW.registered, 1
+    INSERT INTO agg_return (compound, key, return_date, registered, n)
+    SELECT NEW.compound, {key_new}, NEW.return_date, NEW.registered, 1
     WHERE NEW.deleted = 0 AND NEW.return_date <> ''
-    ON CONFLICT (compound, region, return_date, registered) DO UPDATE SET n = n + 1;
+    ON CONFLICT (compound, key, return_date, registered) DO UPDATE SET n = n + 1;
 END;
 CREATE TRIGGER IF NOT EXISTS person_agg_delete AFTER DELETE ON person
 WHEN OLD.deleted = 0 BEGIN
     UPDATE agg_person SET n = n - 1
     WHERE compound = OLD.compound AND nationality = OLD.nationality;
     UPDATE agg_return SET n = n - 1
-    WHERE compound = OLD.compound AND region = OLD.region
+    WHERE compound = OLD.compound AND key = {key_old}
       AND return_date = OLD.return_date AND registered = OLD.registered;
 END;
 
@@ -129,7 +174,14 @@ WHEN OLD.deleted = 0 BEGIN
 END;
 ";
 
-/// Recomputes every aggregate from the record tables.
+/// The schema with the key rule filled in.
+fn schema_sql() -> String {
+    SCHEMA_SQL
+        .replace("{key_new}", &key_sql("NEW.region"))
+        .replace("{key_old}", &key_sql("OLD.region"))
+}
+
+/// Recomputes every aggregate but `agg_return` from the record tables.
 const REBUILD_SQL: &str = "
 DELETE FROM agg_household;
 INSERT INTO agg_household (compound, housing, n)
@@ -137,30 +189,117 @@ INSERT INTO agg_household (compound, housing, n)
 DELETE FROM agg_person;
 INSERT INTO agg_person (compound, nationality, n)
     SELECT compound, nationality, COUNT(*) FROM person WHERE deleted = 0 GROUP BY 1, 2;
-DELETE FROM agg_return;
-INSERT INTO agg_return (compound, region, return_date, registered, n)
-    SELECT compound, region, return_date, registered, COUNT(*) FROM person
-    WHERE deleted = 0 AND return_date <> '' GROUP BY 1, 2, 3, 4;
 DELETE FROM agg_isolation;
 INSERT INTO agg_isolation (compound, kind, start, release, n)
     SELECT compound, kind, start, release, COUNT(*) FROM isolation
     WHERE deleted = 0 GROUP BY 1, 2, 3, 4;
 ";
 
+/// Recomputes `agg_return` from the person rows under the current
+/// `key_region` table.
+fn rebuild_returns(conn: &Connection) -> Result<()> {
+    conn.execute_batch(&format!(
+        "DELETE FROM agg_return;
+         INSERT INTO agg_return (compound, key, return_date, registered, n)
+             SELECT compound, {}, return_date, registered, COUNT(*) FROM person
+             WHERE deleted = 0 AND return_date <> '' GROUP BY 1, 2, 3, 4;",
+        key_sql("region")
+    ))?;
+    Ok(())
+}
+
+/// The key-region names of `config` as `key_region` holds them (an empty
+/// name never matches, so it is left out).
+fn names(config: &TableConfig) -> BTreeSet<&str> {
+    config
+        .key_regions
+        .iter()
+        .map(String::as_str)
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+/// The names `key_region` holds.
+fn stored_names(conn: &Connection) -> Result<BTreeSet<String>> {
+    let mut stmt = conn.prepare_cached("SELECT name FROM key_region")?;
+    let names = stmt
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(names)
+}
+
+/// Whether `agg_return`'s key flag was computed under `config`'s key
+/// regions.
+fn classified_under(conn: &Connection, config: &TableConfig) -> Result<bool> {
+    let stored = stored_names(conn)?;
+    Ok(stored.iter().map(String::as_str).eq(names(config)))
+}
+
+/// Makes `key_region` hold `config`'s key regions, and rebuilds
+/// `agg_return` when that changed them. Call it inside the transaction
+/// that stores the configuration, so the flag never disagrees with it.
+///
+/// # Errors
+/// SQLite errors.
+pub fn classify(conn: &Connection, config: &TableConfig) -> Result<()> {
+    if classified_under(conn, config)? {
+        return Ok(());
+    }
+    conn.execute("DELETE FROM key_region", [])?;
+    let mut insert = conn.prepare_cached("INSERT OR IGNORE INTO key_region (name) VALUES (?1)")?;
+    for name in names(config) {
+        insert.execute([name])?;
+    }
+    rebuild_returns(conn)
+}
+
+/// The hub's stored table configuration (hub setting `table_config`, else
+/// defaults).
+fn stored_config(conn: &Connection) -> Result<TableConfig> {
+    let stored: Option<String> = conn
+        .query_row(
+            "SELECT value FROM setting WHERE key = 'table_config'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(stored
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default())
+}
+
 /// Creates the aggregate tables and triggers, and fills them from the
-/// record tables when this database has not had them before (a database
-/// made by an earlier version). Idempotent.
+/// record tables when this database has not had them in this shape before
+/// (a database made by an earlier version: its aggregate tables and
+/// triggers are dropped first). Makes `key_region` match the stored
+/// configuration. Idempotent.
 ///
 /// # Errors
 /// SQLite errors.
 pub fn ensure(conn: &mut Connection) -> Result<()> {
-    conn.execute_batch(SCHEMA_SQL)?;
     if present(conn)? {
+        conn.execute_batch(&schema_sql())?;
+        let config = stored_config(conn)?;
+        if !classified_under(conn, &config)? {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            classify(&tx, &stored_config(&tx)?)?;
+            tx.commit()?;
+        }
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if !present(&tx)? {
+        for trigger in TRIGGERS {
+            tx.execute_batch(&format!("DROP TRIGGER IF EXISTS {trigger};"))?;
+        }
+        tx.execute_batch(
+            "DROP TABLE IF EXISTS agg_household; DROP TABLE IF EXISTS agg_person;
+             DROP TABLE IF EXISTS agg_return; DROP TABLE IF EXISTS agg_isolation;
+             DROP TABLE IF EXISTS key_region;",
+        )?;
+        tx.execute_batch(&schema_sql())?;
         tx.execute_batch(REBUILD_SQL)?;
+        classify(&tx, &stored_config(&tx)?)?;
         tx.execute(
             "INSERT INTO setting (key, value) VALUES ('aggregates', ?1)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -188,7 +327,10 @@ pub fn present(conn: &Connection) -> Result<bool> {
 }
 
 /// Adds every compound's aggregates into `rows` (indexed by `slot`), under
-/// `builder`'s date and configuration.
+/// `builder`'s date and configuration. When `builder`'s key regions are not
+/// the ones `agg_return` was classified under (a caller counting under a
+/// configuration the hub does not hold), the return columns are counted by
+/// scanning the person rows instead.
 ///
 /// # Errors
 /// SQLite errors.
@@ -217,22 +359,41 @@ pub fn add_counts(
             builder.add_residents(&mut rows[i], text(row, 1)?, count(row, 2)?);
         }
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT compound, region, return_date, registered, n FROM agg_return WHERE n > 0",
-    )?;
-    let mut q = stmt.query([])?;
-    while let Some(row) = q.next()? {
-        if let Some(i) = slot(text(row, 0)?) {
-            builder.add_returnees(
-                &mut rows[i],
-                PersonFacts {
-                    nationality: "",
-                    origin: text(row, 1)?,
-                    return_date: text(row, 2)?,
-                    registered: row.get::<_, i64>(3)? != 0,
-                },
-                count(row, 4)?,
-            );
+    if classified_under(conn, builder.config())? {
+        let mut stmt = conn.prepare_cached(
+            "SELECT compound, key, return_date, registered, n FROM agg_return WHERE n > 0",
+        )?;
+        let mut q = stmt.query([])?;
+        while let Some(row) = q.next()? {
+            if let Some(i) = slot(text(row, 0)?) {
+                builder.add_returns(
+                    &mut rows[i],
+                    row.get::<_, i64>(1)? != 0,
+                    text(row, 2)?,
+                    row.get::<_, i64>(3)? != 0,
+                    count(row, 4)?,
+                );
+            }
+        }
+    } else {
+        let mut stmt = conn.prepare_cached(
+            "SELECT compound, region, return_date, registered FROM person
+             WHERE deleted = 0 AND return_date <> ''",
+        )?;
+        let mut q = stmt.query([])?;
+        while let Some(row) = q.next()? {
+            if let Some(i) = slot(text(row, 0)?) {
+                builder.add_returnees(
+                    &mut rows[i],
+                    PersonFacts {
+                        nationality: "",
+                        origin: text(row, 1)?,
+                        return_date: text(row, 2)?,
+                        registered: row.get::<_, i64>(3)? != 0,
+                    },
+                    1,
+                );
+            }
         }
     }
     let mut stmt = conn.prepare_cached(
@@ -246,4 +407,96 @@ pub fn add_counts(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn white_space_is_what_str_trim_removes() {
+        let listed: BTreeSet<u32> = WHITE_SPACE
+            .split(',')
+            .map(|n| n.trim().parse().unwrap())
+            .collect();
+        let rust: BTreeSet<u32> = (0..=0x10_FFFF_u32)
+            .filter_map(char::from_u32)
+            .filter(|c| c.is_whitespace())
+            .map(u32::from)
+            .collect();
+        assert_eq!(listed, rust);
+    }
+
+    /// The SQL rule gives `TableConfig::is_key_region`'s answer on tricky
+    /// origins and names.
+    #[test]
+    fn sql_key_rule_is_the_rust_rule() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE key_region (name TEXT NOT NULL PRIMARY KEY) STRICT;")
+            .unwrap();
+        let configs: [&[&str]; 5] = [
+            &["湖北"],
+            &["湖北", "浙江"],
+            &["湖北省武汉", "", " 浙江"],
+            &["a", "ab", "%", "_"],
+            &["湖"],
+        ];
+        let mut origins: Vec<String> = [
+            "",
+            " ",
+            "湖北",
+            "湖北省",
+            "湖北省武汉市",
+            "湖北省孝感市孝南区",
+            " 湖北省 ",
+            "\u{3000}湖北省",
+            "\u{a0}湖北",
+            "\u{200b}湖北",
+            "\u{feff}湖北",
+            "\t\n湖北\r",
+            "北湖",
+            "武汉",
+            "浙江省杭州市",
+            " 浙江",
+            "  浙江",
+            "湖南省",
+            "湖",
+            "%",
+            "_x",
+            "A",
+            "a",
+            "ab",
+            "abc",
+            "ba",
+            "\u{85}a",
+            "\u{1680}a\u{2029}",
+            "\u{202f}湖北",
+            "湖\u{0}北",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        // A name cut in the middle of a character never matches as bytes.
+        origins.push("湖".to_owned() + "\u{5317}");
+        let query = format!("SELECT {}", key_sql("?1"));
+        for names in configs {
+            let config = TableConfig {
+                key_regions: names.iter().map(|s| (*s).to_owned()).collect(),
+                isolation_days: 14,
+            };
+            conn.execute("DELETE FROM key_region", []).unwrap();
+            for name in super::names(&config) {
+                conn.execute("INSERT OR IGNORE INTO key_region VALUES (?1)", [name])
+                    .unwrap();
+            }
+            for origin in &origins {
+                let sql: bool = conn.query_row(&query, [origin], |r| r.get(0)).unwrap();
+                assert_eq!(
+                    sql,
+                    config.is_key_region(origin),
+                    "{origin:?} under {names:?}"
+                );
+            }
+        }
+    }
 }

@@ -338,6 +338,9 @@ impl HubStore {
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [serde_json::to_string(&config).expect("config serialises")],
         )?;
+        // The returnees' key flag follows the key regions in this same
+        // transaction (the aggregates are rebuilt when they changed).
+        crate::aggregates::classify(&tx, &config)?;
         let id = if targets.is_empty() {
             0
         } else {

@@ -134,6 +134,11 @@ impl<'c> TableBuilder<'c> {
         }
     }
 
+    /// The configuration this builder counts under.
+    pub fn config(&self) -> &'c TableConfig {
+        self.config
+    }
+
     pub fn add_household(&self, counts: &mut DailyCounts, housing: pb::Housing) {
         self.add_households(counts, housing, 1);
     }
@@ -167,19 +172,41 @@ impl<'c> TableBuilder<'c> {
     /// The return columns: `n` persons sharing origin, return date and
     /// registration (`person.nationality` is not used here).
     pub fn add_returnees(&self, counts: &mut DailyCounts, person: PersonFacts<'_>, n: u64) {
-        let returned = person.return_date.trim();
+        self.add_returns(
+            counts,
+            self.config.is_key_region(person.origin),
+            person.return_date,
+            person.registered,
+            n,
+        );
+    }
+
+    /// The return columns for `n` persons whose origin is already known to
+    /// be in a key region or not (`key`, [`TableConfig::is_key_region`]
+    /// under this builder's configuration), sharing return date and
+    /// registration. The hub's aggregates classify origins when a row is
+    /// written and add their groups this way.
+    pub fn add_returns(
+        &self,
+        counts: &mut DailyCounts,
+        key: bool,
+        return_date: &str,
+        registered: bool,
+        n: u64,
+    ) {
+        let returned = return_date.trim();
         if returned.is_empty() || returned > self.day.as_str() {
             return;
         }
         let today = if returned == self.day { n } else { 0 };
-        if self.config.is_key_region(person.origin) {
+        if key {
             counts.returned_key_total += n;
             counts.returned_key_today += today;
         } else {
             counts.returned_other_total += n;
             counts.returned_other_today += today;
         }
-        if !person.registered {
+        if !registered {
             counts.unregistered += n;
         }
     }

@@ -174,6 +174,346 @@ pub fn street(spec: &StreetSpec) -> Vec<CompoundLedger> {
     all.into_iter().map(|(_, c)| c).collect()
 }
 
+/// Origins as real registrations spell them: rewrites each returnee's
+/// origin to city, district and street/town level (e.g.
+/// 湖北省孝感市孝南区新华街道), keeping its province (so the key-region
+/// answer for a province name does not change) and leaving about one in ten
+/// at province level. A household keeps one origin; the result depends only
+/// on the ledger, so it is as deterministic as the generator. The default
+/// generator never calls this ("varied" mode of the demo data).
+pub fn vary_origins(ledger: &mut CompoundLedger) {
+    for (id, person) in &mut ledger.persons {
+        if person.origin.is_empty() {
+            continue;
+        }
+        let h = mix(str_hash(&person.household_id), str_hash(&person.origin));
+        // One person in five spells it on their own (another town).
+        let h = if h.is_multiple_of(5) {
+            mix(h, str_hash(id))
+        } else {
+            h
+        };
+        if h.is_multiple_of(10) {
+            continue;
+        }
+        let origin = person.origin.trim();
+        let (province, cities) = VARIED_CITIES
+            .iter()
+            .find(|(prov, _)| origin.starts_with(prov.trim_end_matches('省')))
+            .map_or((origin.to_owned(), &OTHER_CITIES[..]), |(prov, cities)| {
+                ((*prov).to_owned(), *cities)
+            });
+        let (city, districts) = cities[(splitmix64(h) % cities.len() as u64) as usize];
+        let district = districts[(splitmix64(h ^ 1) % districts.len() as u64) as usize];
+        let a = TOWN_SYLLABLES[(splitmix64(h ^ 2) % TOWN_SYLLABLES.len() as u64) as usize];
+        let b = TOWN_SYLLABLES[(splitmix64(h ^ 3) % TOWN_SYLLABLES.len() as u64) as usize];
+        let town = if splitmix64(h ^ 4).is_multiple_of(3) {
+            "镇"
+        } else {
+            "街道"
+        };
+        person.origin = format!("{province}{city}{district}{a}{b}{town}");
+    }
+}
+
+type Cities = &'static [(&'static str, &'static [&'static str])];
+
+/// Cities and districts of the provinces the varied origins spell out.
+static VARIED_CITIES: &[(&str, Cities)] = &[
+    (
+        "湖北省",
+        &[
+            (
+                "武汉市",
+                &[
+                    "江岸区",
+                    "江汉区",
+                    "硚口区",
+                    "汉阳区",
+                    "武昌区",
+                    "青山区",
+                    "洪山区",
+                    "东西湖区",
+                    "蔡甸区",
+                    "江夏区",
+                    "黄陂区",
+                    "新洲区",
+                ],
+            ),
+            (
+                "孝感市",
+                &[
+                    "孝南区",
+                    "孝昌县",
+                    "大悟县",
+                    "云梦县",
+                    "应城市",
+                    "安陆市",
+                    "汉川市",
+                ],
+            ),
+            (
+                "黄冈市",
+                &[
+                    "黄州区",
+                    "团风县",
+                    "红安县",
+                    "罗田县",
+                    "英山县",
+                    "浠水县",
+                    "蕲春县",
+                    "黄梅县",
+                    "麻城市",
+                    "武穴市",
+                ],
+            ),
+            (
+                "荆州市",
+                &[
+                    "沙市区",
+                    "荆州区",
+                    "公安县",
+                    "监利市",
+                    "江陵县",
+                    "石首市",
+                    "洪湖市",
+                    "松滋市",
+                ],
+            ),
+            (
+                "宜昌市",
+                &[
+                    "西陵区",
+                    "伍家岗区",
+                    "点军区",
+                    "猇亭区",
+                    "夷陵区",
+                    "宜都市",
+                    "当阳市",
+                    "枝江市",
+                ],
+            ),
+            (
+                "襄阳市",
+                &[
+                    "襄城区",
+                    "樊城区",
+                    "襄州区",
+                    "南漳县",
+                    "谷城县",
+                    "保康县",
+                    "老河口市",
+                    "枣阳市",
+                    "宜城市",
+                ],
+            ),
+            ("十堰市", &["茅箭区", "张湾区", "郧阳区", "丹江口市"]),
+            ("随州市", &["曾都区", "随县", "广水市"]),
+        ],
+    ),
+    (
+        "浙江省",
+        &[
+            (
+                "杭州市",
+                &[
+                    "上城区",
+                    "拱墅区",
+                    "西湖区",
+                    "滨江区",
+                    "萧山区",
+                    "余杭区",
+                    "临平区",
+                    "钱塘区",
+                    "富阳区",
+                    "临安区",
+                ],
+            ),
+            (
+                "宁波市",
+                &[
+                    "海曙区",
+                    "江北区",
+                    "北仑区",
+                    "镇海区",
+                    "鄞州区",
+                    "奉化区",
+                    "余姚市",
+                    "慈溪市",
+                ],
+            ),
+            (
+                "温州市",
+                &[
+                    "鹿城区",
+                    "龙湾区",
+                    "瓯海区",
+                    "洞头区",
+                    "瑞安市",
+                    "乐清市",
+                    "永嘉县",
+                    "平阳县",
+                    "苍南县",
+                ],
+            ),
+            (
+                "台州市",
+                &["椒江区", "黄岩区", "路桥区", "临海市", "温岭市", "玉环市"],
+            ),
+            (
+                "金华市",
+                &["婺城区", "金东区", "义乌市", "东阳市", "永康市", "兰溪市"],
+            ),
+        ],
+    ),
+    (
+        "江苏省",
+        &[
+            (
+                "南京市",
+                &[
+                    "玄武区",
+                    "秦淮区",
+                    "建邺区",
+                    "鼓楼区",
+                    "浦口区",
+                    "栖霞区",
+                    "江宁区",
+                ],
+            ),
+            (
+                "苏州市",
+                &[
+                    "姑苏区",
+                    "虎丘区",
+                    "吴中区",
+                    "相城区",
+                    "吴江区",
+                    "昆山市",
+                    "常熟市",
+                    "张家港市",
+                    "太仓市",
+                ],
+            ),
+            (
+                "南通市",
+                &["崇川区", "通州区", "海门区", "如皋市", "启东市", "海安市"],
+            ),
+            (
+                "盐城市",
+                &["亭湖区", "盐都区", "大丰区", "东台市", "射阳县", "阜宁县"],
+            ),
+        ],
+    ),
+    (
+        "安徽省",
+        &[
+            (
+                "合肥市",
+                &[
+                    "瑶海区",
+                    "庐阳区",
+                    "蜀山区",
+                    "包河区",
+                    "肥东县",
+                    "肥西县",
+                    "长丰县",
+                ],
+            ),
+            (
+                "阜阳市",
+                &[
+                    "颍州区",
+                    "颍东区",
+                    "颍泉区",
+                    "临泉县",
+                    "太和县",
+                    "阜南县",
+                    "颍上县",
+                    "界首市",
+                ],
+            ),
+            (
+                "安庆市",
+                &[
+                    "迎江区",
+                    "大观区",
+                    "宜秀区",
+                    "怀宁县",
+                    "太湖县",
+                    "宿松县",
+                    "望江县",
+                    "桐城市",
+                    "潜山市",
+                ],
+            ),
+        ],
+    ),
+    (
+        "河南省",
+        &[
+            (
+                "信阳市",
+                &[
+                    "浉河区",
+                    "平桥区",
+                    "罗山县",
+                    "光山县",
+                    "新县",
+                    "商城县",
+                    "固始县",
+                    "潢川县",
+                    "淮滨县",
+                    "息县",
+                ],
+            ),
+            (
+                "南阳市",
+                &[
+                    "宛城区",
+                    "卧龙区",
+                    "南召县",
+                    "方城县",
+                    "西峡县",
+                    "镇平县",
+                    "内乡县",
+                    "淅川县",
+                    "邓州市",
+                ],
+            ),
+            (
+                "郑州市",
+                &[
+                    "中原区",
+                    "二七区",
+                    "金水区",
+                    "惠济区",
+                    "管城回族区",
+                    "新郑市",
+                    "登封市",
+                ],
+            ),
+        ],
+    ),
+];
+
+/// A province the lists above do not spell out gets a generic city.
+static OTHER_CITIES: [(&str, &[&str]); 3] = [
+    ("市辖区", &["城关区", "新城区", "老城区", "开发区"]),
+    ("第一市", &["东区", "西区", "南区", "北区", "中区"]),
+    (
+        "第二市",
+        &["城东区", "城西区", "城南区", "城北区", "高新区"],
+    ),
+];
+
+/// Two of these make a street or town name (新华街道, 长安镇).
+static TOWN_SYLLABLES: &[&str] = &[
+    "新", "华", "长", "安", "东", "西", "南", "北", "中", "山", "河", "湖", "江", "桥", "城", "关",
+    "花", "园", "龙", "凤", "青", "石", "白", "云", "金", "银", "水", "田", "林", "竹", "梅", "兴",
+    "和", "平", "永", "宁", "康", "乐", "福", "寿", "泉", "港", "塘", "沟", "坪", "岗", "岭", "湾",
+];
+
 /// Compound `index` alone, identical to `street(spec)[index]`.
 pub fn compound(spec: &StreetSpec, index: usize) -> CompoundLedger {
     Gen::new(spec, index).run()
