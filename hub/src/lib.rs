@@ -23,6 +23,7 @@ pub mod directives;
 pub mod export;
 pub mod grpc;
 pub mod link;
+pub mod out;
 pub mod report;
 pub mod server;
 pub mod store;

@@ -15,6 +15,7 @@ pub mod directives;
 pub mod generate;
 pub mod import;
 pub mod ledger;
+pub mod out;
 pub mod store;
 pub mod sync;
 
