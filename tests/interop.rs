@@ -3,9 +3,9 @@
 //! on the wire, sent by hand over raw HTTP/2 (`lianfang_tests::rawgrpc`).
 //! Such stacks compress with gzip; the tonic node keeps sending zstd.
 
-use lianfang_sim::generate::{self, StreetSpec};
 use lianfang_node::sync::{SyncOptions, sync_once};
 use lianfang_proto::{Kind, pb, token};
+use lianfang_sim::generate::{self, StreetSpec};
 use lianfang_tests::rawgrpc::{Call, Encoding, Reply, unary};
 use lianfang_tests::{TestHub, node_with_ledger};
 use prost::Message as _;

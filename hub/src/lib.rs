@@ -19,6 +19,7 @@ pub mod aggregates;
 pub mod directives;
 pub mod export;
 pub mod grpc;
+pub mod out;
 pub mod report;
 pub mod server;
 pub mod store;

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use lianfang_hub::report::{self, Format};
 use lianfang_hub::store::HubStore;
+use lianfang_hub::{out, outln};
 use lianfang_proto::mask::Privacy;
 use lianfang_proto::pb;
 
@@ -331,7 +332,7 @@ fn task_entries(
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -378,7 +379,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "enrolled {compound}; on the compound's PC run:\n  lianfang-node init --data DIR --compound {compound} --hub http://HUB:PORT --token <token below>"
             );
-            println!("{token}");
+            outln!("{token}");
         }
         Command::Serve { data, listen, tls } => {
             let listener = tokio::net::TcpListener::bind(&listen)
@@ -404,7 +405,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .transpose()?
                 .unwrap_or_else(today);
             let table = HubStore::open_read_only(&data)?.table(date)?;
-            print!("{}", report::render(&table, format));
+            out!("{}", report::render(&table, format));
         }
         Command::Export {
             data,
@@ -426,9 +427,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let rows = lianfang_hub::export::export(&store, kind, compound.as_deref(), privacy)?;
             match format {
-                Format::Json => println!("{}", lianfang_hub::export::to_json(&rows)),
+                Format::Json => outln!("{}", lianfang_hub::export::to_json(&rows)),
                 Format::Csv | Format::Text => {
-                    print!(
+                    out!(
                         "{}",
                         lianfang_hub::export::to_csv(&rows, &lianfang_hub::export::header(kind))
                     )
@@ -438,7 +439,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Revoke { data, compound } => {
             let n = HubStore::open_or_create(&data)?.revoke(&compound)?;
-            println!("revoked {n} token(s) of {compound}; enrol it again to issue a new one");
+            outln!("revoked {n} token(s) of {compound}; enrol it again to issue a new one");
         }
         Command::Audit { data, format } => {
             let log = HubStore::open_read_only(&data)?.audit_log()?;
@@ -446,7 +447,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Format::Json | Format::Csv => print_json(&log)?,
                 Format::Text => {
                     for e in log {
-                        println!(
+                        outln!(
                             "{} {:<8} {:<16} {}",
                             e.at,
                             e.compound.as_deref().unwrap_or("-"),
@@ -464,7 +465,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .import_bundle(&bytes)
                 .with_context(|| format!("{}", file.display()))?;
             for (lane, applied) in import.lanes {
-                println!(
+                outln!(
                     "{}: {} lane: {} new change(s) applied, hub now has up to {}",
                     import.compound,
                     lane.as_str_name()
@@ -521,19 +522,22 @@ fn directive_command(command: DirectiveCommand) -> anyhow::Result<()> {
                 due,
             };
             let id = HubStore::open_or_create(&data)?.send_notice(notice, to.as_deref())?;
-            println!("{id}");
+            outln!("{id}");
         }
         DirectiveCommand::Status { data, id, format } => {
             let status = HubStore::open_read_only(&data)?.directive_status(id)?;
             match format {
                 Format::Json | Format::Csv => print_json(&status)?,
                 Format::Text => {
-                    println!(
+                    outln!(
                         "#{} {} {} (sent {})",
-                        status.id, status.kind, status.title, status.created_at
+                        status.id,
+                        status.kind,
+                        status.title,
+                        status.created_at
                     );
                     for t in &status.targets {
-                        println!(
+                        outln!(
                             "  {:<8} delivered {:<22} acknowledged {:<22} {}",
                             t.compound,
                             t.delivered_at.as_deref().unwrap_or("-"),
@@ -548,9 +552,9 @@ fn directive_command(command: DirectiveCommand) -> anyhow::Result<()> {
                         .map(|t| t.compound.as_str())
                         .collect();
                     if waiting.is_empty() {
-                        println!("all {} acknowledged", status.targets.len());
+                        outln!("all {} acknowledged", status.targets.len());
                     } else {
-                        println!(
+                        outln!(
                             "not yet acknowledged ({}): {}",
                             waiting.len(),
                             waiting.join(", ")
@@ -571,7 +575,7 @@ fn directive_command(command: DirectiveCommand) -> anyhow::Result<()> {
                             .filter(|t| t.delivered_at.is_some())
                             .count();
                         let acked = d.targets.iter().filter(|t| t.acked_at.is_some()).count();
-                        println!(
+                        outln!(
                             "#{:<4} {:<8} {}  delivered {delivered}/{n}, acknowledged {acked}/{n}",
                             d.id,
                             d.kind,
@@ -598,7 +602,7 @@ fn task_command(command: TaskCommand) -> anyhow::Result<()> {
             let entries = task_entries(&entry, file.as_deref())?;
             let id = HubStore::open_or_create(&data)?
                 .send_task(&to, pb::VerificationTask { title, entries })?;
-            println!("{id}");
+            outln!("{id}");
         }
         TaskCommand::Status {
             data,
@@ -660,10 +664,10 @@ fn print_entries(
 ) -> anyhow::Result<()> {
     match format {
         Format::Json | Format::Csv => print_json(&entries)?,
-        Format::Text if entries.is_empty() => println!("no entries"),
+        Format::Text if entries.is_empty() => outln!("no entries"),
         Format::Text => {
             for e in entries {
-                println!(
+                outln!(
                     "task {} {} entry {}: {} {} {} ({}) -> {} {}",
                     e.task,
                     e.compound,
@@ -706,7 +710,7 @@ fn problem_command(command: ProblemCommand) -> anyhow::Result<()> {
                 found_on: found_on.format("%Y-%m-%d").to_string(),
             };
             let id = HubStore::open_or_create(&data)?.add_problem(&compound, problem)?;
-            println!("{id}");
+            outln!("{id}");
         }
         ProblemCommand::List {
             data,
@@ -726,7 +730,7 @@ fn problem_command(command: ProblemCommand) -> anyhow::Result<()> {
                 .collect();
             match format {
                 Format::Json | Format::Csv => print_json(&problems)?,
-                Format::Text if problems.is_empty() => println!("no problems"),
+                Format::Text if problems.is_empty() => outln!("no problems"),
                 Format::Text => {
                     for p in problems {
                         let state = match (&p.fixed_at, p.overdue) {
@@ -736,9 +740,14 @@ fn problem_command(command: ProblemCommand) -> anyhow::Result<()> {
                             (None, true) => "OPEN, OVERDUE (问题不过夜)".to_owned(),
                             (None, false) => "open".to_owned(),
                         };
-                        println!(
+                        outln!(
                             "#{} {} {} @ {} (found at {} {}) {state}",
-                            p.id, p.compound, p.what, p.location, p.found_at, p.found_on
+                            p.id,
+                            p.compound,
+                            p.what,
+                            p.location,
+                            p.found_at,
+                            p.found_on
                         );
                     }
                 }
@@ -759,8 +768,13 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match run(cli).await {
+    // Output into a closed pipe (`… | head`) ends the command quietly, exit 0.
+    let result = run(cli)
+        .await
+        .and_then(|code| Ok(lianfang_hub::out::flush().map(|()| code)?));
+    match result {
         Ok(code) => code,
+        Err(e) if lianfang_hub::out::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -475,20 +475,14 @@ fn open_session(
     log_id: &str,
     heads: &[(Lane, u64)],
 ) -> Result<()> {
-    match bound_log(tx, caller.node)? {
-        Some(bound) if bound != log_id => return Err(HubError::LogMismatch { bound }),
-        _ => {}
-    }
+    // Refused before anything is kept: the caller drops `tx` on an error.
+    bind_log(tx, caller, log_id)?;
     if let Some((lane, head)) = heads.iter().find(|(_, head)| *head > MAX_SEQ) {
         return Err(HubError::Malformed(format!(
             "{} head {head} is beyond the largest a log may reach ({MAX_SEQ})",
             lane.as_str_name()
         )));
     }
-    tx.execute(
-        "UPDATE node SET log_id = ?2, last_sync = ?3 WHERE id = ?1",
-        params![caller.node, log_id, now_rfc3339()],
-    )?;
     for &(lane, head) in heads {
         tx.execute(
             "INSERT INTO lane_cursor (node, lane, head) VALUES (?1, ?2, ?3)
@@ -496,6 +490,21 @@ fn open_session(
             params![caller.node, lane as i64, head as i64],
         )?;
     }
+    Ok(())
+}
+
+/// Binds the enrolment to `log_id` inside `tx` if it is not bound yet
+/// (a first sync, or a first bundle), refusing any other log, and notes the
+/// contact. The one place an enrolment gets its log.
+fn bind_log(tx: &Connection, caller: &Caller, log_id: &str) -> Result<()> {
+    match bound_log(tx, caller.node)? {
+        Some(bound) if bound != log_id => return Err(HubError::LogMismatch { bound }),
+        _ => {}
+    }
+    tx.execute(
+        "UPDATE node SET log_id = ?2, last_sync = ?3 WHERE id = ?1",
+        params![caller.node, log_id, now_rfc3339()],
+    )?;
     Ok(())
 }
 
@@ -1068,40 +1077,59 @@ impl HubStore {
         Ok(())
     }
 
-    /// Applies a bundle file carried from a node: checks its seal against
-    /// the enrolment bound to its log, then applies each lane as a push
-    /// (replays ignored, gaps refused, atomic with the cursor).
+    /// Applies a bundle file carried from a node: finds the enrolment whose
+    /// token sealed it, refuses it where a sync would be refused (revoked
+    /// token, another log bound), binds a fresh enrolment to the bundle's log
+    /// as a first sync does, then applies each lane as a push (replays
+    /// ignored, gaps refused), all in one transaction.
     ///
     /// # Errors
     /// [`HubError::Bundle`] for a bad file or seal; the push errors.
     pub fn import_bundle(&mut self, bytes: &[u8]) -> Result<BundleImport> {
         let (bundle, file) =
             lianfang_proto::bundle::open(bytes).map_err(|e| HubError::Bundle(e.to_string()))?;
-        let rows: Vec<(i64, Vec<u8>)> = {
+        // Every token ever issued to the compound: the seal tells which one
+        // made the bundle, and that enrolment is then held to the rules of a
+        // sync (not revoked; bound to this log, or to none yet).
+        let rows: Vec<(i64, Vec<u8>, bool, Option<String>)> = {
             let mut stmt = self.conn.prepare(
-                "SELECT id, token_hash FROM node
-                 WHERE compound = ?1 AND log_id = ?2 AND revoked_at IS NULL",
+                "SELECT id, token_hash, revoked_at IS NOT NULL, log_id FROM node
+                 WHERE compound = ?1 ORDER BY id DESC",
             )?;
-            stmt.query_map(params![bundle.compound, bundle.log_id], |row| {
-                Ok((row.get(0)?, row.get(1)?))
+            stmt.query_map(params![bundle.compound], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
             })?
             .collect::<Result<_, _>>()?
         };
-        let node = rows
+        let (node, revoked, bound) = rows
             .into_iter()
-            .find(|(_, hash)| {
+            .find(|(_, hash, _, _)| {
                 hash.as_slice()
                     .try_into()
                     .is_ok_and(|key| lianfang_proto::bundle::check_seal(&file, key).is_ok())
             })
-            .map(|(id, _)| id)
+            .map(|(id, _, revoked, bound)| (id, revoked, bound))
             .ok_or_else(|| {
                 HubError::Bundle(format!(
-                    "no active enrolment of compound {} has synced log {} with a token that seals \
-                     this bundle (altered, revoked, or from another hub)",
-                    bundle.compound, bundle.log_id
+                    "no enrolment of compound {} has a token that seals this bundle \
+                     (altered, or from another hub)",
+                    bundle.compound
                 ))
             })?;
+        if revoked {
+            return Err(HubError::Bundle(format!(
+                "the token that sealed this bundle of compound {} (log {}) has been revoked; \
+                 the compound must be enrolled again",
+                bundle.compound, bundle.log_id
+            )));
+        }
+        if let Some(bound) = bound.filter(|bound| *bound != bundle.log_id) {
+            return Err(HubError::Bundle(format!(
+                "log {} of compound {} is not the node database its token is bound to \
+                 (log {bound}); a node whose data directory was recreated must be enrolled again",
+                bundle.log_id, bundle.compound
+            )));
+        }
         let caller = Caller {
             node,
             compound: bundle.compound.clone(),
@@ -1119,6 +1147,9 @@ impl HubStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // A valid seal proves the token's secret as a sync does: a fresh
+        // enrolment is bound to the bundle's log here, as a first sync would.
+        bind_log(&tx, &caller, &bundle.log_id)?;
         let mut outcome = Vec::new();
         for (lane, (kind, range)) in lanes.iter().zip(checked) {
             let applied = apply_checked(

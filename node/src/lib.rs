@@ -13,6 +13,7 @@
 pub mod directives;
 pub mod import;
 pub mod ledger;
+pub mod out;
 pub mod store;
 pub mod sync;
 

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use lianfang_node::directives;
 use lianfang_node::store::{Change, Store};
 use lianfang_node::sync::{SyncError, SyncOptions, sync_once};
+use lianfang_node::{out, outln};
 use lianfang_proto::Kind;
 use lianfang_proto::table::COLUMNS;
 
@@ -187,7 +188,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             token,
         } => {
             let identity = lianfang_node::init(&data, &compound, &hub, &token)?;
-            println!(
+            outln!(
                 "node {} ready for compound {} in {}; syncs to {}",
                 identity.node_id,
                 identity.compound,
@@ -206,7 +207,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 )?)
             })
             .await??;
-            print!("{summary}");
+            out!("{summary}");
         }
         Command::Sync {
             data,
@@ -231,7 +232,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 {
                     Ok(report) => {
-                        println!(
+                        outln!(
                             "caught up: hub has all {} entries (sent {} in {} batch(es), {} new); \
                              received {} directive(s), {} in all",
                             report.head,
@@ -242,11 +243,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             report.down_cursor
                         );
                         match report.digests_agree {
-                            Some(true) if report.repaired > 0 => println!(
+                            Some(true) if report.repaired > 0 => outln!(
                                 "hub and node agree (digests) after resending {} record(s)",
                                 report.repaired
                             ),
-                            Some(true) => println!("hub and node agree (digests)"),
+                            Some(true) => outln!("hub and node agree (digests)"),
                             _ => eprintln!(
                                 "warning: the hub's records still differ from this node's after \
                                  resending {} record(s); see the hub's table (digests_agree)",
@@ -279,7 +280,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let last_success = store.optional_meta("last_success")?;
             let last_error = store.optional_meta("last_error")?;
             match format {
-                OutFormat::Json => println!(
+                OutFormat::Json => outln!(
                     "{}",
                     serde_json::json!({
                         "compound": identity.compound,
@@ -293,17 +294,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     })
                 ),
                 OutFormat::Text => {
-                    println!("compound      {}", identity.compound);
-                    println!("node          {}", identity.node_id);
-                    println!("hub           {}", identity.hub);
-                    println!(
+                    outln!("compound      {}", identity.compound);
+                    outln!("node          {}", identity.node_id);
+                    outln!("hub           {}", identity.hub);
+                    outln!(
                         "pending       {pending} change(s) (ledger log head {head}, hub has {acked})"
                     );
-                    println!(
+                    outln!(
                         "last success  {}",
                         last_success.as_deref().unwrap_or("never")
                     );
-                    println!("last error    {}", last_error.as_deref().unwrap_or("none"));
+                    outln!("last error    {}", last_error.as_deref().unwrap_or("none"));
                 }
             }
         }
@@ -321,12 +322,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let mut value = serde_json::to_value(counts)?;
                     value["compound"] = compound.into();
                     value["date"] = date.format("%Y-%m-%d").to_string().into();
-                    println!("{value}");
+                    outln!("{value}");
                 }
                 OutFormat::Text => {
-                    println!("{compound} 日表 {}", date.format("%Y-%m-%d"));
+                    outln!("{compound} 日表 {}", date.format("%Y-%m-%d"));
                     for ((key, zh), value) in COLUMNS.iter().zip(counts.values()) {
-                        println!("{zh}\t{key:<22}\t{value}");
+                        outln!("{zh}\t{key:<22}\t{value}");
                     }
                 }
             }
@@ -334,8 +335,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Directives { data, format } => {
             let received = directives::received(&Store::open(&data)?)?;
             match format {
-                OutFormat::Json => println!("{}", serde_json::to_string_pretty(&received)?),
-                OutFormat::Text if received.is_empty() => println!("nothing received yet"),
+                OutFormat::Json => outln!("{}", serde_json::to_string_pretty(&received)?),
+                OutFormat::Text if received.is_empty() => outln!("nothing received yet"),
                 OutFormat::Text => {
                     for d in received {
                         let state = match &d.acked_at {
@@ -343,9 +344,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             None => "NOT acknowledged".to_owned(),
                         };
                         let high = if d.priority == "high" { " [HIGH]" } else { "" };
-                        println!("#{} {}{high} {} ({state})", d.id, d.kind, d.title);
+                        outln!("#{} {}{high} {} ({state})", d.id, d.kind, d.title);
                         if !d.body.is_empty() {
-                            println!("    {}", d.body);
+                            outln!("    {}", d.body);
                         }
                     }
                 }
@@ -353,7 +354,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Ack { data, id, response } => {
             directives::ack(&mut Store::open(&data)?, &id, &response)?;
-            println!("acknowledged directive {id}; it reaches the hub at the next sync");
+            outln!("acknowledged directive {id}; it reaches the hub at the next sync");
         }
         Command::Tasks {
             data,
@@ -372,11 +373,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 entry.phone = privacy.phone(&entry.phone);
             }
             match format {
-                OutFormat::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
-                OutFormat::Text if entries.is_empty() => println!("no verification tasks"),
+                OutFormat::Json => outln!("{}", serde_json::to_string_pretty(&entries)?),
+                OutFormat::Text if entries.is_empty() => outln!("no verification tasks"),
                 OutFormat::Text => {
                     for e in entries {
-                        println!(
+                        outln!(
                             "task {} entry {}: {} {} {} ({}) -> {}",
                             e.task,
                             e.entry_id,
@@ -403,22 +404,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 )
             })?;
             directives::answer_entry(&mut Store::open(&data)?, &task, &entry, parsed, &note)?;
-            println!("answered task {task} entry {entry}; it reaches the hub at the next sync");
+            outln!("answered task {task} entry {entry}; it reaches the hub at the next sync");
         }
         Command::Problems { data, format } => {
             let problems = directives::problems(&Store::open(&data)?)?;
             match format {
-                OutFormat::Json => println!("{}", serde_json::to_string_pretty(&problems)?),
-                OutFormat::Text if problems.is_empty() => println!("no problems to rectify"),
+                OutFormat::Json => outln!("{}", serde_json::to_string_pretty(&problems)?),
+                OutFormat::Text if problems.is_empty() => outln!("no problems to rectify"),
                 OutFormat::Text => {
                     for p in problems {
                         let state = match &p.fixed_at {
                             Some(at) => format!("fixed {at}"),
                             None => "OPEN".to_owned(),
                         };
-                        println!(
+                        outln!(
                             "#{} {} @ {} (found {}) {state}",
-                            p.id, p.what, p.location, p.found_on
+                            p.id,
+                            p.what,
+                            p.location,
+                            p.found_on
                         );
                     }
                 }
@@ -426,11 +430,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Fix { data, id, note } => {
             directives::fix(&mut Store::open(&data)?, &id, &note)?;
-            println!("problem {id} reported fixed; it reaches the hub at the next sync");
+            outln!("problem {id} reported fixed; it reaches the hub at the next sync");
         }
         Command::ExportBundle { data, file } => {
             let summary = lianfang_node::export_bundle(&data, &file)?;
-            println!(
+            outln!(
                 "wrote {} change(s) ({} urgent) to {} ({} bytes); take it to the street office \
                  for `lianfang-hub import-bundle`",
                 summary.bulk + summary.urgent,
@@ -464,7 +468,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }),
                 lianfang_node::now_ms(),
             )?;
-            print!("{summary}");
+            out!("{summary}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -482,8 +486,13 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match run(Cli::parse()).await {
+    // Output into a closed pipe (`… | head`) ends the command quietly, exit 0.
+    let result = run(Cli::parse())
+        .await
+        .and_then(|code| Ok(lianfang_node::out::flush().map(|()| code)?));
+    match result {
         Ok(code) => code,
+        Err(e) if lianfang_node::out::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

@@ -257,7 +257,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
         sum
     });
 
-    print!("{}", report::render(&table, options.format));
+    lianfang_hub::out!("{}", report::render(&table, options.format));
     eprintln!(
         "{} compounds, {n_records} records in {:.1?}; links carried {:.1} MB up, {:.1} MB down; \
          {} cuts, {resends} resumed sessions",
@@ -287,7 +287,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
         )
     };
     if options.format == Format::Text {
-        println!("{verdict}");
+        lianfang_hub::outln!("{verdict}");
     } else {
         eprintln!("{verdict}");
     }

@@ -95,8 +95,13 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match run(cli).await {
+    match run(cli)
+        .await
+        .and_then(|code| Ok(lianfang_hub::out::flush().map(|()| code)?))
+    {
         Ok(code) => code,
+        // `lianfang demo | head`: the reader has what it wanted.
+        Err(e) if lianfang_hub::out::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
