@@ -84,7 +84,7 @@ fn an_older_hub_names_itself_as_the_side_to_upgrade_and_keeps_the_urgent_lane() 
         "refused, not a link failure: {stderr}"
     );
     assert!(
-        stderr.contains("upgrade lianfang-hub") && stderr.contains("does not know"),
+        stderr.contains("upgrade lianfang-hub") && stderr.contains("no body of a record kind"),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");

@@ -28,11 +28,10 @@ impl From<HubError> for Status {
         match e {
             HubError::BadToken | HubError::TokenCompound { .. } => Status::unauthenticated(message),
             HubError::ForeignRecord { .. } => Status::permission_denied(message),
-            HubError::LogMismatch { .. } | HubError::UnknownKind { .. } => {
-                Status::failed_precondition(message)
-            }
+            HubError::LogMismatch { .. } => Status::failed_precondition(message),
             HubError::Gap { .. } => Status::out_of_range(message),
             HubError::Malformed(_)
+            | HubError::UnknownKind { .. }
             | HubError::InvalidCode(_)
             | HubError::Bundle(_)
             | HubError::InvalidRecord { .. } => Status::invalid_argument(message),

@@ -774,7 +774,7 @@ async fn main() -> ExitCode {
         .and_then(|code| Ok(lianfang_hub::out::flush().map(|()| code)?));
     match result {
         Ok(code) => code,
-        Err(e) if lianfang_hub::out::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if lianfang_hub::out::is_broken_pipe(&*e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -29,8 +29,8 @@ pub fn flush() -> std::io::Result<()> {
 
 /// True when `err`, or an error in its chain, is a write into a closed pipe:
 /// the reader has all it wanted, so the command stops quietly.
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
+pub fn is_broken_pipe(err: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(err), |e| e.source()).any(|e| {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     })

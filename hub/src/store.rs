@@ -186,9 +186,9 @@ pub enum HubError {
     /// Version skew: a record whose kind this hub's protocol does not have
     /// (prost leaves the `body` oneof empty for a field it does not know).
     #[error(
-        "entry {seq} (record {id:?}) is of a record kind this hub (lianfang-hub {}) does not know: \
-         the node is newer than the hub; upgrade lianfang-hub to the node's version \
-         (this lane waits until then; nothing of it was written)",
+        "entry {seq} (record {id:?}) has no body of a record kind this hub (lianfang-hub {}) \
+         knows: a node newer than the hub sends kinds it lacks; upgrade lianfang-hub to the \
+         node's version (this lane waits until then; nothing of it was written)",
         env!("CARGO_PKG_VERSION")
     )]
     UnknownKind { seq: u64, id: String },

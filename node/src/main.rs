@@ -492,7 +492,7 @@ async fn main() -> ExitCode {
         .and_then(|code| Ok(lianfang_node::out::flush().map(|()| code)?));
     match result {
         Ok(code) => code,
-        Err(e) if lianfang_node::out::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if lianfang_node::out::is_broken_pipe(&*e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

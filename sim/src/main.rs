@@ -101,7 +101,7 @@ async fn main() -> ExitCode {
     {
         Ok(code) => code,
         // `lianfang demo | head`: the reader has what it wanted.
-        Err(e) if lianfang_hub::out::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if lianfang_hub::out::is_broken_pipe(&*e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
