@@ -255,7 +255,7 @@ pub fn classify(conn: &Connection, config: &TableConfig) -> Result<()> {
 
 /// The hub's stored table configuration (hub setting `table_config`, else
 /// defaults).
-fn stored_config(conn: &Connection) -> Result<TableConfig> {
+pub(crate) fn stored_config(conn: &Connection) -> Result<TableConfig> {
     let stored: Option<String> = conn
         .query_row(
             "SELECT value FROM setting WHERE key = 'table_config'",

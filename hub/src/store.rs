@@ -1175,17 +1175,7 @@ impl HubStore {
     /// # Errors
     /// SQLite errors.
     pub fn table_config(&self) -> Result<TableConfig> {
-        let stored: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT value FROM setting WHERE key = 'table_config'",
-                [],
-                |row| row.get(0),
-            )
-            .optional()?;
-        Ok(stored
-            .and_then(|json| serde_json::from_str(&json).ok())
-            .unwrap_or_default())
+        crate::aggregates::stored_config(&self.conn)
     }
 
     /// The daily table for `date`: every enrolled compound, sorted by code,
