@@ -1,0 +1,431 @@
+//! Applying a node's batches: the log binding, the accept decision, the
+//! merge upserts and the cursors, in one transaction; the exchange.
+
+use super::auth::{bind_log, bound_log};
+use super::*;
+
+// The `WHERE (excluded.stamp, excluded.origin) >= (stamp, origin)` clause is
+// `merge::wins`: an older version never replaces a newer one; the same
+// version rewrites the row (no change, or a repair of a damaged copy).
+const UPSERT_HOUSEHOLD_SQL: &str = "
+INSERT INTO household (compound, id, stamp, origin, deleted, housing, body)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+ON CONFLICT (compound, id) DO UPDATE SET
+    stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted,
+    housing = excluded.housing, body = excluded.body
+WHERE (excluded.stamp, excluded.origin) >= (household.stamp, household.origin)";
+
+const UPSERT_PERSON_SQL: &str = "
+INSERT INTO person (compound, id, stamp, origin, deleted, nationality, region, return_date, registered, body)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+ON CONFLICT (compound, id) DO UPDATE SET
+    stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted,
+    nationality = excluded.nationality, region = excluded.region,
+    return_date = excluded.return_date, registered = excluded.registered, body = excluded.body
+WHERE (excluded.stamp, excluded.origin) >= (person.stamp, person.origin)";
+
+const UPSERT_ISOLATION_SQL: &str = "
+INSERT INTO isolation (compound, id, stamp, origin, deleted, kind, start, release, body)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+ON CONFLICT (compound, id) DO UPDATE SET
+    stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted,
+    kind = excluded.kind, start = excluded.start, release = excluded.release, body = excluded.body
+WHERE (excluded.stamp, excluded.origin) >= (isolation.stamp, isolation.origin)";
+
+const UPSERT_RESPONSE_SQL: &str = "
+INSERT INTO response (compound, kind, id, stamp, origin, deleted, body)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+ON CONFLICT (compound, kind, id) DO UPDATE SET
+    stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted, body = excluded.body
+WHERE (excluded.stamp, excluded.origin) >= (response.stamp, response.origin)";
+
+/// Applies a checked batch (see `HubStore::check_entries`) inside `tx`:
+/// the log binding, the accept decision, the upserts and the cursor.
+pub(super) fn apply_checked(
+    tx: &Connection,
+    caller: &Caller,
+    log_id: &str,
+    lane: Lane,
+    head: u64,
+    (first, len): (u64, usize),
+    entries: &[pb::LogEntry],
+) -> Result<Applied> {
+    let bound = bound_log(tx, caller.node)?;
+    if bound.as_deref() != Some(log_id) {
+        return Err(HubError::LogMismatch {
+            bound: bound.unwrap_or_else(|| "none: handshake first".into()),
+        });
+    }
+    let cursor = lane_cursor(tx, caller.node, lane)?;
+    let skip = match accept(cursor, first, len) {
+        Accept::Gap { expected } => return Err(HubError::Gap { first, expected }),
+        Accept::Replay => {
+            return Ok(Applied { cursor, applied: 0 });
+        }
+        Accept::Apply { skip } => skip,
+    };
+    {
+        let mut households = tx.prepare_cached(UPSERT_HOUSEHOLD_SQL)?;
+        let mut persons = tx.prepare_cached(UPSERT_PERSON_SQL)?;
+        let mut isolations = tx.prepare_cached(UPSERT_ISOLATION_SQL)?;
+        let mut responses = tx.prepare_cached(UPSERT_RESPONSE_SQL)?;
+        for entry in &entries[skip..] {
+            let record = entry.record.as_ref().expect("checked above");
+            let stamp = record.stamp as i64;
+            match record.body.as_ref().expect("checked above") {
+                pb::record::Body::Household(h) => households.execute(params![
+                    record.compound,
+                    record.id,
+                    stamp,
+                    record.origin,
+                    record.deleted,
+                    h.housing,
+                    h.encode_to_vec()
+                ])?,
+                pb::record::Body::Person(p) => persons.execute(params![
+                    record.compound,
+                    record.id,
+                    stamp,
+                    record.origin,
+                    record.deleted,
+                    p.nationality,
+                    p.origin,
+                    p.return_date,
+                    p.registered,
+                    p.encode_to_vec()
+                ])?,
+                pb::record::Body::Isolation(i) => isolations.execute(params![
+                    record.compound,
+                    record.id,
+                    stamp,
+                    record.origin,
+                    record.deleted,
+                    i.kind,
+                    i.start,
+                    i.release,
+                    i.encode_to_vec()
+                ])?,
+                body @ (pb::record::Body::Receipt(_)
+                | pb::record::Body::TaskAnswer(_)
+                | pb::record::Body::ProblemFix(_)
+                | pb::record::Body::DailyReport(_)) => responses.execute(params![
+                    record.compound,
+                    Kind::of(body) as i64,
+                    record.id,
+                    stamp,
+                    record.origin,
+                    record.deleted,
+                    lianfang_proto::record::encode_body(body)
+                ])?,
+            };
+        }
+    }
+    let new_cursor = first + len as u64 - 1;
+    tx.execute(
+        "INSERT INTO lane_cursor (node, lane, cursor, head) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (node, lane) DO UPDATE SET
+             cursor = excluded.cursor, head = MAX(lane_cursor.head, excluded.head)",
+        params![caller.node, lane as i64, new_cursor as i64, head as i64],
+    )?;
+    tx.execute(
+        "UPDATE node SET last_sync = ?2 WHERE id = ?1",
+        params![caller.node, now_rfc3339()],
+    )?;
+    Ok(Applied {
+        cursor: new_cursor,
+        applied: (len - skip) as u64,
+    })
+}
+
+/// Starts a session inside `tx`: binds the enrolment to `log_id` on first
+/// contact (refusing another log), notes the call, and records the node's
+/// lane heads (for the table's "caught up").
+pub(super) fn open_session(
+    tx: &Connection,
+    caller: &Caller,
+    log_id: &str,
+    heads: &[(Lane, u64)],
+) -> Result<()> {
+    // Refused before anything is kept: the caller drops `tx` on an error.
+    bind_log(tx, caller, log_id)?;
+    if let Some((lane, head)) = heads.iter().find(|(_, head)| *head > MAX_SEQ) {
+        return Err(HubError::Malformed(format!(
+            "{} head {head} is beyond the largest a log may reach ({MAX_SEQ})",
+            lane.as_str_name()
+        )));
+    }
+    for &(lane, head) in heads {
+        tx.execute(
+            "INSERT INTO lane_cursor (node, lane, head) VALUES (?1, ?2, ?3)
+             ON CONFLICT (node, lane) DO UPDATE SET head = excluded.head",
+            params![caller.node, lane as i64, head as i64],
+        )?;
+    }
+    Ok(())
+}
+
+/// The hub's cursor on one lane of a node's log (0 before any push).
+pub(super) fn lane_cursor(conn: &Connection, node: i64, lane: Lane) -> Result<u64> {
+    Ok(conn
+        .query_row(
+            "SELECT cursor FROM lane_cursor WHERE node = ?1 AND lane = ?2",
+            params![node, lane as i64],
+            |row| row.get::<_, i64>(0),
+        )
+        .optional()?
+        .unwrap_or(0) as u64)
+}
+
+impl HubStore {
+    /// Opens a sync session: binds the enrolment to `log_id` on first contact
+    /// and returns the cursor on that log.
+    ///
+    /// # Errors
+    /// [`HubError::LogMismatch`] when the enrolment is bound to another log.
+    pub fn handshake(
+        &mut self,
+        caller: &Caller,
+        log_id: &str,
+        heads: [(Lane, u64); 2],
+        down_cursor: u64,
+    ) -> Result<Handshake> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        open_session(&tx, caller, log_id, &heads)?;
+        let mut cursors = [0u64; 2];
+        for lane in lianfang_proto::LANES {
+            cursors[lane as usize] = lane_cursor(&tx, caller.node, lane)?;
+        }
+        crate::directives::mark_delivered(&tx, &caller.compound, down_cursor)?;
+        let down_head = crate::directives::down_head(&tx, &caller.compound)?;
+        tx.commit()?;
+        Ok(Handshake {
+            bulk_cursor: cursors[Lane::Bulk as usize],
+            urgent_cursor: cursors[Lane::Urgent as usize],
+            down_head,
+        })
+    }
+
+    /// Checks a batch before anything is written: size, numbering, and every
+    /// record (its compound is the caller's, `check_record`, its lane).
+    /// Refusals of records are audited here, outside any transaction, so the
+    /// audit entry survives the refusal. Returns the batch's first number
+    /// and length.
+    pub(super) fn check_entries(
+        &self,
+        caller: &Caller,
+        lane: Lane,
+        entries: &[pb::LogEntry],
+    ) -> Result<(u64, usize)> {
+        if entries.len() > MAX_BATCH_ENTRIES {
+            return Err(HubError::Malformed(format!(
+                "a batch of {} entries exceeds the limit of {MAX_BATCH_ENTRIES}",
+                entries.len()
+            )));
+        }
+        let (first, len) = check_batch(entries.iter().map(|e| e.seq))
+            .map_err(|e| HubError::Malformed(e.to_string()))?;
+        let today = crate::today();
+        for entry in entries {
+            let record = entry
+                .record
+                .as_ref()
+                .ok_or_else(|| HubError::Malformed(format!("entry {} has no record", entry.seq)))?;
+            if record.compound != caller.compound {
+                let error = HubError::ForeignRecord {
+                    id: record.id.clone(),
+                    record: record.compound.clone(),
+                    caller: caller.compound.clone(),
+                };
+                self.audit(Some(&caller.compound), "foreign_record", &error.to_string())?;
+                return Err(error);
+            }
+            let Some(body) = &record.body else {
+                // Every kind this protocol has carries a body, even a
+                // tombstone (an empty one of its kind), so a missing body is
+                // a kind from a newer protocol.
+                return Err(HubError::UnknownKind {
+                    seq: entry.seq,
+                    id: record.id.chars().take(64).collect(),
+                });
+            };
+            if record.id.is_empty() {
+                return Err(HubError::Malformed(format!(
+                    "entry {} has no record id",
+                    entry.seq
+                )));
+            }
+            if let Err(e) = lianfang_proto::validate::check_record(record, today) {
+                let error = HubError::InvalidRecord {
+                    seq: entry.seq,
+                    id: record.id.chars().take(64).collect(),
+                    field: e.field,
+                    reason: e.reason,
+                };
+                self.audit(Some(&caller.compound), "invalid_record", &error.to_string())?;
+                return Err(error);
+            }
+            if Kind::of(body).lane() != lane {
+                return Err(HubError::Malformed(format!(
+                    "entry {} is a {} in the {} lane",
+                    entry.seq,
+                    Kind::of(body).name(),
+                    lane.as_str_name()
+                )));
+            }
+        }
+        Ok((first, len))
+    }
+
+    /// Applies a batch of the caller's log atomically with its cursor.
+    ///
+    /// A batch wholly at or below the cursor is a replay: acknowledged,
+    /// nothing written. One that overlaps the cursor has its applied prefix
+    /// skipped. One that starts past `cursor + 1` is refused ([`HubError::Gap`]).
+    /// A record of another compound, or one that breaks `check_record`,
+    /// refuses the whole batch.
+    ///
+    /// # Errors
+    /// [`HubError`] as above; nothing is written on error.
+    pub fn apply_batch(
+        &mut self,
+        caller: &Caller,
+        log_id: &str,
+        lane: Lane,
+        head: u64,
+        entries: &[pb::LogEntry],
+    ) -> Result<Applied> {
+        let (first, len) = self.check_entries(caller, lane, entries)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let applied = apply_checked(&tx, caller, log_id, lane, head, (first, len), entries)?;
+        tx.commit()?;
+        Ok(applied)
+    }
+
+    /// One round trip of a node's session (the `Exchange` call): opens the
+    /// session as [`HubStore::handshake`] does, applies each lane's entries
+    /// as [`HubStore::apply_batch`] does (urgent first, one transaction for
+    /// all of it, a batch past the cursor left unapplied rather than
+    /// refused), acknowledges and returns the down log after the node's
+    /// cursor, and, when the node sent a digest root and the hub now holds
+    /// both lanes to their heads, compares it with the hub's own.
+    ///
+    /// # Errors
+    /// As [`HubStore::apply_batch`], except [`HubError::Gap`]; nothing is
+    /// written on error, except that a refused bulk batch still lets the
+    /// urgent entries beside it be applied first.
+    pub fn exchange(
+        &mut self,
+        caller: &Caller,
+        request: &pb::ExchangeRequest,
+    ) -> Result<Exchanged> {
+        let none = pb::LaneEntries::default();
+        let lanes = [
+            (Lane::Urgent, request.urgent.as_ref().unwrap_or(&none)),
+            (Lane::Bulk, request.bulk.as_ref().unwrap_or(&none)),
+        ];
+        // A refused bulk batch does not hold back the urgent lane: the
+        // urgent entries are applied and then the refusal is returned.
+        let mut checked = [None, None];
+        let mut refused = None;
+        for (i, (lane, entries)) in lanes.iter().enumerate() {
+            if entries.entries.is_empty() {
+                continue;
+            }
+            match self.check_entries(caller, *lane, &entries.entries) {
+                Ok(range) => checked[i] = Some(range),
+                Err(e) if *lane == Lane::Bulk && checked[0].is_some() => refused = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // A refused lane's head is not recorded: nothing of it was taken.
+        let heads: Vec<(Lane, u64)> = lanes
+            .iter()
+            .filter(|(lane, _)| !(*lane == Lane::Bulk && refused.is_some()))
+            .map(|(lane, entries)| (*lane, entries.head))
+            .collect();
+        open_session(&tx, caller, &request.log_id, &heads)?;
+        let mut out = Exchanged::default();
+        let mut caught_up = true;
+        for ((lane, entries), checked) in lanes.iter().zip(checked) {
+            if let Some(range) = checked {
+                match apply_checked(
+                    &tx,
+                    caller,
+                    &request.log_id,
+                    *lane,
+                    entries.head,
+                    range,
+                    &entries.entries,
+                ) {
+                    Ok(applied) if *lane == Lane::Bulk => out.applied = applied.applied,
+                    Ok(_) | Err(HubError::Gap { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let cursor = lane_cursor(&tx, caller.node, *lane)?;
+            caught_up &= cursor == entries.head;
+            match lane {
+                Lane::Urgent => out.urgent_cursor = cursor,
+                Lane::Bulk => out.bulk_cursor = cursor,
+            }
+        }
+        crate::directives::mark_delivered(&tx, &caller.compound, request.down_cursor)?;
+        out.down_head = crate::directives::down_head(&tx, &caller.compound)?;
+        if request.down_max > 0 {
+            out.down = crate::directives::down_entries(
+                &tx,
+                &caller.compound,
+                request.down_cursor,
+                request.down_max.min(MAX_DOWN_PER_EXCHANGE),
+            )?;
+        }
+        tx.commit()?;
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        if caught_up && !request.digest_root.is_empty() {
+            let agree =
+                digest::root(&self.digests(&caller.compound)?)[..] == request.digest_root[..];
+            // How many buckets differ is learnt from the Verify that follows.
+            self.record_agreement(&caller.compound, agree, if agree { 0 } else { -1 })?;
+            out.digest = if agree {
+                pb::DigestCheck::Agree
+            } else {
+                pb::DigestCheck::Differ
+            };
+        }
+        Ok(out)
+    }
+
+    /// The bulk-lane cursor of a compound's active enrolment.
+    ///
+    /// # Errors
+    /// [`HubError::UnknownCompound`]; SQLite errors.
+    pub fn cursor(&self, compound: &str) -> Result<u64> {
+        self.lane_cursor_of(compound, Lane::Bulk)
+    }
+
+    /// A lane's cursor of a compound's active enrolment.
+    ///
+    /// # Errors
+    /// [`HubError::UnknownCompound`]; SQLite errors.
+    pub fn lane_cursor_of(&self, compound: &str, lane: Lane) -> Result<u64> {
+        let node: i64 = self
+            .conn
+            .query_row(
+                "SELECT id FROM node WHERE compound = ?1 AND revoked_at IS NULL",
+                [compound],
+                |row| row.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| HubError::UnknownCompound(compound.to_owned()))?;
+        lane_cursor(&self.conn, node, lane)
+    }
+}
