@@ -1,0 +1,132 @@
+//! Bench: command-line arguments and the help text.
+
+use super::*;
+
+pub(crate) const HELP: &str = "\
+bench — Lianfang benchmark over the demo's generator (full street by default)
+
+USAGE:
+    cargo run --release -p lianfang-tests --bin bench -- [OPTIONS]
+
+OPTIONS:
+    --compounds N    compounds in the street (default 167: ~230k households,
+                     ~540k persons, ~40k isolations)
+    --quick          small run: 12 compounds, fewer repetitions
+    --only NAME      run one measurement (and the setup it needs); NAME is one of
+                     initial, incremental, thin, apply, table, import, rss,
+                     real
+    --parallel P     node syncs run at once in the street-wide syncs (default 8)
+    --seed S         generator seed (default 2020)
+    --varied         origins at city, district and street/town level, as real
+                     registrations spell them (generate::vary_origins)
+    --keep DIR       put the data under DIR and keep it (default: a temp dir)
+    --rss-clients K  in the rss measurement, node syncs against the real hub at
+                     once (default: all of them)
+    -h, --help       this text
+
+MEASUREMENTS:
+    initial      initial sync of the whole street into an empty hub: wall time,
+                 records/s (target >= 100,000/s), bytes each way, wire bytes over
+                 the zstd-3 size of the same records' protobuf (target <= 1.3)
+    incremental  edit_day(2%) on every compound, import, sync all: wire bytes
+                 per changed record over its zstd-3 size after taking off the
+                 fixed cost of a sync with nothing to send (target <= 1.5)
+    thin         one compound's daily change over 64 kbit/s, 300 ms RTT: time
+                 over (bytes / bandwidth) (target <= 1.3)
+    apply        HubStore::apply_batch of 2000-entry batches from real node logs
+                 (target >= 200,000 records/s)
+    table        HubStore::table for today and a month back, median of 5
+                 (targets <= 50 ms and <= 1 s); the key regions changed at run
+                 time (rebuild time, then the table again); `lianfang-hub table
+                 --format json` as a process, median of 5 (target <= 100 ms)
+    import       import_files of the largest compound (2,600 households) into a
+                 fresh node, median of 5 (target <= 1 s)
+    rss          real binaries: node daemon idle (target <= 20 MB) and while
+                 syncing a big backlog; hub serving all nodes syncing at once
+                 (target <= 200 MB)
+    real         the street's initial sync as users run it: one `lianfang-node
+                 sync --once` process per compound, 4 and then 8 at once,
+                 against `lianfang-hub serve` (target >= 150,000 records/s; the
+                 hub's CPU per record within 1.5x the apply-only figure)
+";
+
+pub(crate) const MEASUREMENTS: [&str; 8] = [
+    "initial",
+    "incremental",
+    "thin",
+    "apply",
+    "table",
+    "import",
+    "rss",
+    "real",
+];
+
+#[derive(Debug, Clone)]
+pub(crate) struct Args {
+    pub(crate) compounds: usize,
+    pub(crate) quick: bool,
+    pub(crate) only: Option<String>,
+    pub(crate) parallel: usize,
+    pub(crate) seed: u64,
+    pub(crate) keep: Option<PathBuf>,
+    pub(crate) rss_clients: Option<usize>,
+    pub(crate) varied: bool,
+}
+
+impl Args {
+    pub(crate) fn parse() -> anyhow::Result<Option<Args>> {
+        let mut args = Args {
+            compounds: 167,
+            quick: false,
+            only: None,
+            parallel: 8,
+            seed: 2020,
+            keep: None,
+            rss_clients: None,
+            varied: false,
+        };
+        let mut compounds = None;
+        let mut it = std::env::args().skip(1);
+        while let Some(arg) = it.next() {
+            let mut value = |name: &str| {
+                it.next()
+                    .with_context(|| format!("{name} needs a value (see --help)"))
+            };
+            match arg.as_str() {
+                "-h" | "--help" => return Ok(None),
+                "--quick" => args.quick = true,
+                "--varied" => args.varied = true,
+                "--compounds" => compounds = Some(value("--compounds")?.parse()?),
+                "--only" => {
+                    let name = value("--only")?;
+                    if !MEASUREMENTS.contains(&name.as_str()) {
+                        bail!(
+                            "unknown measurement {name:?}; one of {}",
+                            MEASUREMENTS.join(", ")
+                        );
+                    }
+                    args.only = Some(name);
+                }
+                "--parallel" => args.parallel = value("--parallel")?.parse::<usize>()?.max(1),
+                "--seed" => args.seed = value("--seed")?.parse()?,
+                "--keep" => args.keep = Some(PathBuf::from(value("--keep")?)),
+                "--rss-clients" => {
+                    args.rss_clients = Some(value("--rss-clients")?.parse::<usize>()?.max(1));
+                }
+                other => bail!("unknown argument {other:?} (see --help)"),
+            }
+        }
+        args.compounds = compounds
+            .unwrap_or(if args.quick { 12 } else { 167 })
+            .max(1);
+        Ok(Some(args))
+    }
+
+    pub(crate) fn runs(&self, name: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only == name)
+    }
+
+    pub(crate) fn runs_any(&self, names: &[&str]) -> bool {
+        names.iter().any(|n| self.runs(n))
+    }
+}
