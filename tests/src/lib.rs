@@ -199,9 +199,19 @@ pub fn bin(name: &str) -> PathBuf {
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut build = std::process::Command::new(cargo);
-        // Only the binaries: building test targets from inside a test run
-        // would re-link the very test binary that is running.
-        build.args(["build", "--workspace", "--bins"]);
+        // Only the two product binaries: building test targets from inside
+        // a test run would re-link the very test binary that is running.
+        // `--workspace` with exclusions resolves features as the test build
+        // did (`-p` would not, and would rebuild every dependency).
+        build.args([
+            "build",
+            "--workspace",
+            "--exclude",
+            "lianfang-sim",
+            "--exclude",
+            "lianfang-tests",
+            "--bins",
+        ]);
         if release {
             build.arg("--release");
         }
