@@ -1,0 +1,144 @@
+//! The node's sync worker against a real hub on loopback: a local write
+//! through the application layer goes up at once (the interval is an
+//! hour), a refusal is kept for the page or ends the CLI's worker, and
+//! shutdown stops it cleanly.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lianfang_hub::store::HubStore;
+use lianfang_node::app::NodeApp;
+use lianfang_node::sync::{SyncError, SyncOptions};
+use lianfang_node::worker::{SyncState, WorkerOptions};
+use lianfang_proto::Kind;
+use lianfang_tests::TestHub;
+use tokio::sync::watch;
+
+/// Syncs only when woken: the interval never passes during a test.
+fn options() -> WorkerOptions {
+    WorkerOptions::every(
+        Duration::from_secs(3600),
+        SyncOptions {
+            attempts: 1,
+            call_timeout: Duration::from_secs(10),
+            ..SyncOptions::default()
+        },
+    )
+}
+
+async fn node(hub: &TestHub, root: &std::path::Path) -> NodeApp {
+    let token = hub.enroll("HM001");
+    let (app, _) = NodeApp::init(&root.join("node"), "HM001", &hub.url(), &token).expect("init");
+    app
+}
+
+async fn until(
+    state: &mut watch::Receiver<SyncState>,
+    what: &str,
+    done: impl FnMut(&SyncState) -> bool,
+) -> SyncState {
+    let reached = tokio::time::timeout(Duration::from_secs(30), state.wait_for(done))
+        .await
+        .map(|state| state.expect("worker alive").clone());
+    reached.unwrap_or_else(|_| panic!("{what}: not within 30 s; state {:?}", *state.borrow()))
+}
+
+fn households(root: &std::path::Path, n: usize) -> PathBuf {
+    let path = root.join("households.csv");
+    let mut text = "户编号,楼号,单元,室号,房屋情况\n".to_owned();
+    for i in 1..=n {
+        text.push_str(&format!("H{i:03},1,1,{},自住\n", 100 + i));
+    }
+    std::fs::write(&path, text).expect("write ledger");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_write_wakes_the_worker_and_shutdown_stops_it_cleanly() {
+    let root = tempfile::tempdir().unwrap();
+    let hub = TestHub::start().await;
+    let app = node(&hub, root.path()).await;
+    let worker = app.worker(options());
+    let mut state = worker.state();
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(worker.run(shutdown, |_| {}));
+
+    // The first sync runs at once; then the worker waits (an hour).
+    let first = until(&mut state, "first sync", |s| s.syncs >= 1 && !s.syncing).await;
+    assert!(first.online, "{first:?}");
+    assert!(first.last_success.is_some() && first.last_refusal.is_none());
+
+    // A write through the app wakes it: the records reach the hub long
+    // before the interval.
+    let ledger = households(root.path(), 3);
+    let summary = app
+        .blocking(move |app| app.import(&[ledger]))
+        .await
+        .expect("import");
+    assert_eq!(summary.written(), 3);
+    let after = until(&mut state, "sync after the write", |s| {
+        s.syncs >= 2 && !s.syncing && s.pending == Some(0)
+    })
+    .await;
+    assert!(after.online && after.last_error.is_none(), "{after:?}");
+    assert_eq!(
+        hub.store().record_count("HM001", Kind::Household).unwrap(),
+        3
+    );
+    assert_eq!(app.status().unwrap().pending, 0);
+
+    // A re-import that changes nothing writes nothing and wakes nothing.
+    let unchanged = households(root.path(), 3);
+    let summary = app.blocking(move |app| app.import(&[unchanged])).await;
+    assert_eq!(summary.expect("import").written(), 0);
+
+    // Shutdown while it waits: it returns at once, without error.
+    stop.send_replace(true);
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("stopped within 10 s of shutdown")
+        .expect("no panic")
+        .expect("no error");
+    assert_eq!(state.borrow().syncs, 2, "{:?}", state.borrow());
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_is_kept_for_the_page_or_ends_the_cli_worker() {
+    let root = tempfile::tempdir().unwrap();
+    let hub = TestHub::start().await;
+    let app = node(&hub, root.path()).await;
+    HubStore::open_or_create(hub.dir.path())
+        .unwrap()
+        .revoke("HM001")
+        .unwrap();
+
+    // A page's worker stays up and shows the refusal with its reason.
+    let worker = app.worker(options());
+    let mut state = worker.state();
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(worker.run(shutdown, |_| {}));
+    let refused = until(&mut state, "refusal", |s| s.last_refusal.is_some()).await;
+    assert!(!refused.online);
+    let reason = refused.last_refusal.unwrap().reason;
+    assert!(reason.contains("revoked"), "{reason}");
+    assert!(!task.is_finished());
+    stop.send_replace(true);
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("stopped within 10 s of shutdown")
+        .expect("no panic")
+        .expect("no error");
+
+    // The CLI's worker ends with the refusal (`sync` exits 2 with it).
+    let worker = app.worker(WorkerOptions {
+        stop_on_refusal: true,
+        ..options()
+    });
+    let (_stop, shutdown) = watch::channel(false);
+    let ended = tokio::time::timeout(Duration::from_secs(30), worker.run(shutdown, |_| {}))
+        .await
+        .expect("ends within 30 s");
+    assert!(matches!(ended, Err(SyncError::Refused(_))), "{ended:?}");
+    hub.stop().await;
+}
