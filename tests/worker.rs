@@ -1,17 +1,20 @@
 //! The node's sync worker against a real hub on loopback: a local write
 //! through the application layer goes up at once (the interval is an
-//! hour), a refusal is kept for the page or ends the CLI's worker, and
-//! shutdown stops it cleanly.
+//! hour), a refusal is kept for the page or ends the CLI's worker,
+//! shutdown stops it cleanly, and a sync in progress at shutdown finishes
+//! within the deadline or is dropped past it, costing only the batch in
+//! flight.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use lianfang_hub::store::HubStore;
 use lianfang_node::app::NodeApp;
-use lianfang_node::sync::{SyncError, SyncOptions};
-use lianfang_node::worker::{SyncState, WorkerOptions};
+use lianfang_node::sync::{SyncError, SyncOptions, sync_once};
+use lianfang_node::worker::{Event, SyncState, WorkerOptions};
 use lianfang_proto::Kind;
-use lianfang_tests::TestHub;
+use lianfang_sim::generate::{self, StreetSpec};
+use lianfang_tests::{TestHub, node_with_ledger};
 use tokio::sync::watch;
 
 /// Syncs only when woken: the interval never passes during a test.
@@ -141,4 +144,81 @@ async fn a_refusal_is_kept_for_the_page_or_ends_the_cli_worker() {
         .expect("ends within 30 s");
     assert!(matches!(ended, Err(SyncError::Refused(_))), "{ended:?}");
     hub.stop().await;
+}
+
+/// A node with a backlog of some thousand entries that goes up in batches
+/// of 50, and a worker for it that is told to stop at its `stop_at`-th
+/// progress report (the first comes as the sync starts, then one per
+/// acknowledged batch). Returns what `run` returned, the hub's cursor and
+/// the node's head then, and the number of syncs that caught up.
+async fn stop_during_a_backlog(
+    stop_at: usize,
+    exit_deadline: Duration,
+) -> (Result<(), SyncError>, u64, u64, u64) {
+    let hub = TestHub::start().await;
+    let spec = StreetSpec {
+        min_households: 300,
+        max_households: 300,
+        ..StreetSpec::demo(1)
+    };
+    let compound = generate::compound(&spec, 0);
+    let token = hub.enroll(&compound.code);
+    let root = tempfile::tempdir().unwrap();
+    let data = node_with_ledger(root.path(), &compound, &hub.url(), &token, false);
+    let app = NodeApp::open(&data).unwrap();
+    let head = app.status().unwrap().head;
+    let batches = SyncOptions {
+        batch_size: 50,
+        min_batch: 50,
+        max_batch: 50,
+        attempts: 1,
+        ..SyncOptions::default()
+    };
+    let worker = app.worker(WorkerOptions {
+        exit_deadline,
+        ..WorkerOptions::every(Duration::from_secs(3600), batches.clone())
+    });
+    let state = worker.state();
+    let (stop, shutdown) = watch::channel(false);
+    let mut reports = 0;
+    let ended = tokio::time::timeout(
+        Duration::from_secs(120),
+        worker.run(shutdown, |event| {
+            if let Event::Progress(_) = event {
+                reports += 1;
+                if reports == stop_at {
+                    stop.send_replace(true);
+                }
+            }
+        }),
+    )
+    .await
+    .expect("the worker ends within 120 s of shutdown");
+    let cursor = hub.store().cursor(&compound.code).unwrap();
+    let syncs = state.borrow().syncs;
+    // Whatever happened, the next sync sends what the hub lacks.
+    sync_once(&data, &batches, |_| {}).await.expect("resumes");
+    assert_eq!(hub.store().cursor(&compound.code).unwrap(), head);
+    hub.stop().await;
+    (ended, cursor, head, syncs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_the_sync_in_progress_finish_within_the_deadline() {
+    let (ended, cursor, head, syncs) = stop_during_a_backlog(1, Duration::from_secs(60)).await;
+    ended.expect("no error");
+    assert!(head > 500, "a backlog of many batches: {head}");
+    assert_eq!(cursor, head, "the sync in progress finished");
+    assert_eq!(syncs, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_past_the_deadline_is_dropped_and_costs_only_the_batch_in_flight() {
+    let (ended, cursor, head, syncs) = stop_during_a_backlog(3, Duration::ZERO).await;
+    ended.expect("no error");
+    assert!(
+        0 < cursor && cursor < head,
+        "stopped mid-backlog: hub has {cursor} of {head}"
+    );
+    assert_eq!(syncs, 0);
 }
