@@ -222,3 +222,97 @@ async fn a_sync_past_the_deadline_is_dropped_and_costs_only_the_batch_in_flight(
     );
     assert_eq!(syncs, 0);
 }
+
+/// Waits for a child process to exit; its exit code.
+async fn exit_code(child: &mut std::process::Child, within: Duration) -> Option<i32> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running after {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `lianfang-node sync` without `--once` runs the worker: the same lines
+/// as before at each round, exit 0 at SIGTERM, exit 2 with the reason when
+/// the hub refuses the node.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_without_once_runs_until_sigterm_or_a_refusal() {
+    let root = tempfile::tempdir().unwrap();
+    let hub = TestHub::start().await;
+    let app = node(&hub, root.path()).await;
+    app.import(&[households(root.path(), 2)]).unwrap();
+    let data = app.dir().to_str().unwrap().to_owned();
+    drop(app);
+    let node_bin = lianfang_tests::bin("lianfang-node");
+    let spawn = |name: &str| {
+        let out = root.path().join(format!("{name}.out"));
+        let err = root.path().join(format!("{name}.err"));
+        let child = std::process::Command::new(&node_bin)
+            .args(["sync", "--data", &data, "--interval", "1"])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("spawn lianfang-node sync");
+        (child, out, err)
+    };
+
+    let (mut child, out, err) = spawn("running");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .matches("hub and node agree (digests)")
+        .count()
+        < 2
+    {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "exited early: {}",
+            std::fs::read_to_string(&err).unwrap_or_default()
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no second round in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    assert_eq!(
+        exit_code(&mut child, Duration::from_secs(20)).await,
+        Some(0)
+    );
+    let printed = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        printed.starts_with(
+            "caught up: hub has all 2 entries (sent 2 in 1 batch(es), 2 new); \
+             received 0 directive(s), 0 in all\nhub and node agree (digests)\n\
+             caught up: hub has all 2 entries (sent 0 in 0 batch(es), 0 new); "
+        ),
+        "{printed}"
+    );
+
+    HubStore::open_or_create(hub.dir.path())
+        .unwrap()
+        .revoke("HM001")
+        .unwrap();
+    let (mut child, _, err) = spawn("refused");
+    assert_eq!(
+        exit_code(&mut child, Duration::from_secs(60)).await,
+        Some(2)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&err).unwrap(),
+        "error: hub refused: unauthenticated: unknown or revoked token\n"
+    );
+    hub.stop().await;
+}
