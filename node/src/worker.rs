@@ -191,12 +191,19 @@ impl OutboxWorker {
         mut shutdown: watch::Receiver<bool>,
         mut observe: impl FnMut(Event<'_>) + Send,
     ) -> Result<(), SyncError> {
-        if let Some((_, last_success)) = self.look().await {
-            self.state.send_modify(|s| s.last_success = last_success);
-        }
         loop {
             if *shutdown.borrow() {
                 return Ok(());
+            }
+            // What waits now (a write may have woken us), and, at the
+            // start, when the node last caught up.
+            if let Some((pending, last_success)) = self.look().await {
+                self.state.send_modify(|s| {
+                    s.pending = Some(pending);
+                    if s.last_success.is_none() {
+                        s.last_success = last_success;
+                    }
+                });
             }
             let started = now();
             self.state.send_modify(|s| {
