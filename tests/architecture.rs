@@ -1,7 +1,9 @@
 //! The invariants of ARCHITECTURE.md that can be checked mechanically:
 //! which crates depend on which, who may name `tonic::Status`, where
-//! `anyhow` may appear, and that `lianfang-proto` does no I/O and reads no
-//! clock. Each failure names the file and line that broke the rule.
+//! `anyhow` may appear, that `lianfang-proto` does no I/O and reads no
+//! clock, that only the privacy steps unmask, and that the binaries reach
+//! the data through the app layer only. Each failure names the file and
+//! line that broke the rule.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -173,6 +175,39 @@ fn the_shared_crate_does_no_io_and_reads_no_clock() {
     assert!(
         found.is_empty(),
         "lianfang-proto must be a function of its arguments:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn personal_data_is_unmasked_only_by_the_audited_privacy_step() {
+    let found = violations(&["node/src", "hub/src"], &["/app/privacy.rs"], |line| {
+        line.contains("Privacy::Unmasked")
+    });
+    assert!(
+        found.is_empty(),
+        "Privacy::Unmasked outside node/src/app/privacy.rs and hub/src/app/privacy.rs \
+         (unmask through the app's privacy step, which audits first):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_binaries_parse_flags_and_print_only() {
+    let reaches_the_data = |line: &str| {
+        ["Store::", "HubStore", "rusqlite", "store::", "Privacy"]
+            .iter()
+            .any(|p| line.contains(p))
+    };
+    let found: Vec<String> = ["node/src", "hub/src"]
+        .iter()
+        .flat_map(|d| code_lines(&root().join(d)))
+        .filter(|(file, _, line)| file.ends_with("/main.rs") && reaches_the_data(line))
+        .map(|(file, n, line)| format!("{file}:{n}: {}", line.trim()))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "main.rs reaches the store or masks by itself (call the app layer, src/app/):\n{}",
         found.join("\n")
     );
 }

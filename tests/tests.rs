@@ -16,3 +16,4 @@ mod resilience;
 mod security;
 mod skew;
 mod sync;
+mod worker;

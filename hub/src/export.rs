@@ -23,18 +23,6 @@ pub enum ExportKind {
     Isolations,
 }
 
-/// Records an unmasked export in the audit log. Call before producing it.
-///
-/// # Errors
-/// SQLite errors (then nothing may be exported).
-pub fn audit_unmasked(store: &HubStore, what: &str, compound: Option<&str>) -> Result<()> {
-    store.audit(
-        compound,
-        "unmasked_output",
-        &format!("{what} exported with ID numbers, phones and names unmasked"),
-    )
-}
-
 /// The live records of a kind (of one compound, or all), as rows with the
 /// ledger's Chinese headers plus the compound code.
 ///

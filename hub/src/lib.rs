@@ -11,11 +11,16 @@
 //! - [`admit`]: how many calls the hub decodes and serves at once, across nodes.
 //! - [`tls`]: the hub's own CA and server certificate, created on first use.
 //! - [`report`]: renders the table as JSON, CSV or text.
+//! - [`app`]: the application layer: every operation of the CLI (and the
+//!   coming dashboard) over one shared store handle, with the audited
+//!   privacy step and the parsing of verification lists.
 //!
-//! The binary `lianfang-hub` (`src/main.rs`) only parses flags and calls
-//! into these modules; tests call the same functions.
+//! The binary `lianfang-hub` (`src/main.rs`) only parses flags, calls
+//! [`app::HubApp`] (or [`server::run`]) and prints; tests call the same
+//! functions.
 pub mod admit;
 pub mod aggregates;
+pub mod app;
 pub mod directives;
 pub mod export;
 pub mod grpc;

@@ -1,14 +1,15 @@
 //! `lianfang-hub`: the street office's server and tools.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use lianfang_hub::app::{self, HubApp, Reveal};
+use lianfang_hub::directives::TaskEntryStatus;
+use lianfang_hub::export;
 use lianfang_hub::report::{self, Format};
-use lianfang_hub::store::HubStore;
 use lianfang_hub::{out, outln};
-use lianfang_proto::mask::Privacy;
 use lianfang_proto::pb;
 
 /// Lianfang street hub: collects every compound's records over gRPC and
@@ -264,73 +265,6 @@ enum ConfigCommand {
     },
 }
 
-/// Verification entries from `--entry` values and an optional CSV file.
-fn task_entries(
-    entries: &[String],
-    file: Option<&Path>,
-) -> anyhow::Result<Vec<pb::VerificationEntry>> {
-    let mut rows: Vec<[String; 4]> = Vec::new();
-    for (i, entry) in entries.iter().enumerate() {
-        let parts: Vec<&str> = entry.split('|').map(str::trim).collect();
-        anyhow::ensure!(
-            parts.len() == 4,
-            "--entry #{} {entry:?}: expected \"name|phone|address|reason\"",
-            i + 1
-        );
-        rows.push([0, 1, 2, 3].map(|k| parts[k].to_owned()));
-    }
-    if let Some(path) = file {
-        let name = path.display();
-        let mut reader =
-            csv::Reader::from_path(path).with_context(|| format!("cannot read {name}"))?;
-        let headers = reader
-            .headers()
-            .with_context(|| format!("{name}: no header row"))?
-            .clone();
-        let column = |zh: &str, en: &str| {
-            headers.iter().position(|h| {
-                h.trim().trim_start_matches('\u{feff}') == zh || h.trim().eq_ignore_ascii_case(en)
-            })
-        };
-        let name_col =
-            column("姓名", "name").with_context(|| format!("{name}: no 姓名 (name) column"))?;
-        let cols = [
-            Some(name_col),
-            column("手机", "phone"),
-            column("地址", "address"),
-            column("原因", "reason"),
-        ];
-        for (i, record) in reader.records().enumerate() {
-            let record = record.with_context(|| format!("{name} row {}", i + 2))?;
-            rows.push(cols.map(|c| {
-                c.and_then(|c| record.get(c))
-                    .unwrap_or("")
-                    .trim()
-                    .to_owned()
-            }));
-        }
-    }
-    anyhow::ensure!(
-        !rows.is_empty(),
-        "give people to verify with --entry or --file"
-    );
-    rows.into_iter()
-        .enumerate()
-        .map(|(i, [name, phone, address, reason])| {
-            anyhow::ensure!(!name.is_empty(), "entry {}: the name is empty", i + 1);
-            let phone = lianfang_proto::validate::check_phone(&phone)
-                .map_err(|reason| anyhow::anyhow!("entry {} ({name}): {reason}", i + 1))?;
-            Ok(pb::VerificationEntry {
-                entry_id: (i + 1).to_string(),
-                name,
-                phone,
-                address,
-                reason,
-            })
-        })
-        .collect()
-}
-
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -340,8 +274,6 @@ fn parse_date(s: &str) -> anyhow::Result<chrono::NaiveDate> {
     chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .with_context(|| format!("--date {s:?} is not a date in the form YYYY-MM-DD"))
 }
-
-use lianfang_hub::today;
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -374,8 +306,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             compound,
             name,
         } => {
-            let mut store = HubStore::open_or_create(&data)?;
-            let token = store.enroll(&compound, name.as_deref())?;
+            let token = HubApp::open(&data)?.enroll(&compound, name.as_deref())?;
             eprintln!(
                 "enrolled {compound}; on the compound's PC run:\n  lianfang-node init --data DIR --compound {compound} --hub http://HUB:PORT --token <token below>"
             );
@@ -399,12 +330,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             lianfang_hub::server::run(listener, &data, tls, shutdown_signal()).await?;
         }
         Command::Table { data, date, format } => {
-            let date = date
-                .as_deref()
-                .map(parse_date)
-                .transpose()?
-                .unwrap_or_else(today);
-            let table = HubStore::open_read_only(&data)?.table(date)?;
+            let date = date.as_deref().map(parse_date).transpose()?;
+            let table = HubApp::open_read_only(&data)?.table(date)?;
             out!("{}", report::render(&table, format));
         }
         Command::Export {
@@ -414,35 +341,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             unmasked,
         } => {
-            let store = HubStore::open_or_create(&data)?;
-            let privacy = if unmasked {
-                lianfang_hub::export::audit_unmasked(
-                    &store,
-                    &format!("{kind:?}"),
-                    compound.as_deref(),
-                )?;
-                lianfang_proto::mask::Privacy::Unmasked
-            } else {
-                lianfang_proto::mask::Privacy::Masked
-            };
-            let rows = lianfang_hub::export::export(&store, kind, compound.as_deref(), privacy)?;
+            let rows = HubApp::open(&data)?.export(
+                kind,
+                compound.as_deref(),
+                Reveal::from_flag(unmasked),
+            )?;
             match format {
-                Format::Json => outln!("{}", lianfang_hub::export::to_json(&rows)),
+                Format::Json => outln!("{}", export::to_json(&rows)),
                 Format::Csv | Format::Text => {
-                    out!(
-                        "{}",
-                        lianfang_hub::export::to_csv(&rows, &lianfang_hub::export::header(kind))
-                    )
+                    out!("{}", export::to_csv(&rows, &export::header(kind)))
                 }
             }
             eprintln!("{} record(s)", rows.len());
         }
         Command::Revoke { data, compound } => {
-            let n = HubStore::open_or_create(&data)?.revoke(&compound)?;
+            let n = HubApp::open(&data)?.revoke(&compound)?;
             outln!("revoked {n} token(s) of {compound}; enrol it again to issue a new one");
         }
         Command::Audit { data, format } => {
-            let log = HubStore::open_read_only(&data)?.audit_log()?;
+            let log = HubApp::open_read_only(&data)?.audit_log()?;
             match format {
                 Format::Json | Format::Csv => print_json(&log)?,
                 Format::Text => {
@@ -461,7 +378,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ImportBundle { data, file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let import = HubStore::open_or_create(&data)?
+            let import = HubApp::open(&data)?
                 .import_bundle(&bytes)
                 .with_context(|| format!("{}", file.display()))?;
             for (lane, applied) in import.lanes {
@@ -488,15 +405,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 key_regions.is_some() || isolation_days.is_some(),
                 "nothing to set: give --key-regions and/or --isolation-days"
             );
-            let (config, id) =
-                HubStore::open_or_create(&data)?.set_config(key_regions, isolation_days)?;
+            let (config, id) = HubApp::open(&data)?.set_config(key_regions, isolation_days)?;
             print_json(&config)?;
             if id > 0 {
                 eprintln!("sent to every compound as directive {id}");
             }
         }
         Command::Config(ConfigCommand::Show { data }) => {
-            print_json(&HubStore::open_read_only(&data)?.table_config()?)?;
+            print_json(&HubApp::open_read_only(&data)?.config()?)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -521,11 +437,11 @@ fn directive_command(command: DirectiveCommand) -> anyhow::Result<()> {
                 } as i32,
                 due,
             };
-            let id = HubStore::open_or_create(&data)?.send_notice(notice, to.as_deref())?;
+            let id = HubApp::open(&data)?.send_notice(notice, to.as_deref())?;
             outln!("{id}");
         }
         DirectiveCommand::Status { data, id, format } => {
-            let status = HubStore::open_read_only(&data)?.directive_status(id)?;
+            let status = HubApp::open_read_only(&data)?.directive_status(id)?;
             match format {
                 Format::Json | Format::Csv => print_json(&status)?,
                 Format::Text => {
@@ -545,12 +461,7 @@ fn directive_command(command: DirectiveCommand) -> anyhow::Result<()> {
                             t.response.as_deref().unwrap_or("")
                         );
                     }
-                    let waiting: Vec<&str> = status
-                        .targets
-                        .iter()
-                        .filter(|t| t.acked_at.is_none())
-                        .map(|t| t.compound.as_str())
-                        .collect();
+                    let waiting = app::not_acknowledged(&status);
                     if waiting.is_empty() {
                         outln!("all {} acknowledged", status.targets.len());
                     } else {
@@ -564,23 +475,20 @@ fn directive_command(command: DirectiveCommand) -> anyhow::Result<()> {
             }
         }
         DirectiveCommand::List { data, format } => {
-            let all = HubStore::open_read_only(&data)?.directives()?;
+            let all = HubApp::open_read_only(&data)?.directives()?;
             match format {
                 Format::Json | Format::Csv => print_json(&all)?,
                 Format::Text => {
                     for d in all {
-                        let delivered = d
-                            .targets
-                            .iter()
-                            .filter(|t| t.delivered_at.is_some())
-                            .count();
-                        let acked = d.targets.iter().filter(|t| t.acked_at.is_some()).count();
+                        let tally = app::tally(&d);
                         outln!(
-                            "#{:<4} {:<8} {}  delivered {delivered}/{n}, acknowledged {acked}/{n}",
+                            "#{:<4} {:<8} {}  delivered {}/{n}, acknowledged {}/{n}",
                             d.id,
                             d.kind,
                             d.title,
-                            n = d.targets.len()
+                            tally.delivered,
+                            tally.acknowledged,
+                            n = tally.targets
                         );
                     }
                 }
@@ -599,9 +507,8 @@ fn task_command(command: TaskCommand) -> anyhow::Result<()> {
             entry,
             file,
         } => {
-            let entries = task_entries(&entry, file.as_deref())?;
-            let id = HubStore::open_or_create(&data)?
-                .send_task(&to, pb::VerificationTask { title, entries })?;
+            let entries = app::task_entries(&entry, file.as_deref())?;
+            let id = HubApp::open(&data)?.send_task(&to, title, entries)?;
             outln!("{id}");
         }
         TaskCommand::Status {
@@ -610,10 +517,8 @@ fn task_command(command: TaskCommand) -> anyhow::Result<()> {
             format,
             unmasked,
         } => {
-            let store = HubStore::open_or_create(&data)?;
-            let privacy = privacy(&store, unmasked, &format!("task {id}"))?;
-            let entries = store.task_entries(Some(id), None)?;
-            print_entries(&masked(entries, privacy), format)?;
+            let entries = HubApp::open(&data)?.task_status(id, Reveal::from_flag(unmasked))?;
+            print_entries(&entries, format)?;
         }
         TaskCommand::Outstanding {
             data,
@@ -621,47 +526,15 @@ fn task_command(command: TaskCommand) -> anyhow::Result<()> {
             format,
             unmasked,
         } => {
-            let store = HubStore::open_or_create(&data)?;
-            let privacy = privacy(&store, unmasked, "outstanding task entries")?;
-            let entries: Vec<_> = store
-                .task_entries(None, compound.as_deref())?
-                .into_iter()
-                .filter(|e| e.result.is_none())
-                .collect();
-            print_entries(&masked(entries, privacy), format)?;
+            let entries = HubApp::open(&data)?
+                .outstanding(compound.as_deref(), Reveal::from_flag(unmasked))?;
+            print_entries(&entries, format)?;
         }
     }
     Ok(())
 }
 
-/// Masked unless asked; asking is audited first.
-fn privacy(store: &HubStore, unmasked: bool, what: &str) -> anyhow::Result<Privacy> {
-    Ok(if unmasked {
-        store.audit(
-            None,
-            "unmasked_output",
-            &format!("{what} shown with phones unmasked"),
-        )?;
-        Privacy::Unmasked
-    } else {
-        Privacy::Masked
-    })
-}
-
-fn masked(
-    mut entries: Vec<lianfang_hub::directives::TaskEntryStatus>,
-    privacy: Privacy,
-) -> Vec<lianfang_hub::directives::TaskEntryStatus> {
-    for entry in &mut entries {
-        entry.phone = privacy.phone(&entry.phone);
-    }
-    entries
-}
-
-fn print_entries(
-    entries: &[lianfang_hub::directives::TaskEntryStatus],
-    format: Format,
-) -> anyhow::Result<()> {
+fn print_entries(entries: &[TaskEntryStatus], format: Format) -> anyhow::Result<()> {
     match format {
         Format::Json | Format::Csv => print_json(&entries)?,
         Format::Text if entries.is_empty() => outln!("no entries"),
@@ -695,21 +568,13 @@ fn problem_command(command: ProblemCommand) -> anyhow::Result<()> {
             found,
             date,
         } => {
-            let found_on = date
-                .as_deref()
-                .map(parse_date)
-                .transpose()?
-                .unwrap_or_else(today);
-            let problem = pb::Problem {
-                what,
-                location,
-                found_at: match found {
-                    FoundArg::Inspection => pb::FoundAt::Inspection,
-                    FoundArg::Meeting => pb::FoundAt::Meeting,
-                } as i32,
-                found_on: found_on.format("%Y-%m-%d").to_string(),
+            let found_on = date.as_deref().map(parse_date).transpose()?;
+            let found_at = match found {
+                FoundArg::Inspection => pb::FoundAt::Inspection,
+                FoundArg::Meeting => pb::FoundAt::Meeting,
             };
-            let id = HubStore::open_or_create(&data)?.add_problem(&compound, problem)?;
+            let id =
+                HubApp::open(&data)?.add_problem(&compound, what, location, found_at, found_on)?;
             outln!("{id}");
         }
         ProblemCommand::List {
@@ -718,16 +583,8 @@ fn problem_command(command: ProblemCommand) -> anyhow::Result<()> {
             date,
             format,
         } => {
-            let day = date
-                .as_deref()
-                .map(parse_date)
-                .transpose()?
-                .unwrap_or_else(today);
-            let problems: Vec<_> = HubStore::open_read_only(&data)?
-                .problems(day)?
-                .into_iter()
-                .filter(|p| !open || p.open)
-                .collect();
+            let day = date.as_deref().map(parse_date).transpose()?;
+            let problems = HubApp::open_read_only(&data)?.problems(day, open)?;
             match format {
                 Format::Json | Format::Csv => print_json(&problems)?,
                 Format::Text if problems.is_empty() => outln!("no problems"),

@@ -7,15 +7,22 @@
 //! - [`import`]: applies a ledger to the store, all or nothing.
 //! - [`sync`]: the gRPC sync client (handshake, push, pull, retry).
 //! - [`directives`]: what the hub sent (notices, tasks, problems) and the answers.
+//! - [`app`]: the application layer: every operation of the CLI (and the
+//!   coming page) over one shared store handle, with the audited privacy step.
+//! - [`worker`]: the sync worker (`OutboxWorker`): syncs on local writes and
+//!   on an interval, with backoff, until shut down.
 //!
-//! The binary `lianfang-node` (`src/main.rs`) only parses flags and calls
-//! into these modules; tests call the same functions.
+//! The binary `lianfang-node` (`src/main.rs`) only parses flags, calls
+//! [`app::NodeApp`] (or runs the worker) and prints; tests call the same
+//! functions.
+pub mod app;
 pub mod directives;
 pub mod import;
 pub mod ledger;
 pub mod out;
 pub mod store;
 pub mod sync;
+pub mod worker;
 
 use std::path::Path;
 
@@ -155,7 +162,14 @@ pub struct BundleSummary {
 /// # Errors
 /// [`BundleExportError::NothingPending`] when there is nothing to carry.
 pub fn export_bundle(dir: &Path, path: &Path) -> Result<BundleSummary, BundleExportError> {
-    let store = Store::open(dir)?;
+    export_bundle_from(&Store::open(dir)?, path)
+}
+
+/// [`export_bundle`] from an open store (the application's handle).
+///
+/// # Errors
+/// As [`export_bundle`].
+pub fn export_bundle_from(store: &Store, path: &Path) -> Result<BundleSummary, BundleExportError> {
     let identity = store.identity()?;
     let mut lanes = Vec::new();
     let mut counts = [0u64; 2];

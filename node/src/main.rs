@@ -1,14 +1,15 @@
 //! `lianfang-node`: a compound office's node.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use lianfang_node::app::{NodeApp, Reveal};
 use lianfang_node::directives;
-use lianfang_node::store::{Change, Store};
-use lianfang_node::sync::{SyncError, SyncOptions, sync_once};
+use lianfang_node::sync::{Progress, SyncError, SyncOptions, SyncReport, sync_once};
+use lianfang_node::worker::{Event, OutboxWorker, WorkerOptions};
 use lianfang_node::{out, outln};
 use lianfang_proto::Kind;
 use lianfang_proto::table::COLUMNS;
@@ -59,7 +60,8 @@ enum Command {
         /// link failed (run again to resume), 3 when the hub refused.
         #[arg(long)]
         once: bool,
-        /// Seconds between syncs when running continuously.
+        /// Seconds between syncs when running continuously (until Ctrl-C or
+        /// SIGTERM; a failed sync is retried sooner, with backoff).
         #[arg(long, default_value_t = 30)]
         interval: u64,
         /// Entries in the first batch (adapts to the link afterwards).
@@ -187,7 +189,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hub,
             token,
         } => {
-            let identity = lianfang_node::init(&data, &compound, &hub, &token)?;
+            let (_, identity) = NodeApp::init(&data, &compound, &hub, &token)?;
             outln!(
                 "node {} ready for compound {} in {}; syncs to {}",
                 identity.node_id,
@@ -198,13 +200,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Import { data, files } => {
             let summary = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                let mut store = Store::open(&data)?;
-                Ok(lianfang_node::import::import_files(
-                    &mut store,
-                    &files,
-                    lianfang_node::today(),
-                    lianfang_node::now_ms(),
-                )?)
+                Ok(NodeApp::open(&data)?.import(&files)?)
             })
             .await??;
             out!("{summary}");
@@ -223,117 +219,52 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 attempts,
                 ..SyncOptions::default()
             };
-            loop {
-                match sync_once(&data, &options, |p| {
-                    if p.head > p.cursor {
-                        eprintln!("sync: hub has {}/{} entries", p.cursor, p.head);
-                    }
-                })
-                .await
-                {
-                    Ok(report) => {
-                        outln!(
-                            "caught up: hub has all {} entries (sent {} in {} batch(es), {} new); \
-                             received {} directive(s), {} in all",
-                            report.head,
-                            report.sent,
-                            report.batches,
-                            report.applied,
-                            report.received,
-                            report.down_cursor
-                        );
-                        match report.digests_agree {
-                            Some(true) if report.repaired > 0 => outln!(
-                                "hub and node agree (digests) after resending {} record(s)",
-                                report.repaired
-                            ),
-                            Some(true) => outln!("hub and node agree (digests)"),
-                            _ => eprintln!(
-                                "warning: the hub's records still differ from this node's after \
-                                 resending {} record(s); see the hub's table (digests_agree)",
-                                report.repaired
-                            ),
-                        }
-                    }
-                    Err(e) if once => {
-                        eprintln!("error: {e}");
-                        return Ok(match e {
-                            SyncError::Link { .. } => ExitCode::from(1),
-                            _ => ExitCode::from(3),
-                        });
-                    }
-                    Err(e @ (SyncError::Refused(_) | SyncError::Down(_))) => return Err(e.into()),
-                    Err(e) => eprintln!("sync failed, will retry: {e}"),
-                }
-                if once {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_secs(interval.max(1))).await;
+            if once {
+                return sync_once_command(&data, &options).await;
             }
+            sync_command(&data, options, Duration::from_secs(interval.max(1))).await?;
         }
         Command::Status { data, format } => {
-            let store = Store::open(&data)?;
-            let identity = store.identity()?;
-            let head = store.head()?;
-            let acked = store.acked()?;
-            let pending = store.pending()?;
-            let last_success = store.optional_meta("last_success")?;
-            let last_error = store.optional_meta("last_error")?;
+            let status = NodeApp::open(&data)?.status()?;
             match format {
-                OutFormat::Json => outln!(
-                    "{}",
-                    serde_json::json!({
-                        "compound": identity.compound,
-                        "node_id": identity.node_id,
-                        "hub": identity.hub,
-                        "head": head,
-                        "acked": acked,
-                        "pending": pending,
-                        "last_success": last_success,
-                        "last_error": last_error,
-                    })
-                ),
+                OutFormat::Json => outln!("{}", serde_json::to_value(&status)?),
                 OutFormat::Text => {
-                    outln!("compound      {}", identity.compound);
-                    outln!("node          {}", identity.node_id);
-                    outln!("hub           {}", identity.hub);
+                    outln!("compound      {}", status.compound);
+                    outln!("node          {}", status.node_id);
+                    outln!("hub           {}", status.hub);
                     outln!(
-                        "pending       {pending} change(s) (ledger log head {head}, hub has {acked})"
+                        "pending       {} change(s) (ledger log head {}, hub has {})",
+                        status.pending,
+                        status.head,
+                        status.acked
                     );
                     outln!(
                         "last success  {}",
-                        last_success.as_deref().unwrap_or("never")
+                        status.last_success.as_deref().unwrap_or("never")
                     );
-                    outln!("last error    {}", last_error.as_deref().unwrap_or("none"));
+                    outln!(
+                        "last error    {}",
+                        status.last_error.as_deref().unwrap_or("none")
+                    );
                 }
             }
         }
         Command::Table { data, date, format } => {
-            let store = Store::open(&data)?;
-            let date = date
-                .as_deref()
-                .map(parse_date)
-                .transpose()?
-                .unwrap_or_else(lianfang_node::today);
-            let counts = store.table(date, &store.table_config()?)?;
-            let compound = store.identity()?.compound;
+            let app = NodeApp::open(&data)?;
+            let date = date.as_deref().map(parse_date).transpose()?;
+            let table = app.table(date)?;
             match format {
-                OutFormat::Json => {
-                    let mut value = serde_json::to_value(counts)?;
-                    value["compound"] = compound.into();
-                    value["date"] = date.format("%Y-%m-%d").to_string().into();
-                    outln!("{value}");
-                }
+                OutFormat::Json => outln!("{}", table.to_json()?),
                 OutFormat::Text => {
-                    outln!("{compound} 日表 {}", date.format("%Y-%m-%d"));
-                    for ((key, zh), value) in COLUMNS.iter().zip(counts.values()) {
+                    outln!("{} 日表 {}", table.compound, table.date.format("%Y-%m-%d"));
+                    for ((key, zh), value) in COLUMNS.iter().zip(table.counts.values()) {
                         outln!("{zh}\t{key:<22}\t{value}");
                     }
                 }
             }
         }
         Command::Directives { data, format } => {
-            let received = directives::received(&Store::open(&data)?)?;
+            let received = NodeApp::open(&data)?.directives()?;
             match format {
                 OutFormat::Json => outln!("{}", serde_json::to_string_pretty(&received)?),
                 OutFormat::Text if received.is_empty() => outln!("nothing received yet"),
@@ -353,7 +284,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Ack { data, id, response } => {
-            directives::ack(&mut Store::open(&data)?, &id, &response)?;
+            NodeApp::open(&data)?.ack(&id, &response)?;
             outln!("acknowledged directive {id}; it reaches the hub at the next sync");
         }
         Command::Tasks {
@@ -361,17 +292,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             unmasked,
         } => {
-            let store = Store::open(&data)?;
-            let privacy = if unmasked {
-                store.audit("unmasked_output", "task entries shown with phones unmasked")?;
-                lianfang_proto::mask::Privacy::Unmasked
-            } else {
-                lianfang_proto::mask::Privacy::Masked
-            };
-            let mut entries = directives::tasks(&store)?;
-            for entry in &mut entries {
-                entry.phone = privacy.phone(&entry.phone);
-            }
+            let entries = NodeApp::open(&data)?.tasks(Reveal::from_flag(unmasked))?;
             match format {
                 OutFormat::Json => outln!("{}", serde_json::to_string_pretty(&entries)?),
                 OutFormat::Text if entries.is_empty() => outln!("no verification tasks"),
@@ -403,11 +324,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "--result {result:?} is not one of registered, unregistered, not-living-here, other"
                 )
             })?;
-            directives::answer_entry(&mut Store::open(&data)?, &task, &entry, parsed, &note)?;
+            NodeApp::open(&data)?.answer(&task, &entry, parsed, &note)?;
             outln!("answered task {task} entry {entry}; it reaches the hub at the next sync");
         }
         Command::Problems { data, format } => {
-            let problems = directives::problems(&Store::open(&data)?)?;
+            let problems = NodeApp::open(&data)?.problems()?;
             match format {
                 OutFormat::Json => outln!("{}", serde_json::to_string_pretty(&problems)?),
                 OutFormat::Text if problems.is_empty() => outln!("no problems to rectify"),
@@ -429,11 +350,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Fix { data, id, note } => {
-            directives::fix(&mut Store::open(&data)?, &id, &note)?;
+            NodeApp::open(&data)?.fix(&id, &note)?;
             outln!("problem {id} reported fixed; it reaches the hub at the next sync");
         }
         Command::ExportBundle { data, file } => {
-            let summary = lianfang_node::export_bundle(&data, &file)?;
+            let summary = NodeApp::open(&data)?.export_bundle(&file)?;
             outln!(
                 "wrote {} change(s) ({} urgent) to {} ({} bytes); take it to the street office \
                  for `lianfang-hub import-bundle`",
@@ -447,31 +368,122 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let kind = Kind::parse(&kind).with_context(|| {
                 format!("--kind {kind:?} is not one of household, person, isolation")
             })?;
-            let mut store = Store::open(&data)?;
-            let mut missing = Vec::new();
-            for id in &ids {
-                if store.get(kind, id)?.is_none_or(|r| r.deleted) {
-                    missing.push(id.as_str());
-                }
-            }
-            anyhow::ensure!(
-                missing.is_empty(),
-                "no live {} with id {}; nothing deleted",
-                kind.name(),
-                missing.join(", ")
-            );
-            let summary = store.write(
-                ids.iter().map(|id| Change {
-                    kind,
-                    id: id.clone(),
-                    body: None,
-                }),
-                lianfang_node::now_ms(),
-            )?;
+            let summary = NodeApp::open(&data)?.delete(kind, &ids)?;
             out!("{summary}");
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `sync --once`: one sync; exit 0 caught up, 1 link failed, 3 refused.
+async fn sync_once_command(data: &Path, options: &SyncOptions) -> anyhow::Result<ExitCode> {
+    match sync_once(data, options, print_progress).await {
+        Ok(report) => {
+            print_report(&report)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(match e {
+                SyncError::Link { .. } => ExitCode::from(1),
+                _ => ExitCode::from(3),
+            })
+        }
+    }
+}
+
+/// `sync` without `--once`: the sync worker until Ctrl-C or SIGTERM (then
+/// the sync in progress finishes), or until the hub refuses this node.
+async fn sync_command(data: &Path, options: SyncOptions, interval: Duration) -> anyhow::Result<()> {
+    let worker = OutboxWorker::new(
+        data,
+        WorkerOptions {
+            stop_on_refusal: true,
+            ..WorkerOptions::every(interval, options)
+        },
+    );
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let stop = std::sync::Arc::new(stop);
+    let signalled = std::sync::Arc::clone(&stop);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signalled.send_replace(true);
+    });
+    // Output that cannot be written (a closed pipe) stops the worker too.
+    let mut write_error = None;
+    worker
+        .run(shutdown, |event| match event {
+            Event::Progress(p) => print_progress(p),
+            Event::Synced(report) => {
+                if let Err(e) = print_report(report) {
+                    write_error.get_or_insert(e);
+                    stop.send_replace(true);
+                }
+            }
+            Event::Failed { error, .. } => eprintln!("sync failed, will retry: {error}"),
+        })
+        .await?;
+    match write_error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+fn print_progress(p: Progress) {
+    if p.head > p.cursor {
+        eprintln!("sync: hub has {}/{} entries", p.cursor, p.head);
+    }
+}
+
+fn print_report(report: &SyncReport) -> std::io::Result<()> {
+    outln!(
+        "caught up: hub has all {} entries (sent {} in {} batch(es), {} new); \
+         received {} directive(s), {} in all",
+        report.head,
+        report.sent,
+        report.batches,
+        report.applied,
+        report.received,
+        report.down_cursor
+    );
+    match report.digests_agree {
+        Some(true) if report.repaired > 0 => outln!(
+            "hub and node agree (digests) after resending {} record(s)",
+            report.repaired
+        ),
+        Some(true) => outln!("hub and node agree (digests)"),
+        _ => eprintln!(
+            "warning: the hub's records still differ from this node's after \
+             resending {} record(s); see the hub's table (digests_agree)",
+            report.repaired
+        ),
+    }
+    Ok(())
+}
+
+/// Resolves at Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let term = async {
+            match term.as_mut() {
+                Some(term) => {
+                    term.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
 }
 
 // One thread: a node does one thing at a time, and fewer threads keep

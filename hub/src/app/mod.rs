@@ -1,0 +1,350 @@
+//! The hub's application layer: every operation of the street office, over
+//! one shared store handle, with typed results and typed errors.
+//!
+//! The CLI (`src/main.rs`) parses flags, calls a [`HubApp`] method and
+//! prints the result; the coming dashboard holds the same [`HubApp`] (cheap
+//! to clone) and calls it through [`HubApp::blocking`]. Neither touches SQL
+//! or masks anything itself: personal data leaves through one audited step
+//! ([`privacy`]), masked unless a [`Reveal::Unmasked`] is asked for, which
+//! is written to the audit log before the output is produced.
+//!
+//! The methods block (SQLite); from async code call them inside
+//! [`HubApp::blocking`] or `tokio::task::spawn_blocking`.
+
+mod privacy;
+mod tasks;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use lianfang_proto::pb;
+use lianfang_proto::table::TableConfig;
+
+pub use self::privacy::{Mask, Reveal};
+pub use self::tasks::{TaskListError, task_entries};
+use crate::directives::{DirectiveStatus, ProblemStatus, TaskEntryStatus};
+use crate::export::{ExportKind, Row};
+use crate::store::{AuditEntry, BundleImport, HubError, HubStore, Table};
+use privacy::Output;
+
+/// Any error of the application layer, for callers that handle them alike
+/// (a page shows the message); each method returns its own narrower type.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    #[error(transparent)]
+    TaskList(#[from] TaskListError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How far a directive has got with its targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Compounds it was sent to.
+    pub targets: usize,
+    /// Compounds whose node has it.
+    pub delivered: usize,
+    /// Compounds that acknowledged it.
+    pub acknowledged: usize,
+}
+
+/// The delivery and acknowledgement counts of a directive.
+pub fn tally(status: &DirectiveStatus) -> Tally {
+    Tally {
+        targets: status.targets.len(),
+        delivered: status
+            .targets
+            .iter()
+            .filter(|t| t.delivered_at.is_some())
+            .count(),
+        acknowledged: status
+            .targets
+            .iter()
+            .filter(|t| t.acked_at.is_some())
+            .count(),
+    }
+}
+
+/// The compounds that have not acknowledged a directive yet, in target order.
+pub fn not_acknowledged(status: &DirectiveStatus) -> Vec<&str> {
+    status
+        .targets
+        .iter()
+        .filter(|t| t.acked_at.is_none())
+        .map(|t| t.compound.as_str())
+        .collect()
+}
+
+/// The hub's application: its data directory and one store handle shared
+/// by every caller in the process. Clones share both.
+#[derive(Debug, Clone)]
+pub struct HubApp {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// The data directory (`hub.db`, `tls/`).
+    dir: PathBuf,
+    /// One connection for the application's reads and writes (the gRPC
+    /// service opens its own).
+    store: Mutex<HubStore>,
+}
+
+impl HubApp {
+    fn new(dir: &Path, store: HubStore) -> HubApp {
+        HubApp {
+            inner: Arc::new(Inner {
+                dir: dir.to_owned(),
+                store: Mutex::new(store),
+            }),
+        }
+    }
+
+    /// Opens the hub in `dir`, creating it if needed.
+    ///
+    /// # Errors
+    /// I/O or SQLite errors.
+    pub fn open(dir: &Path) -> Result<HubApp, HubError> {
+        Ok(HubApp::new(dir, HubStore::open_or_create(dir)?))
+    }
+
+    /// Opens an existing hub read-only: for reading while `serve` runs.
+    /// Its writing methods fail.
+    ///
+    /// # Errors
+    /// [`HubError::NotInitialised`] when `dir` holds no hub.
+    pub fn open_read_only(dir: &Path) -> Result<HubApp, HubError> {
+        Ok(HubApp::new(dir, HubStore::open_read_only(dir)?))
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Runs `f` on a blocking thread with a clone of this app: how async
+    /// code (a dashboard handler) calls the methods.
+    ///
+    /// # Panics
+    /// Resumes the panic of `f`.
+    pub async fn blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&HubApp) -> R + Send + 'static,
+    ) -> R {
+        let app = self.clone();
+        match tokio::task::spawn_blocking(move || f(&app)).await {
+            Ok(r) => r,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(e) => panic!("application task did not finish: {e}"),
+            },
+        }
+    }
+
+    fn store(&self) -> MutexGuard<'_, HubStore> {
+        // A panic while holding the lock cannot leave SQLite half-written
+        // (transactions roll back), so a poisoned lock is still usable.
+        self.inner
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Enrols a compound (again: revoking its earlier token); returns the
+    /// new token.
+    ///
+    /// # Errors
+    /// An invalid compound code; SQLite errors.
+    pub fn enroll(&self, compound: &str, name: Option<&str>) -> Result<String, HubError> {
+        self.store().enroll(compound, name)
+    }
+
+    /// Revokes every token of a compound; returns how many.
+    ///
+    /// # Errors
+    /// [`HubError::UnknownCompound`].
+    pub fn revoke(&self, compound: &str) -> Result<usize, HubError> {
+        self.store().revoke(compound)
+    }
+
+    /// The daily table for `date` (default: today, China time).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn table(&self, date: Option<chrono::NaiveDate>) -> Result<Table, HubError> {
+        self.store().table(date.unwrap_or_else(crate::today))
+    }
+
+    /// The live records of a kind (of one compound, or all) as rows with the
+    /// ledger's headers: ID numbers, phones and names masked unless
+    /// `reveal` (audited first).
+    ///
+    /// # Errors
+    /// SQLite errors (an audit that fails exports nothing).
+    pub fn export(
+        &self,
+        kind: ExportKind,
+        compound: Option<&str>,
+        reveal: Reveal,
+    ) -> Result<Vec<Row>, HubError> {
+        let store = self.store();
+        let privacy = privacy::step(&store, reveal, Output::Export { kind, compound })?;
+        crate::export::export(&store, kind, compound, privacy)
+    }
+
+    /// The audit log, oldest first.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn audit_log(&self) -> Result<Vec<AuditEntry>, HubError> {
+        self.store().audit_log()
+    }
+
+    /// Applies a bundle a compound carried in (its bytes).
+    ///
+    /// # Errors
+    /// [`HubError::Bundle`] for a bundle refused as a sync would be.
+    pub fn import_bundle(&self, bytes: &[u8]) -> Result<BundleImport, HubError> {
+        self.store().import_bundle(bytes)
+    }
+
+    /// Sends a notice to `to` (every compound when `None`); returns its id.
+    ///
+    /// # Errors
+    /// An unknown compound, an empty title, or no compounds at all.
+    pub fn send_notice(&self, notice: pb::Notice, to: Option<&[String]>) -> Result<i64, HubError> {
+        self.store().send_notice(notice, to)
+    }
+
+    /// One directive with its delivery and acknowledgement per target
+    /// ([`tally`], [`not_acknowledged`]).
+    ///
+    /// # Errors
+    /// [`HubError::UnknownDirective`].
+    pub fn directive_status(&self, id: i64) -> Result<DirectiveStatus, HubError> {
+        self.store().directive_status(id)
+    }
+
+    /// Every directive with its targets.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn directives(&self) -> Result<Vec<DirectiveStatus>, HubError> {
+        self.store().directives()
+    }
+
+    /// Sends a verification list ([`task_entries`]) to one compound;
+    /// returns its id.
+    ///
+    /// # Errors
+    /// An unknown compound or an empty list.
+    pub fn send_task(
+        &self,
+        compound: &str,
+        title: String,
+        entries: Vec<pb::VerificationEntry>,
+    ) -> Result<i64, HubError> {
+        self.store()
+            .send_task(compound, pb::VerificationTask { title, entries })
+    }
+
+    /// The entries of one task with the compound's answers: names shown,
+    /// phones masked unless `reveal` (audited first).
+    ///
+    /// # Errors
+    /// An unknown directive or one that is not a task.
+    pub fn task_status(&self, id: i64, reveal: Reveal) -> Result<Vec<TaskEntryStatus>, HubError> {
+        let store = self.store();
+        let privacy = privacy::step(&store, reveal, Output::Task(id))?;
+        let mut entries = store.task_entries(Some(id), None)?;
+        entries.mask(privacy);
+        Ok(entries)
+    }
+
+    /// Entries of every task (of one compound, or all) that are not yet
+    /// answered, masked as [`Self::task_status`].
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn outstanding(
+        &self,
+        compound: Option<&str>,
+        reveal: Reveal,
+    ) -> Result<Vec<TaskEntryStatus>, HubError> {
+        let store = self.store();
+        let privacy = privacy::step(&store, reveal, Output::Outstanding)?;
+        let mut entries: Vec<TaskEntryStatus> = store
+            .task_entries(None, compound)?
+            .into_iter()
+            .filter(|e| e.result.is_none())
+            .collect();
+        entries.mask(privacy);
+        Ok(entries)
+    }
+
+    /// Records a problem to rectify for a compound, found on `found_on`
+    /// (default: today), and sends it down; returns its id.
+    ///
+    /// # Errors
+    /// An unknown compound or an empty description.
+    pub fn add_problem(
+        &self,
+        compound: &str,
+        what: String,
+        location: String,
+        found_at: pb::FoundAt,
+        found_on: Option<chrono::NaiveDate>,
+    ) -> Result<i64, HubError> {
+        let found_on = found_on.unwrap_or_else(crate::today);
+        let problem = pb::Problem {
+            what,
+            location,
+            found_at: found_at as i32,
+            found_on: found_on.format("%Y-%m-%d").to_string(),
+        };
+        self.store().add_problem(compound, problem)
+    }
+
+    /// Problems as they stand on `day` (default: today), open ones only
+    /// when `open_only`; an open one past the day it was found is overdue.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn problems(
+        &self,
+        day: Option<chrono::NaiveDate>,
+        open_only: bool,
+    ) -> Result<Vec<ProblemStatus>, HubError> {
+        Ok(self
+            .store()
+            .problems(day.unwrap_or_else(crate::today))?
+            .into_iter()
+            .filter(|p| !open_only || p.open)
+            .collect())
+    }
+
+    /// Changes the table settings and sends them to every compound; returns
+    /// them and the directive's id (0 when no compound is enrolled).
+    ///
+    /// # Errors
+    /// An empty region list or an isolation period out of range.
+    pub fn set_config(
+        &self,
+        key_regions: Option<Vec<String>>,
+        isolation_days: Option<u32>,
+    ) -> Result<(TableConfig, i64), HubError> {
+        self.store().set_config(key_regions, isolation_days)
+    }
+
+    /// The current table settings.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn config(&self) -> Result<TableConfig, HubError> {
+        self.store().table_config()
+    }
+}
