@@ -445,7 +445,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Delete { data, kind, ids } => {
             let kind = Kind::parse(&kind).with_context(|| {
-                format!("--kind {kind:?} is not one of household, person, isolation")
+                format!("--kind {kind:?} is not one of {}", Kind::typed_names())
             })?;
             let mut store = Store::open(&data)?;
             let mut missing = Vec::new();
