@@ -12,6 +12,7 @@ mod interop;
 mod ledger;
 mod links;
 mod protocol;
+mod registry;
 mod resilience;
 mod security;
 mod skew;

@@ -5,9 +5,9 @@
 //! only produced on an explicit flag, and that use is written to the audit
 //! log before anything is printed.
 
+use lianfang_proto::kinds::{Ledger, Sensitive};
 use lianfang_proto::mask::Privacy;
-use lianfang_proto::{Kind, pb};
-use prost::Message as _;
+use lianfang_proto::{Kind, kinds};
 use serde::Serialize;
 
 use crate::store::{HubError, HubStore, Result};
@@ -15,12 +15,48 @@ use crate::store::{HubError, HubStore, Result};
 /// One exported row: column name and value, in ledger order.
 pub type Row = Vec<(&'static str, String)>;
 
-/// What may be exported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExportKind {
-    Households,
-    Persons,
-    Isolations,
+/// What may be exported: a kind with a ledger, typed as its ledger's name
+/// (`--kind persons`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ExportKind(Kind);
+
+impl ExportKind {
+    /// The kind of `kind`'s records, when it has a ledger.
+    pub fn new(kind: Kind) -> Option<ExportKind> {
+        kind.ledger().map(|_| ExportKind(kind))
+    }
+
+    /// The record kind.
+    pub fn kind(self) -> Kind {
+        self.0
+    }
+
+    fn ledger(self) -> &'static Ledger {
+        self.0.ledger().expect("an export kind has a ledger")
+    }
+}
+
+impl std::fmt::Debug for ExportKind {
+    /// `Persons`: the ledger's name, capitalised.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = self.ledger().name;
+        let mut chars = name.chars();
+        if let Some(first) = chars.next() {
+            write!(f, "{}{}", first.to_ascii_uppercase(), chars.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+impl clap::ValueEnum for ExportKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        static VARIANTS: std::sync::OnceLock<Vec<ExportKind>> = std::sync::OnceLock::new();
+        VARIANTS.get_or_init(|| Kind::ALL.into_iter().filter_map(ExportKind::new).collect())
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.ledger().name))
+    }
 }
 
 /// The live records of a kind (of one compound, or all), as rows with the
@@ -34,11 +70,9 @@ pub fn export(
     compound: Option<&str>,
     privacy: Privacy,
 ) -> Result<Vec<Row>> {
-    let (table, kind_) = match kind {
-        ExportKind::Households => ("household", Kind::Household),
-        ExportKind::Persons => ("person", Kind::Person),
-        ExportKind::Isolations => ("isolation", Kind::Isolation),
-    };
+    let ledger = kind.ledger();
+    let kind = kind.kind();
+    let table = crate::kinds::record_table(kind);
     let sql = format!(
         "SELECT compound, id, body FROM {table}
          WHERE deleted = 0 AND (?1 IS NULL OR compound = ?1) ORDER BY compound, id"
@@ -50,72 +84,30 @@ pub fn export(
         let code: String = row.get(0)?;
         let id: String = row.get(1)?;
         let body: Vec<u8> = row.get(2)?;
-        let corrupt = |e: prost::DecodeError| {
-            HubError::Malformed(format!("stored {} {id}: {e}", kind_.name()))
-        };
-        let fields: Row = match kind {
-            ExportKind::Households => {
-                let h = pb::Household::decode(body.as_slice()).map_err(corrupt)?;
-                let housing = h.housing();
-                vec![
-                    ("户编号", id),
-                    ("楼号", h.building),
-                    ("单元", h.unit),
-                    ("室号", h.room),
-                    (
-                        "房屋情况",
-                        match housing {
-                            pb::Housing::Owner => "自住",
-                            pb::Housing::Rented => "出租",
-                            pb::Housing::Vacant => "空置",
-                            pb::Housing::Unspecified => "",
-                        }
-                        .to_owned(),
-                    ),
-                ]
-            }
-            ExportKind::Persons => {
-                let p = pb::Person::decode(body.as_slice()).map_err(corrupt)?;
-                vec![
-                    ("人员编号", id),
-                    ("户编号", p.household_id),
-                    ("姓名", privacy.name(&p.name)),
-                    ("手机", privacy.phone(&p.phone)),
-                    ("证件号码", privacy.id_number(&p.id_number)),
-                    ("国籍", p.nationality),
-                    ("来源地", p.origin),
-                    ("返沪日期", p.return_date),
-                    (
-                        "返沪登记",
-                        if p.registered { "是" } else { "否" }.to_owned(),
-                    ),
-                ]
-            }
-            ExportKind::Isolations => {
-                let i = pb::Isolation::decode(body.as_slice()).map_err(corrupt)?;
-                let isolation_kind = i.kind();
-                vec![
-                    ("隔离编号", id),
-                    ("人员编号", i.person_id),
-                    (
-                        "隔离方式",
-                        match isolation_kind {
-                            pb::IsolationKind::Home => "居家",
-                            pb::IsolationKind::Central => "集中",
-                            pb::IsolationKind::Unspecified => "",
-                        }
-                        .to_owned(),
-                    ),
-                    ("开始日期", i.start),
-                    ("解除日期", i.release),
-                ]
-            }
-        };
-        let mut fields = fields;
-        fields.insert(0, ("小区", code));
-        out.push(fields);
+        let body = kind
+            .decode_body(&body)
+            .map_err(|e| HubError::Malformed(format!("stored {} {id}: {e}", kind.name())))?;
+        let cells = kinds::cells(&id, &body);
+        let fields = std::iter::once(("小区", code)).chain(
+            ledger
+                .columns
+                .iter()
+                .zip(cells)
+                .map(|(column, cell)| (column.zh, masked(privacy, column.sensitive, &cell))),
+        );
+        out.push(fields.collect());
     }
     Ok(out)
+}
+
+/// A cell as output shows it: personal data through `privacy`.
+fn masked(privacy: Privacy, sensitive: Option<Sensitive>, cell: &str) -> String {
+    match sensitive {
+        None => cell.to_owned(),
+        Some(Sensitive::IdNumber) => privacy.id_number(cell),
+        Some(Sensitive::Phone) => privacy.phone(cell),
+        Some(Sensitive::Name) => privacy.name(cell),
+    }
 }
 
 /// Renders exported rows as CSV (header from the first row's names).
@@ -153,13 +145,7 @@ pub fn to_json(rows: &[Row]) -> String {
 
 /// Column names of an export kind: the compound, then the ledger's headers.
 pub fn header(kind: ExportKind) -> Vec<&'static str> {
-    use lianfang_proto::columns::{HOUSEHOLD_HEADERS, ISOLATION_HEADERS, PERSON_HEADERS};
-    let ledger: &[&'static str] = match kind {
-        ExportKind::Households => &HOUSEHOLD_HEADERS,
-        ExportKind::Persons => &PERSON_HEADERS,
-        ExportKind::Isolations => &ISOLATION_HEADERS,
-    };
     std::iter::once("小区")
-        .chain(ledger.iter().copied())
+        .chain(kind.ledger().columns.iter().map(|c| c.zh))
         .collect()
 }

@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`store`]: SQLite: enrolments and cursors, merged records, the table query.
 //! - [`aggregates`]: per-compound counts kept by triggers, read by the table.
+//! - `kinds`: where each kind's versions are stored: a projection table (one
+//!   module per kind that has one) or the generic record table.
 //! - [`directives`]: the down log: notices, tasks, problems, configuration, signed.
 //! - [`export`]: exports of merged records, ID numbers and phones masked unless asked.
 //! - [`grpc`]: the `Sync` service; the only module that knows `tonic::Status`.
@@ -24,6 +26,7 @@ pub mod app;
 pub mod directives;
 pub mod export;
 pub mod grpc;
+mod kinds;
 pub mod out;
 pub mod report;
 pub mod server;

@@ -2,11 +2,13 @@
 //!
 //! Rows are upserted by id: an unchanged row writes nothing, an edited row
 //! writes a new version, and a row missing from the files is left alone
-//! (deleting is an explicit act). A person whose household, or an isolation
-//! whose person, exists neither in the files nor in the store is an error at
+//! (deleting is an explicit act). A row that refers to a record (a person's
+//! household, an isolation's person: each kind's module in `crate::kinds`
+//! says) that exists neither in the files nor in the store is an error at
 //! that row, and nothing of the import is applied.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use lianfang_proto::{Kind, pb, validate};
@@ -54,49 +56,20 @@ pub fn import_ledger(
 ) -> Result<WriteSummary, ImportError> {
     check_rules(&ledger, crate::today())?;
     check_references(store, &ledger)?;
-    let changes = ledger
-        .households
-        .into_iter()
-        .map(|row| {
-            change(
-                Kind::Household,
-                row.id,
-                pb::record::Body::Household(row.body),
-            )
-        })
-        .chain(
-            ledger
-                .persons
-                .into_iter()
-                .map(|row| change(Kind::Person, row.id, pb::record::Body::Person(row.body))),
-        )
-        .chain(ledger.isolations.into_iter().map(|row| {
-            change(
-                Kind::Isolation,
-                row.id,
-                pb::record::Body::Isolation(row.body),
-            )
-        }));
+    let changes = ledger.into_rows().map(|(kind, row)| Change {
+        kind,
+        id: row.id,
+        body: Some(row.body),
+    });
     Ok(store.write(changes, wall_ms)?)
 }
 
-fn change(kind: Kind, id: String, body: pb::record::Body) -> Change {
-    Change {
-        kind,
-        id,
-        body: Some(body),
-    }
-}
-
 /// Checks every row against the record rules the hub applies
-/// (`validate::check_record`), reporting the first failure at its row.
+/// (`validate::check_record`), reporting the first failure at its row
+/// (kinds in registry order, then rows in file order).
 fn check_rules(ledger: &Ledger, today: chrono::NaiveDate) -> Result<(), ImportError> {
-    fn check<T: Clone>(
-        rows: &[crate::ledger::Row<T>],
-        id_column: &str,
-        wrap: fn(T) -> pb::record::Body,
-        today: chrono::NaiveDate,
-    ) -> Result<(), ImportError> {
+    for (kind, rows) in ledger.kinds() {
+        let id_column = kind.ledger().map_or("id", |l| l.id_column().en);
         for row in rows {
             let record = pb::Record {
                 compound: "CHECK".into(),
@@ -104,7 +77,7 @@ fn check_rules(ledger: &Ledger, today: chrono::NaiveDate) -> Result<(), ImportEr
                 stamp: 1,
                 origin: "import".into(),
                 deleted: false,
-                body: Some(wrap(row.body.clone())),
+                body: Some(row.body.clone()),
             };
             if let Err(e) = validate::check_record(&record, today) {
                 let field = e.field.rsplit('.').next().unwrap_or(&e.field);
@@ -112,58 +85,44 @@ fn check_rules(ledger: &Ledger, today: chrono::NaiveDate) -> Result<(), ImportEr
                 return Err(LedgerError::at(&row.at, column, e.reason).into());
             }
         }
-        Ok(())
     }
-    check(
-        &ledger.households,
-        "household_id",
-        pb::record::Body::Household,
-        today,
-    )?;
-    check(
-        &ledger.persons,
-        "person_id",
-        pb::record::Body::Person,
-        today,
-    )?;
-    check(
-        &ledger.isolations,
-        "isolation_id",
-        pb::record::Body::Isolation,
-        today,
-    )?;
     Ok(())
 }
 
+/// Checks that every record a row refers to (its kind module's
+/// references) is in the ledger or live in the store.
 fn check_references(store: &Store, ledger: &Ledger) -> Result<(), ImportError> {
-    let mut households: HashSet<String> = store.live_ids(Kind::Household)?;
-    households.extend(ledger.households.iter().map(|row| row.id.clone()));
-    for row in &ledger.persons {
-        if !households.contains(&row.body.household_id) {
-            return Err(LedgerError::at(
-                &row.at,
-                "户编号 (household_id)",
-                format!(
-                    "household {} is not in the ledger nor in this node",
-                    row.body.household_id
-                ),
-            )
-            .into());
-        }
-    }
-    let mut persons: HashSet<String> = store.live_ids(Kind::Person)?;
-    persons.extend(ledger.persons.iter().map(|row| row.id.clone()));
-    for row in &ledger.isolations {
-        if !persons.contains(&row.body.person_id) {
-            return Err(LedgerError::at(
-                &row.at,
-                "人员编号 (person_id)",
-                format!(
-                    "person {} is not in the ledger nor in this node",
-                    row.body.person_id
-                ),
-            )
-            .into());
+    let mut known: HashMap<Kind, HashSet<String>> = HashMap::new();
+    for (kind, rows) in ledger.kinds() {
+        let Some(ops) = crate::kinds::ledger_ops(kind) else {
+            continue;
+        };
+        for row in rows {
+            for reference in (ops.references)(&row.body) {
+                if reference.id.is_empty() {
+                    continue;
+                }
+                let ids = match known.entry(reference.kind) {
+                    Entry::Occupied(ids) => ids.into_mut(),
+                    Entry::Vacant(slot) => {
+                        let mut ids = store.live_ids(reference.kind)?;
+                        ids.extend(ledger.rows(reference.kind).iter().map(|r| r.id.clone()));
+                        slot.insert(ids)
+                    }
+                };
+                if !ids.contains(reference.id) {
+                    return Err(LedgerError::at(
+                        &row.at,
+                        reference.column,
+                        format!(
+                            "{} {} is not in the ledger nor in this node",
+                            reference.kind.name(),
+                            reference.id
+                        ),
+                    )
+                    .into());
+                }
+            }
         }
     }
     Ok(())

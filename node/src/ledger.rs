@@ -2,27 +2,30 @@
 //!
 //! A ledger is one or more files: CSV files (UTF-8, header row) and
 //! workbooks (xlsx, xls, ods) with one sheet per kind. Which kind a CSV file
-//! or sheet holds is told by its header: an 隔离编号 column makes it
-//! isolations, else an 人员编号 column persons, else an 户编号 column
-//! households. Every value is checked with [`lianfang_proto::validate`]; the
-//! first bad cell, in file order and then top to bottom, fails the whole
-//! read with its file, sheet, row, column and reason.
+//! or sheet holds is told by its header: each kind's id column (its first,
+//! `lianfang_proto::kinds`) is unique to it, and when a header holds several
+//! (a person's 户编号 beside its 人员编号) the most specific wins: a ledger
+//! holding another ledger's id column refers to it, so is more specific
+//! (isolations, then persons, then households). Every value is checked with
+//! [`lianfang_proto::validate`]; the first bad cell, in file order and then
+//! top to bottom, fails the whole read with its file, sheet, row, column and
+//! reason. What a row's cells mean is said by the kind's module in
+//! `crate::kinds`.
 //!
 //! Cross-references (a person's household, an isolation's person) are left
 //! to the caller, which also knows the records already in the database.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use calamine::{Data, Reader as _, SheetType};
 use chrono::NaiveDate;
-use lianfang_proto::{pb, validate};
+use lianfang_proto::kinds::{Column, KindBody};
+use lianfang_proto::{Kind, pb, validate};
 
 /// Longest value a ledger cell may hold, in characters.
 const MAX_CELL_CHARS: usize = 200;
-
-pub use lianfang_proto::columns::{HOUSEHOLD_HEADERS, ISOLATION_HEADERS, PERSON_HEADERS};
 
 /// Where a row came from, for error messages and the caller's own checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,8 +52,8 @@ impl fmt::Display for RowRef {
 
 /// One parsed ledger row.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row<T> {
-    /// The record's stable id (户编号, 人员编号 or 隔离编号), trimmed.
+pub struct Row<T = pb::record::Body> {
+    /// The record's stable id (the kind's id column: 户编号, 人员编号, …), trimmed.
     pub id: String,
     /// The record body, with every value checked and normalised.
     pub body: T,
@@ -61,12 +64,53 @@ pub struct Row<T> {
 /// Every row of one import, by kind, in file order and then top to bottom.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Ledger {
-    /// Rows of `households` files or sheets.
-    pub households: Vec<Row<pb::Household>>,
-    /// Rows of `persons` files or sheets.
-    pub persons: Vec<Row<pb::Person>>,
-    /// Rows of `isolations` files or sheets.
-    pub isolations: Vec<Row<pb::Isolation>>,
+    /// Rows of each kind's files or sheets; kinds in registry order.
+    rows: BTreeMap<Kind, Vec<Row>>,
+}
+
+impl Ledger {
+    /// The rows of one kind.
+    pub fn rows(&self, kind: Kind) -> &[Row] {
+        self.rows.get(&kind).map_or(&[], Vec::as_slice)
+    }
+
+    /// The kinds read and their rows, in registry order.
+    pub fn kinds(&self) -> impl Iterator<Item = (Kind, &[Row])> {
+        self.rows
+            .iter()
+            .map(|(kind, rows)| (*kind, rows.as_slice()))
+    }
+
+    /// Every row with its kind, kinds in registry order.
+    pub fn into_rows(self) -> impl Iterator<Item = (Kind, Row)> {
+        self.rows
+            .into_iter()
+            .flat_map(|(kind, rows)| rows.into_iter().map(move |row| (kind, row)))
+    }
+
+    /// The rows of the kind of message `M`, typed.
+    pub fn of<M: KindBody>(&self) -> Vec<Row<M>> {
+        self.rows(M::KIND)
+            .iter()
+            .filter_map(|row| {
+                Some(Row {
+                    id: row.id.clone(),
+                    body: M::from_body(&row.body)?.clone(),
+                    at: row.at.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// How many rows were read, of every kind.
+    pub fn len(&self) -> usize {
+        self.rows.values().map(Vec::len).sum()
+    }
+
+    /// Whether no row was read.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Why an import was refused: the first bad file, sheet, row or cell.
@@ -178,55 +222,11 @@ pub fn read_files(paths: &[PathBuf], today: NaiveDate) -> Result<Ledger, LedgerE
 
 // ---------------------------------------------------------------- columns
 
-/// A ledger column: its Chinese header and English alias.
-#[derive(Debug)]
-struct Column {
-    /// The header compounds use.
-    zh: &'static str,
-    /// The English alias, matched in any case; also the name in errors.
-    en: &'static str,
-    /// Whether the column must be present and every row must fill it.
-    required: bool,
-}
-
-const fn column(zh: &'static str, en: &'static str, required: bool) -> Column {
-    Column { zh, en, required }
-}
-
-const HOUSEHOLD_COLUMNS: &[Column] = &[
-    column("户编号", "household_id", true),
-    column("楼号", "building", false),
-    column("单元", "unit", false),
-    column("室号", "room", false),
-    column("房屋情况", "housing", true),
-];
-
-const PERSON_COLUMNS: &[Column] = &[
-    column("人员编号", "person_id", true),
-    column("户编号", "household_id", true),
-    column("姓名", "name", true),
-    column("手机", "phone", false),
-    column("证件号码", "id_number", true),
-    column("国籍", "nationality", false),
-    column("来源地", "origin", false),
-    column("返沪日期", "return_date", false),
-    column("返沪登记", "registered", false),
-];
-
-const ISOLATION_COLUMNS: &[Column] = &[
-    column("隔离编号", "isolation_id", true),
-    column("人员编号", "person_id", true),
-    column("隔离方式", "kind", true),
-    column("开始日期", "start", true),
-    column("解除日期", "release", false),
-];
-
 /// The ledger column `name` stands for: its English name, Chinese header, or
 /// label `证件号码 (id_number)`. Columns of the same name in two kinds agree.
 fn find_column(name: &str) -> Option<&'static Column> {
-    [HOUSEHOLD_COLUMNS, PERSON_COLUMNS, ISOLATION_COLUMNS]
-        .iter()
-        .flat_map(|columns| columns.iter())
+    Kind::with_ledger()
+        .flat_map(|(_, ledger)| ledger.columns.iter())
         .find(|c| {
             c.en == name
                 || c.zh == name
@@ -248,34 +248,61 @@ fn names_column(name: &str, column: &Column) -> bool {
     name == column.zh || name.eq_ignore_ascii_case(column.en)
 }
 
-/// Which records a CSV file or sheet holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
-    Household,
-    Person,
-    Isolation,
+/// The columns of a kind's ledger (empty for a kind without one).
+fn columns(kind: Kind) -> &'static [Column] {
+    kind.ledger().map_or(&[], |ledger| ledger.columns)
 }
 
-impl Kind {
-    /// Tells the kind from header texts: the most specific id column wins.
-    fn detect(names: &[String]) -> Option<Kind> {
-        [Kind::Isolation, Kind::Person, Kind::Household]
-            .into_iter()
-            .find(|kind| names.iter().any(|n| names_column(n, kind.id_column())))
-    }
+/// The column holding a kind's record id (always the first).
+fn id_column(kind: Kind) -> &'static Column {
+    &columns(kind)[0]
+}
 
-    fn columns(self) -> &'static [Column] {
-        match self {
-            Kind::Household => HOUSEHOLD_COLUMNS,
-            Kind::Person => PERSON_COLUMNS,
-            Kind::Isolation => ISOLATION_COLUMNS,
+/// How specific a ledger is: 0 when it holds no other ledger's id column,
+/// else one more than the most specific ledger whose id column it holds
+/// (households 0, persons 1, isolations 2).
+fn specificity(kind: Kind) -> usize {
+    fn depth(kind: Kind, limit: usize) -> usize {
+        if limit == 0 {
+            return 0;
+        }
+        Kind::with_ledger()
+            .filter(|(other, ledger)| {
+                *other != kind && columns(kind).iter().any(|c| c.en == ledger.id_column().en)
+            })
+            .map(|(other, _)| 1 + depth(other, limit - 1))
+            .max()
+            .unwrap_or(0)
+    }
+    depth(kind, Kind::ALL.len())
+}
+
+/// Tells the kind from header texts: of the kinds whose id column is there,
+/// the most specific; the first in registry order on a tie.
+fn detect(names: &[String]) -> Option<Kind> {
+    let mut found: Option<(usize, Kind)> = None;
+    for (kind, ledger) in Kind::with_ledger() {
+        if names.iter().any(|n| names_column(n, ledger.id_column())) {
+            let rank = specificity(kind);
+            if found.is_none_or(|(best, _)| rank > best) {
+                found = Some((rank, kind));
+            }
         }
     }
+    found.map(|(_, kind)| kind)
+}
 
-    /// The column holding the record id (always the first).
-    fn id_column(self) -> &'static Column {
-        &self.columns()[0]
-    }
+/// Why a header names no ledger: `expected a 户编号, 人员编号 or 隔离编号 column`.
+fn undetected() -> String {
+    let ids: Vec<&str> = Kind::with_ledger()
+        .map(|(_, ledger)| ledger.id_column().zh)
+        .collect();
+    let list = match ids.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    format!("cannot tell which ledger this is: expected a {list} column")
 }
 
 // ---------------------------------------------------------------- reading
@@ -576,12 +603,10 @@ impl Import {
                 Err(e) => Err(header_error(format!("bad header: {e}"))),
             })
             .collect::<Result<Vec<String>, LedgerError>>()?;
-        let kind = Kind::detect(&names).ok_or_else(|| {
-            header_error(
-                "cannot tell which ledger this is: expected a 户编号, 人员编号 or 隔离编号 column"
-                    .to_owned(),
-            )
-        })?;
+        let kind = detect(&names).ok_or_else(|| header_error(undetected()))?;
+        let parse = crate::kinds::ledger_ops(kind)
+            .expect("a kind with a ledger has a ledger module")
+            .parse;
         let header_at = RowRef {
             file: table.file.clone(),
             sheet: table.sheet.clone(),
@@ -589,7 +614,7 @@ impl Import {
         };
         let mut positions: HashMap<&'static str, usize> = HashMap::new();
         for (i, name) in names.iter().enumerate() {
-            let Some(column) = kind.columns().iter().find(|c| names_column(name, c)) else {
+            let Some(column) = columns(kind).iter().find(|c| names_column(name, c)) else {
                 continue;
             };
             if let Some(&first) = positions.get(column.en) {
@@ -605,8 +630,7 @@ impl Import {
             }
             positions.insert(column.en, i);
         }
-        if let Some(missing) = kind
-            .columns()
+        if let Some(missing) = columns(kind)
             .iter()
             .find(|c| c.required && !positions.contains_key(c.en))
         {
@@ -619,7 +643,7 @@ impl Import {
         for raw in body {
             let cells = Cells {
                 positions: &positions,
-                columns: kind.columns(),
+                columns: columns(kind),
                 raw,
                 at: RowRef {
                     file: table.file.clone(),
@@ -627,27 +651,20 @@ impl Import {
                     row: raw.row,
                 },
             };
-            match kind {
-                Kind::Household => {
-                    let row = self.household(cells)?;
-                    self.ledger.households.push(row);
-                }
-                Kind::Person => {
-                    let row = self.person(cells)?;
-                    self.ledger.persons.push(row);
-                }
-                Kind::Isolation => {
-                    let row = self.isolation(cells)?;
-                    self.ledger.isolations.push(row);
-                }
-            }
+            let id = self.id(kind, &cells)?;
+            let body = parse(&cells, self.today)?;
+            self.ledger.rows.entry(kind).or_default().push(Row {
+                id,
+                body,
+                at: cells.at,
+            });
         }
         Ok(())
     }
 
     /// Reads and claims the row's id, refusing one already used by the kind.
     fn id(&mut self, kind: Kind, cells: &Cells<'_>) -> Result<String, LedgerError> {
-        let key = kind.id_column().en;
+        let key = id_column(kind).en;
         let id = cells.required(key)?.to_owned();
         match self.seen.entry((kind, id.clone())) {
             std::collections::hash_map::Entry::Occupied(first) => Err(cells.error(
@@ -660,95 +677,16 @@ impl Import {
             }
         }
     }
-
-    fn household(&mut self, cells: Cells<'_>) -> Result<Row<pb::Household>, LedgerError> {
-        let id = self.id(Kind::Household, &cells)?;
-        let building = cells.get("building")?.to_owned();
-        let unit = cells.get("unit")?.to_owned();
-        let room = cells.get("room")?.to_owned();
-        let housing = cells.required_with("housing", validate::parse_housing)?;
-        Ok(Row {
-            id,
-            body: pb::Household {
-                building,
-                unit,
-                room,
-                housing: housing as i32,
-            },
-            at: cells.at,
-        })
-    }
-
-    fn person(&mut self, cells: Cells<'_>) -> Result<Row<pb::Person>, LedgerError> {
-        let id = self.id(Kind::Person, &cells)?;
-        let household_id = cells.required("household_id")?.to_owned();
-        let name = cells.required("name")?.to_owned();
-        let phone = cells.with("phone", validate::check_phone)?;
-        // Before the ID number: which rule that follows depends on it.
-        let nationality = cells.with("nationality", validate::parse_nationality)?;
-        let id_number =
-            cells.required_with("id_number", |s| validate::check_id_number(&nationality, s))?;
-        let origin = cells.get("origin")?.to_owned();
-        let return_date = cells
-            .optional_date("return_date", self.today)?
-            .map(date_text)
-            .unwrap_or_default();
-        let registered = cells.with("registered", validate::parse_registered)?;
-        Ok(Row {
-            id,
-            body: pb::Person {
-                household_id,
-                name,
-                phone,
-                id_number,
-                nationality,
-                origin,
-                return_date,
-                registered,
-            },
-            at: cells.at,
-        })
-    }
-
-    fn isolation(&mut self, cells: Cells<'_>) -> Result<Row<pb::Isolation>, LedgerError> {
-        let id = self.id(Kind::Isolation, &cells)?;
-        let person_id = cells.required("person_id")?.to_owned();
-        let kind = cells.required_with("kind", validate::parse_isolation_kind)?;
-        let start = cells.required_with("start", |s| validate::parse_date(s, self.today))?;
-        let release = cells.optional_date("release", self.today)?;
-        if let Some(release) = release
-            && release < start
-        {
-            return Err(cells.error(
-                "release",
-                format!(
-                    "release {} is before start {}",
-                    date_text(release),
-                    date_text(start)
-                ),
-            ));
-        }
-        Ok(Row {
-            id,
-            body: pb::Isolation {
-                person_id,
-                kind: kind as i32,
-                start: date_text(start),
-                release: release.map(date_text).unwrap_or_default(),
-            },
-            at: cells.at,
-        })
-    }
 }
 
 /// A date as the records store it.
-fn date_text(date: NaiveDate) -> String {
+pub(crate) fn date_text(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 
 /// One data row with its header's column positions: values by English name.
 #[derive(Debug)]
-struct Cells<'a> {
+pub(crate) struct Cells<'a> {
     /// Position in the row of each column the header has, by English name.
     positions: &'a HashMap<&'static str, usize>,
     /// The columns of the row's kind.
@@ -756,17 +694,17 @@ struct Cells<'a> {
     /// The row as read.
     raw: &'a RawRow,
     /// Where the row is, for errors and the parsed row.
-    at: RowRef,
+    pub(crate) at: RowRef,
 }
 
 impl Cells<'_> {
-    fn error(&self, column: &str, reason: impl Into<String>) -> LedgerError {
+    pub(crate) fn error(&self, column: &str, reason: impl Into<String>) -> LedgerError {
         LedgerError::at(&self.at, column, reason)
     }
 
     /// The trimmed value of a column; empty when the header lacks the
     /// column or the row stops short of it.
-    fn get(&self, column: &str) -> Result<&str, LedgerError> {
+    pub(crate) fn get(&self, column: &str) -> Result<&str, LedgerError> {
         debug_assert!(self.columns.iter().any(|c| c.en == column), "{column}");
         let Some(&i) = self.positions.get(column) else {
             return Ok("");
@@ -791,7 +729,7 @@ impl Cells<'_> {
     }
 
     /// The trimmed value of a column that must not be empty.
-    fn required(&self, column: &str) -> Result<&str, LedgerError> {
+    pub(crate) fn required(&self, column: &str) -> Result<&str, LedgerError> {
         let text = self.get(column)?;
         if text.is_empty() {
             return Err(self.error(column, "value is required"));
@@ -800,7 +738,7 @@ impl Cells<'_> {
     }
 
     /// A column's value through a validate rule (which sees empty values).
-    fn with<T>(
+    pub(crate) fn with<T>(
         &self,
         column: &str,
         rule: impl FnOnce(&str) -> Result<T, String>,
@@ -809,7 +747,7 @@ impl Cells<'_> {
     }
 
     /// A non-empty column's value through a validate rule.
-    fn required_with<T>(
+    pub(crate) fn required_with<T>(
         &self,
         column: &str,
         rule: impl FnOnce(&str) -> Result<T, String>,
@@ -818,7 +756,7 @@ impl Cells<'_> {
     }
 
     /// A date column that may be empty.
-    fn optional_date(
+    pub(crate) fn optional_date(
         &self,
         column: &str,
         today: NaiveDate,
@@ -915,11 +853,15 @@ I002,P003,集中,2020-02-10,2020-02-24
         .unwrap();
         let ids = |rows: Vec<String>| rows.join(" ");
         assert_eq!(
-            ids(ledger.households.iter().map(|r| r.id.clone()).collect()),
+            ids(ledger
+                .of::<pb::Household>()
+                .iter()
+                .map(|r| r.id.clone())
+                .collect()),
             "H001 H002 H003"
         );
         assert_eq!(
-            ledger.households[1].body,
+            ledger.of::<pb::Household>()[1].body,
             pb::Household {
                 building: "12".into(),
                 unit: "1".into(),
@@ -928,21 +870,26 @@ I002,P003,集中,2020-02-10,2020-02-24
             }
         );
         assert_eq!(
-            ledger.households[2].body.housing,
+            ledger.of::<pb::Household>()[2].body.housing,
             pb::Housing::Vacant as i32
         );
-        assert!(ledger.households[0].at.file.ends_with("/households.csv"));
+        assert!(
+            ledger.of::<pb::Household>()[0]
+                .at
+                .file
+                .ends_with("/households.csv")
+        );
         assert_eq!(
             (
-                ledger.households[0].at.sheet.clone(),
-                ledger.households[0].at.row
+                ledger.of::<pb::Household>()[0].at.sheet.clone(),
+                ledger.of::<pb::Household>()[0].at.row
             ),
             (None, 2)
         );
 
-        assert_eq!(ledger.persons.len(), 3);
+        assert_eq!(ledger.of::<pb::Person>().len(), 3);
         assert_eq!(
-            ledger.persons[0].body,
+            ledger.of::<pb::Person>()[0].body,
             pb::Person {
                 household_id: "H001".into(),
                 name: "张三".into(),
@@ -955,7 +902,7 @@ I002,P003,集中,2020-02-10,2020-02-24
             }
         );
         assert_eq!(
-            ledger.persons[1].body,
+            ledger.of::<pb::Person>()[1].body,
             pb::Person {
                 household_id: "H001".into(),
                 name: "李四".into(),
@@ -967,14 +914,14 @@ I002,P003,集中,2020-02-10,2020-02-24
                 registered: false,
             }
         );
-        let john = &ledger.persons[2];
+        let john = &ledger.of::<pb::Person>()[2];
         assert_eq!((john.id.as_str(), john.at.row), ("P003", 4));
         assert_eq!(john.body.nationality, "US");
         assert_eq!(john.body.id_number, "E1234567");
         assert_eq!(john.body.return_date, "2020-02-10");
 
         assert_eq!(
-            ledger.isolations[0].body,
+            ledger.of::<pb::Isolation>()[0].body,
             pb::Isolation {
                 person_id: "P001".into(),
                 kind: pb::IsolationKind::Home as i32,
@@ -983,10 +930,10 @@ I002,P003,集中,2020-02-10,2020-02-24
             }
         );
         assert_eq!(
-            ledger.isolations[1].body.kind,
+            ledger.of::<pb::Isolation>()[1].body.kind,
             pb::IsolationKind::Central as i32
         );
-        assert_eq!(ledger.isolations[1].body.release, "2020-02-24");
+        assert_eq!(ledger.of::<pb::Isolation>()[1].body.release, "2020-02-24");
     }
 
     #[test]
@@ -999,9 +946,9 @@ I002,P003,集中,2020-02-10,2020-02-24
         .unwrap();
         assert_eq!(
             (
-                ledger.households.len(),
-                ledger.persons.len(),
-                ledger.isolations.len()
+                ledger.of::<pb::Household>().len(),
+                ledger.of::<pb::Person>().len(),
+                ledger.of::<pb::Isolation>().len()
             ),
             (3, 3, 2)
         );
@@ -1015,7 +962,7 @@ I002,P003,集中,2020-02-10,2020-02-24
              P1,H1,Ann,,X1234567,gb,,2020-02-01,yes,anything at all\n",
         )])
         .unwrap();
-        let person = &ledger.persons[0];
+        let person = &ledger.of::<pb::Person>()[0];
         assert_eq!(person.id, "P1");
         assert_eq!(person.body.nationality, "GB");
         assert!(person.body.registered);
@@ -1026,8 +973,8 @@ I002,P003,集中,2020-02-10,2020-02-24
     fn bom_is_dropped() {
         let text = format!("\u{feff}{HOUSEHOLDS}");
         let ledger = read(&[("households.csv", &text)]).unwrap();
-        assert_eq!(ledger.households.len(), 3);
-        assert_eq!(ledger.households[0].id, "H001");
+        assert_eq!(ledger.of::<pb::Household>().len(), 3);
+        assert_eq!(ledger.of::<pb::Household>()[0].id, "H001");
     }
 
     #[test]
@@ -1042,11 +989,19 @@ I002,P003,集中,2020-02-10,2020-02-24
             "got \"bad\"",
         );
         let ledger = read(&[("h.csv", "户编号,房屋情况\n\nH1,自住\n,\n\nH2,出租\n")]).unwrap();
-        let rows: Vec<usize> = ledger.households.iter().map(|r| r.at.row).collect();
+        let rows: Vec<usize> = ledger
+            .of::<pb::Household>()
+            .iter()
+            .map(|r| r.at.row)
+            .collect();
         assert_eq!(rows, [3, 6]);
         let crlf = "户编号,房屋情况\r\n\r\nH1,自住\r\n\"H\r\n2\",自住\r\n\r\nH3,出租\r\n";
         let ledger = read(&[("h.csv", crlf)]).unwrap();
-        let rows: Vec<usize> = ledger.households.iter().map(|r| r.at.row).collect();
+        let rows: Vec<usize> = ledger
+            .of::<pb::Household>()
+            .iter()
+            .map(|r| r.at.row)
+            .collect();
         assert_eq!(rows, [3, 4, 6]);
     }
 
@@ -1064,9 +1019,9 @@ I002,P003,集中,2020-02-10,2020-02-24
             ),
         ])
         .unwrap();
-        assert_eq!(ledger.households[0].body.building, "");
-        assert_eq!(ledger.persons[0].body.nationality, "CN");
-        assert_eq!(ledger.isolations[0].body.release, "");
+        assert_eq!(ledger.of::<pb::Household>()[0].body.building, "");
+        assert_eq!(ledger.of::<pb::Person>()[0].body.nationality, "CN");
+        assert_eq!(ledger.of::<pb::Isolation>()[0].body.release, "");
     }
 
     #[test]
@@ -1457,7 +1412,7 @@ I002,P003,集中,2020-02-10,2020-02-24
         write_workbook(&path);
         let ledger = read_files(std::slice::from_ref(&path), today()).unwrap();
 
-        let household = &ledger.households[0];
+        let household = &ledger.of::<pb::Household>()[0];
         assert_eq!(
             (
                 household.body.building.as_str(),
@@ -1467,7 +1422,7 @@ I002,P003,集中,2020-02-10,2020-02-24
         );
         assert_eq!(household.at.sheet.as_deref(), Some("households"));
 
-        let person = &ledger.persons[0];
+        let person = &ledger.of::<pb::Person>()[0];
         assert_eq!(person.at.row, 3);
         assert_eq!(person.at.sheet.as_deref(), Some("persons"));
         assert_eq!(person.body.phone, "13912345678");
@@ -1475,7 +1430,7 @@ I002,P003,集中,2020-02-10,2020-02-24
         assert!(person.body.registered);
         assert_eq!(person.body.nationality, "CN");
 
-        let isolation = &ledger.isolations[0];
+        let isolation = &ledger.of::<pb::Isolation>()[0];
         assert_eq!(isolation.body.start, "2020-02-03");
         assert_eq!(isolation.body.release, "2020-02-17");
     }
@@ -1492,7 +1447,7 @@ I002,P003,集中,2020-02-10,2020-02-24
         )
         .unwrap();
         let ledger = read_files(&[path.clone(), extra.clone()], today()).unwrap();
-        assert_eq!(ledger.persons.len(), 2);
+        assert_eq!(ledger.of::<pb::Person>().len(), 2);
 
         fs::write(
             &extra,

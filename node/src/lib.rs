@@ -5,6 +5,8 @@
 //! - [`store`]: SQLite records and the append-only outbox, written together.
 //! - [`ledger`]: reads compound ledgers (CSV or xlsx) into typed rows.
 //! - [`import`]: applies a ledger to the store, all or nothing.
+//! - `kinds`: one module per kind with a ledger: its cells to its body, and
+//!   the records it refers to.
 //! - [`sync`]: the gRPC sync client (handshake, push, pull, retry).
 //! - [`directives`]: what the hub sent (notices, tasks, problems) and the answers.
 //! - [`app`]: the application layer: every operation of the CLI (and the
@@ -18,6 +20,7 @@
 pub mod app;
 pub mod directives;
 pub mod import;
+mod kinds;
 pub mod ledger;
 pub mod out;
 pub mod store;

@@ -366,7 +366,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Delete { data, kind, ids } => {
             let kind = Kind::parse(&kind).with_context(|| {
-                format!("--kind {kind:?} is not one of household, person, isolation")
+                format!("--kind {kind:?} is not one of {}", Kind::typed_names())
             })?;
             let summary = NodeApp::open(&data)?.delete(kind, &ids)?;
             out!("{summary}");

@@ -1,21 +1,22 @@
 //! The ledgers' column headers, shared by the node's import (and the
 //! generator that writes ledgers) and the hub's exports, so the two
-//! cannot drift apart.
+//! cannot drift apart. Each kind's columns live in its module
+//! (`kinds::<kind>::COLUMNS`); these are derived from them.
 
-/// The Chinese headers of each ledger, in the order compounds keep them
-/// (the generator writes them, exports use them; English aliases are
-/// accepted on reading).
-pub const HOUSEHOLD_HEADERS: [&str; 5] = ["户编号", "楼号", "单元", "室号", "房屋情况"];
-pub const PERSON_HEADERS: [&str; 9] = [
-    "人员编号",
-    "户编号",
-    "姓名",
-    "手机",
-    "证件号码",
-    "国籍",
-    "来源地",
-    "返沪日期",
-    "返沪登记",
-];
-pub const ISOLATION_HEADERS: [&str; 5] =
-    ["隔离编号", "人员编号", "隔离方式", "开始日期", "解除日期"];
+use crate::kinds::{self, Kind};
+
+/// The Chinese headers of a kind's ledger, in the order compounds keep
+/// them (the generator writes them, exports use them; English aliases are
+/// accepted on reading). Empty for a kind without a ledger.
+pub fn headers(kind: Kind) -> Vec<&'static str> {
+    kind.ledger()
+        .map(kinds::Ledger::headers)
+        .unwrap_or_default()
+}
+
+/// The household ledger's headers.
+pub const HOUSEHOLD_HEADERS: [&str; 5] = kinds::headers(kinds::household::COLUMNS);
+/// The person ledger's headers.
+pub const PERSON_HEADERS: [&str; 9] = kinds::headers(kinds::person::COLUMNS);
+/// The isolation ledger's headers.
+pub const ISOLATION_HEADERS: [&str; 5] = kinds::headers(kinds::isolation::COLUMNS);

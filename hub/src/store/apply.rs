@@ -4,41 +4,6 @@
 use super::auth::{bind_log, bound_log};
 use super::*;
 
-// The `WHERE (excluded.stamp, excluded.origin) >= (stamp, origin)` clause is
-// `merge::wins`: an older version never replaces a newer one; the same
-// version rewrites the row (no change, or a repair of a damaged copy).
-const UPSERT_HOUSEHOLD_SQL: &str = "
-INSERT INTO household (compound, id, stamp, origin, deleted, housing, body)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-ON CONFLICT (compound, id) DO UPDATE SET
-    stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted,
-    housing = excluded.housing, body = excluded.body
-WHERE (excluded.stamp, excluded.origin) >= (household.stamp, household.origin)";
-
-const UPSERT_PERSON_SQL: &str = "
-INSERT INTO person (compound, id, stamp, origin, deleted, nationality, region, return_date, registered, body)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-ON CONFLICT (compound, id) DO UPDATE SET
-    stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted,
-    nationality = excluded.nationality, region = excluded.region,
-    return_date = excluded.return_date, registered = excluded.registered, body = excluded.body
-WHERE (excluded.stamp, excluded.origin) >= (person.stamp, person.origin)";
-
-const UPSERT_ISOLATION_SQL: &str = "
-INSERT INTO isolation (compound, id, stamp, origin, deleted, kind, start, release, body)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-ON CONFLICT (compound, id) DO UPDATE SET
-    stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted,
-    kind = excluded.kind, start = excluded.start, release = excluded.release, body = excluded.body
-WHERE (excluded.stamp, excluded.origin) >= (isolation.stamp, isolation.origin)";
-
-const UPSERT_RESPONSE_SQL: &str = "
-INSERT INTO response (compound, kind, id, stamp, origin, deleted, body)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-ON CONFLICT (compound, kind, id) DO UPDATE SET
-    stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted, body = excluded.body
-WHERE (excluded.stamp, excluded.origin) >= (response.stamp, response.origin)";
-
 /// Applies a checked batch (see `HubStore::check_entries`) inside `tx`:
 /// the log binding, the accept decision, the upserts and the cursor.
 pub(super) fn apply_checked(
@@ -64,61 +29,10 @@ pub(super) fn apply_checked(
         }
         Accept::Apply { skip } => skip,
     };
-    {
-        let mut households = tx.prepare_cached(UPSERT_HOUSEHOLD_SQL)?;
-        let mut persons = tx.prepare_cached(UPSERT_PERSON_SQL)?;
-        let mut isolations = tx.prepare_cached(UPSERT_ISOLATION_SQL)?;
-        let mut responses = tx.prepare_cached(UPSERT_RESPONSE_SQL)?;
-        for entry in &entries[skip..] {
-            let record = entry.record.as_ref().expect("checked above");
-            let stamp = record.stamp as i64;
-            match record.body.as_ref().expect("checked above") {
-                pb::record::Body::Household(h) => households.execute(params![
-                    record.compound,
-                    record.id,
-                    stamp,
-                    record.origin,
-                    record.deleted,
-                    h.housing,
-                    h.encode_to_vec()
-                ])?,
-                pb::record::Body::Person(p) => persons.execute(params![
-                    record.compound,
-                    record.id,
-                    stamp,
-                    record.origin,
-                    record.deleted,
-                    p.nationality,
-                    p.origin,
-                    p.return_date,
-                    p.registered,
-                    p.encode_to_vec()
-                ])?,
-                pb::record::Body::Isolation(i) => isolations.execute(params![
-                    record.compound,
-                    record.id,
-                    stamp,
-                    record.origin,
-                    record.deleted,
-                    i.kind,
-                    i.start,
-                    i.release,
-                    i.encode_to_vec()
-                ])?,
-                body @ (pb::record::Body::Receipt(_)
-                | pb::record::Body::TaskAnswer(_)
-                | pb::record::Body::ProblemFix(_)
-                | pb::record::Body::DailyReport(_)) => responses.execute(params![
-                    record.compound,
-                    Kind::of(body) as i64,
-                    record.id,
-                    stamp,
-                    record.origin,
-                    record.deleted,
-                    lianfang_proto::record::encode_body(body)
-                ])?,
-            };
-        }
+    // Each version goes where its kind is stored (`crate::kinds`), under
+    // the merge rule.
+    for entry in &entries[skip..] {
+        crate::kinds::upsert(tx, entry.record.as_ref().expect("checked above"))?;
     }
     let new_cursor = first + len as u64 - 1;
     tx.execute(

@@ -9,25 +9,14 @@ impl HubStore {
     /// SQLite errors.
     pub fn digests(&self, compound: &str) -> Result<Digests> {
         let mut digests = Digests::new();
-        for (kind, sql) in [
-            (
-                Some(Kind::Household),
-                "SELECT id, stamp, origin, deleted, body FROM household WHERE compound = ?1",
-            ),
-            (
-                Some(Kind::Person),
-                "SELECT id, stamp, origin, deleted, body FROM person WHERE compound = ?1",
-            ),
-            (
-                Some(Kind::Isolation),
-                "SELECT id, stamp, origin, deleted, body FROM isolation WHERE compound = ?1",
-            ),
-            (
-                None,
-                "SELECT id, stamp, origin, deleted, body, kind FROM response WHERE compound = ?1",
-            ),
-        ] {
-            let mut stmt = self.conn.prepare_cached(sql)?;
+        // Every table holding records: a projection holds one kind, the
+        // generic table says each row's.
+        for (kind, table) in crate::kinds::tables() {
+            let sql = format!(
+                "SELECT id, stamp, origin, deleted, body{} FROM {table} WHERE compound = ?1",
+                if kind.is_some() { "" } else { ", kind" }
+            );
+            let mut stmt = self.conn.prepare_cached(&sql)?;
             let mut rows = stmt.query([compound])?;
             while let Some(row) = rows.next()? {
                 let Some(kind) = kind.or_else(|| Kind::from_i64(row.get(5).ok()?)) else {

@@ -71,29 +71,6 @@ CREATE TABLE IF NOT EXISTS lane_cursor (
     head   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (node, lane)
 ) STRICT, WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS household (
-    compound TEXT    NOT NULL,
-    id       TEXT    NOT NULL,
-    stamp    INTEGER NOT NULL,
-    origin   TEXT    NOT NULL,
-    deleted  INTEGER NOT NULL,
-    housing  INTEGER NOT NULL,
-    body     BLOB    NOT NULL,
-    PRIMARY KEY (compound, id)
-) STRICT, WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS person (
-    compound    TEXT    NOT NULL,
-    id          TEXT    NOT NULL,
-    stamp       INTEGER NOT NULL,
-    origin      TEXT    NOT NULL,
-    deleted     INTEGER NOT NULL,
-    nationality TEXT    NOT NULL,
-    region      TEXT    NOT NULL,
-    return_date TEXT    NOT NULL,
-    registered  INTEGER NOT NULL,
-    body        BLOB    NOT NULL,
-    PRIMARY KEY (compound, id)
-) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS response (
     compound TEXT    NOT NULL,
     kind     INTEGER NOT NULL,
@@ -120,18 +97,6 @@ CREATE TABLE IF NOT EXISTS downlog (
     PRIMARY KEY (compound, seq)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS downlog_directive ON downlog (directive);
-CREATE TABLE IF NOT EXISTS isolation (
-    compound TEXT    NOT NULL,
-    id       TEXT    NOT NULL,
-    stamp    INTEGER NOT NULL,
-    origin   TEXT    NOT NULL,
-    deleted  INTEGER NOT NULL,
-    kind     INTEGER NOT NULL,
-    start    TEXT    NOT NULL,
-    release  TEXT    NOT NULL,
-    body     BLOB    NOT NULL,
-    PRIMARY KEY (compound, id)
-) STRICT, WITHOUT ROWID;
 ";
 
 /// Errors of the hub store. `hub/src/grpc.rs` maps each to a gRPC status.
@@ -342,17 +307,7 @@ pub struct HubStore {
     dir: PathBuf,
 }
 
-/// The table (or filtered view) holding records of a kind.
-fn record_table(kind: Kind) -> String {
-    match kind {
-        Kind::Household => "household".into(),
-        Kind::Person => "person".into(),
-        Kind::Isolation => "isolation".into(),
-        Kind::Receipt | Kind::TaskAnswer | Kind::ProblemFix | Kind::DailyReport => {
-            format!("(SELECT * FROM response WHERE kind = {})", kind as i64)
-        }
-    }
-}
+use crate::kinds::record_table;
 
 /// A TEXT column borrowed from a row.
 pub(crate) fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
@@ -379,6 +334,7 @@ impl HubStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA_SQL)?;
+        crate::kinds::create_tables(&conn)?;
         crate::aggregates::ensure(&mut conn)?;
         let store = HubStore {
             conn,

@@ -40,43 +40,22 @@ impl Store {
         let mut counts = DailyCounts::default();
         // Record by record, so a large compound never has every body
         // decoded at once.
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT kind, body FROM record WHERE deleted = 0 AND kind IN (?1, ?2, ?3)",
-        )?;
-        let mut rows = stmt.query(params![
-            Kind::Household as i64,
-            Kind::Person as i64,
-            Kind::Isolation as i64
-        ])?;
+        let kinds: Vec<String> = Kind::ALL
+            .into_iter()
+            .filter(|kind| kind.spec().in_table)
+            .map(|kind| (kind as i64).to_string())
+            .collect();
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT kind, body FROM record WHERE deleted = 0 AND kind IN ({})",
+            kinds.join(", ")
+        ))?;
+        let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let Some(kind) = Kind::from_i64(row.get(0)?) else {
                 continue;
             };
-            match decode_body(kind, row.get_ref(1)?.as_blob().unwrap_or_default())? {
-                pb::record::Body::Household(h) => builder.add_household(&mut counts, h.housing()),
-                pb::record::Body::Person(p) => builder.add_person(
-                    &mut counts,
-                    PersonFacts {
-                        nationality: &p.nationality,
-                        origin: &p.origin,
-                        return_date: &p.return_date,
-                        registered: p.registered,
-                    },
-                ),
-                pb::record::Body::Isolation(i) => {
-                    if let Some(start) = table::parse_day(&i.start) {
-                        builder.add_isolation(
-                            &mut counts,
-                            IsolationFacts {
-                                kind: i.kind(),
-                                start,
-                                release: table::parse_day(&i.release),
-                            },
-                        );
-                    }
-                }
-                _ => {}
-            }
+            let body = decode_body(kind, row.get_ref(1)?.as_blob().unwrap_or_default())?;
+            lianfang_proto::kinds::count(&body, &builder, &mut counts);
         }
         Ok(counts)
     }

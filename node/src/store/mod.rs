@@ -22,8 +22,8 @@ use lianfang_proto::hlc::Hlc;
 use lianfang_proto::record::{empty_body, encode_body};
 use lianfang_proto::sign::{VerifyError, verify_entry};
 use lianfang_proto::sync::{Accept, accept, check_batch};
-use lianfang_proto::table::{DailyCounts, IsolationFacts, PersonFacts, TableBuilder, TableConfig};
-use lianfang_proto::{Kind, Lane, pb, table, validate};
+use lianfang_proto::table::{DailyCounts, TableBuilder, TableConfig};
+use lianfang_proto::{Kind, Lane, pb, validate};
 use prost::Message as _;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
@@ -183,50 +183,59 @@ pub struct Counts {
 /// What a write did, per kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteSummary {
-    pub households: Counts,
-    pub persons: Counts,
-    pub isolations: Counts,
-    /// Receipts, task answers and problem fixes.
-    pub responses: Counts,
+    /// Counts per kind, indexed by the kind's place in [`Kind::ALL`].
+    kinds: [Counts; Kind::ALL.len()],
 }
 
 impl WriteSummary {
     fn of_kind(&mut self, kind: Kind) -> &mut Counts {
-        match kind {
-            Kind::Household => &mut self.households,
-            Kind::Person => &mut self.persons,
-            Kind::Isolation => &mut self.isolations,
-            Kind::Receipt | Kind::TaskAnswer | Kind::ProblemFix | Kind::DailyReport => {
-                &mut self.responses
-            }
+        &mut self.kinds[slot(kind)]
+    }
+
+    /// What the write did to the records of `kind`.
+    pub fn kind(&self, kind: Kind) -> Counts {
+        self.kinds[slot(kind)]
+    }
+
+    /// Receipts, task answers, problem fixes and daily reports together:
+    /// the kinds without a ledger.
+    pub fn responses(&self) -> Counts {
+        let mut sum = Counts::default();
+        for kind in Kind::ALL.into_iter().filter(|k| k.ledger().is_none()) {
+            let c = self.kind(kind);
+            sum.added += c.added;
+            sum.updated += c.updated;
+            sum.deleted += c.deleted;
+            sum.unchanged += c.unchanged;
         }
+        sum
     }
 
     /// Versions written (everything but the unchanged).
     pub fn written(&self) -> usize {
-        [
-            self.households,
-            self.persons,
-            self.isolations,
-            self.responses,
-        ]
-        .iter()
-        .map(|c| c.added + c.updated + c.deleted)
-        .sum()
+        self.kinds
+            .iter()
+            .map(|c| c.added + c.updated + c.deleted)
+            .sum()
     }
 }
 
+/// A kind's place in [`Kind::ALL`].
+fn slot(kind: Kind) -> usize {
+    Kind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .expect("every kind is in Kind::ALL")
+}
+
 impl std::fmt::Display for WriteSummary {
+    /// One line per ledger, always; then `responses` when there were any.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let responses =
-            (self.responses != Counts::default()).then_some(("responses", self.responses));
-        for (name, c) in [
-            ("households", self.households),
-            ("persons", self.persons),
-            ("isolations", self.isolations),
-        ]
-        .into_iter()
-        .chain(responses)
+        let responses = self.responses();
+        let responses = (responses != Counts::default()).then_some(("responses", responses));
+        for (name, c) in Kind::with_ledger()
+            .map(|(kind, ledger)| (ledger.name, self.kind(kind)))
+            .chain(responses)
         {
             writeln!(
                 f,

@@ -9,7 +9,7 @@
 //! - `iso3166`: the country code table.
 
 mod iso3166;
-mod record;
+pub(crate) mod record;
 
 use iso3166::ISO3166;
 pub use record::{FieldError, MAX_ID_CHARS, MAX_TEXT_CHARS, check_record};

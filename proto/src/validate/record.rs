@@ -15,7 +15,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: &str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(field: &str, reason: impl Into<String>) -> Self {
         Self {
             field: field.to_owned(),
             reason: reason.into(),
@@ -33,17 +33,17 @@ const MAX_COMPOUND_CHARS: usize = 32;
 /// Longest record origin (a node id or "hub"), in chars.
 const MAX_ORIGIN_CHARS: usize = 128;
 /// Longest building, unit or room, in chars.
-const MAX_ADDRESS_PART_CHARS: usize = 64;
+pub(crate) const MAX_ADDRESS_PART_CHARS: usize = 64;
 /// Longest person's name, and longest place a person returned from, in chars.
-const MAX_PERSON_TEXT_CHARS: usize = 200;
+pub(crate) const MAX_PERSON_TEXT_CHARS: usize = 200;
 /// Largest count a daily report may carry.
-const MAX_COUNT: u64 = 10_000_000;
+pub(crate) const MAX_COUNT: u64 = 10_000_000;
 /// How many chars of an offending value a reason shows.
 const SHOW_CHARS: usize = 40;
 
 /// An offending value as a reason shows it: quoted and escaped, cut to its
 /// first 40 chars (with the full length) when longer.
-fn show(s: &str) -> String {
+pub(crate) fn show(s: &str) -> String {
     let mut chars = s.chars();
     let head: String = chars.by_ref().take(SHOW_CHARS).collect();
     if chars.next().is_none() {
@@ -55,7 +55,7 @@ fn show(s: &str) -> String {
 
 /// `reason` (from a ledger rule, which quotes the whole value) when `value`
 /// is short enough to show whole; otherwise `rule` with the value truncated.
-fn shown_reason(value: &str, reason: String, rule: &str) -> String {
+pub(crate) fn shown_reason(value: &str, reason: String, rule: &str) -> String {
     if value.chars().count() <= SHOW_CHARS {
         reason
     } else {
@@ -64,7 +64,7 @@ fn shown_reason(value: &str, reason: String, rule: &str) -> String {
 }
 
 /// At most `max` chars.
-fn check_len(field: &str, s: &str, max: usize) -> Result<(), FieldError> {
+pub(crate) fn check_len(field: &str, s: &str, max: usize) -> Result<(), FieldError> {
     if s.chars().nth(max).is_some() {
         let n = s.chars().count();
         return Err(FieldError::new(
@@ -76,7 +76,7 @@ fn check_len(field: &str, s: &str, max: usize) -> Result<(), FieldError> {
 }
 
 /// Not empty (nor only whitespace), and at most `max` chars.
-fn check_required(field: &str, s: &str, max: usize) -> Result<(), FieldError> {
+pub(crate) fn check_required(field: &str, s: &str, max: usize) -> Result<(), FieldError> {
     if s.trim().is_empty() {
         return Err(FieldError::new(
             field,
@@ -87,7 +87,7 @@ fn check_required(field: &str, s: &str, max: usize) -> Result<(), FieldError> {
 }
 
 /// An id: not empty, at most [`MAX_ID_CHARS`] chars, no control characters.
-fn check_id(field: &str, s: &str) -> Result<(), FieldError> {
+pub(crate) fn check_id(field: &str, s: &str) -> Result<(), FieldError> {
     check_required(field, s, MAX_ID_CHARS)?;
     if s.chars().any(char::is_control) {
         return Err(FieldError::new(
@@ -100,7 +100,7 @@ fn check_id(field: &str, s: &str) -> Result<(), FieldError> {
 
 /// A date as records store it: `YYYY-MM-DD`, from 2000-01-01 to a year
 /// after `today` (see [`parse_date`]).
-fn check_date(
+pub(crate) fn check_date(
     field: &str,
     s: &str,
     today: chrono::NaiveDate,
@@ -115,7 +115,7 @@ fn check_date(
 }
 
 /// An optional date: empty, or as [`check_date`].
-fn check_optional_date(
+pub(crate) fn check_optional_date(
     field: &str,
     s: &str,
     today: chrono::NaiveDate,
@@ -127,7 +127,7 @@ fn check_optional_date(
 }
 
 /// A time in RFC 3339, such as `2026-11-29T08:00:00Z`.
-fn check_time(field: &str, s: &str) -> Result<(), FieldError> {
+pub(crate) fn check_time(field: &str, s: &str) -> Result<(), FieldError> {
     if s.is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
     }
@@ -138,7 +138,7 @@ fn check_time(field: &str, s: &str) -> Result<(), FieldError> {
 }
 
 /// An enum value (as prost stores it) that is known and not `UNSPECIFIED`.
-fn check_enum<E: TryFrom<i32> + PartialEq>(
+pub(crate) fn check_enum<E: TryFrom<i32> + PartialEq>(
     field: &str,
     value: i32,
     unspecified: E,
@@ -166,8 +166,6 @@ pub fn check_record(
     record: &crate::pb::Record,
     today: chrono::NaiveDate,
 ) -> Result<(), FieldError> {
-    use crate::pb::record::Body;
-
     let compound = &record.compound;
     let compound_ok = !compound.is_empty()
         && compound.len() <= MAX_COMPOUND_CHARS
@@ -209,155 +207,7 @@ pub fn check_record(
     if record.deleted {
         return Ok(());
     }
-    match body {
-        Body::Household(h) => check_household(h),
-        Body::Person(p) => check_person(p, today),
-        Body::Isolation(i) => check_isolation(i, today),
-        Body::Receipt(r) => {
-            check_id("receipt.directive_id", &r.directive_id)?;
-            check_time("receipt.acked_at", &r.acked_at)?;
-            check_len("receipt.response", &r.response, MAX_TEXT_CHARS)
-        }
-        Body::TaskAnswer(a) => {
-            check_id("task_answer.directive_id", &a.directive_id)?;
-            check_id("task_answer.entry_id", &a.entry_id)?;
-            check_enum(
-                "task_answer.result",
-                a.result,
-                crate::pb::AnswerResult::Unspecified,
-            )?;
-            check_len("task_answer.note", &a.note, MAX_TEXT_CHARS)?;
-            check_time("task_answer.answered_at", &a.answered_at)
-        }
-        Body::ProblemFix(f) => {
-            check_id("problem_fix.directive_id", &f.directive_id)?;
-            check_len("problem_fix.note", &f.note, MAX_TEXT_CHARS)?;
-            check_time("problem_fix.fixed_at", &f.fixed_at)
-        }
-        Body::DailyReport(r) => check_daily_report(r, today),
-    }
-}
-
-fn check_household(h: &crate::pb::Household) -> Result<(), FieldError> {
-    check_enum(
-        "household.housing",
-        h.housing,
-        crate::pb::Housing::Unspecified,
-    )?;
-    check_len("household.building", &h.building, MAX_ADDRESS_PART_CHARS)?;
-    check_len("household.unit", &h.unit, MAX_ADDRESS_PART_CHARS)?;
-    check_len("household.room", &h.room, MAX_ADDRESS_PART_CHARS)
-}
-
-fn check_person(p: &crate::pb::Person, today: chrono::NaiveDate) -> Result<(), FieldError> {
-    check_id("person.household_id", &p.household_id)?;
-    check_required("person.name", &p.name, MAX_PERSON_TEXT_CHARS)?;
-
-    const PHONE_RULE: &str = "phone must be empty or 11 digits starting 13-19";
-    match check_phone(&p.phone) {
-        Ok(normal) if normal == p.phone => {}
-        Ok(_) => {
-            return Err(FieldError::new(
-                "person.phone",
-                format!("{PHONE_RULE}, got {}", show(&crate::mask::phone(&p.phone))),
-            ));
-        }
-        Err(reason) => {
-            return Err(FieldError::new(
-                "person.phone",
-                shown_reason(&p.phone, reason, PHONE_RULE),
-            ));
-        }
-    }
-
-    const NATIONALITY_RULE: &str = "nationality must be an upper-case ISO 3166 alpha-2 code";
-    match parse_nationality(&p.nationality) {
-        Ok(code) if code == p.nationality => {}
-        Ok(_) => {
-            return Err(FieldError::new(
-                "person.nationality",
-                format!("{NATIONALITY_RULE}, got {}", show(&p.nationality)),
-            ));
-        }
-        Err(reason) => {
-            return Err(FieldError::new(
-                "person.nationality",
-                shown_reason(&p.nationality, reason, NATIONALITY_RULE),
-            ));
-        }
-    }
-
-    const ID_RULE: &str = "id number must be an upper-case resident id (CN) or passport number (5-20 letters and digits)";
-    match check_id_number(&p.nationality, &p.id_number) {
-        Ok(normal) if normal == p.id_number => {}
-        Ok(_) => {
-            return Err(FieldError::new(
-                "person.id_number",
-                format!("{ID_RULE}, got {}", show(&p.id_number)),
-            ));
-        }
-        Err(reason) => {
-            return Err(FieldError::new(
-                "person.id_number",
-                shown_reason(&p.id_number, reason, ID_RULE),
-            ));
-        }
-    }
-
-    check_len("person.origin", &p.origin, MAX_PERSON_TEXT_CHARS)?;
-    check_optional_date("person.return_date", &p.return_date, today)?;
-    Ok(())
-}
-
-fn check_isolation(i: &crate::pb::Isolation, today: chrono::NaiveDate) -> Result<(), FieldError> {
-    check_id("isolation.person_id", &i.person_id)?;
-    check_enum(
-        "isolation.kind",
-        i.kind,
-        crate::pb::IsolationKind::Unspecified,
-    )?;
-    let start = check_date("isolation.start", &i.start, today)?;
-    if let Some(release) = check_optional_date("isolation.release", &i.release, today)?
-        && release < start
-    {
-        return Err(FieldError::new(
-            "isolation.release",
-            format!("release {release} is before start {start}"),
-        ));
-    }
-    Ok(())
-}
-
-fn check_daily_report(
-    r: &crate::pb::DailyReport,
-    today: chrono::NaiveDate,
-) -> Result<(), FieldError> {
-    check_date("daily_report.date", &r.date, today)?;
-    let counts = [
-        ("daily_report.households", r.households),
-        ("daily_report.housing_owner", r.housing_owner),
-        ("daily_report.housing_rented", r.housing_rented),
-        ("daily_report.housing_vacant", r.housing_vacant),
-        ("daily_report.persons", r.persons),
-        ("daily_report.foreigners", r.foreigners),
-        ("daily_report.returned_key_total", r.returned_key_total),
-        ("daily_report.returned_key_today", r.returned_key_today),
-        ("daily_report.returned_other_total", r.returned_other_total),
-        ("daily_report.returned_other_today", r.returned_other_today),
-        ("daily_report.unregistered", r.unregistered),
-        ("daily_report.home_isolation", r.home_isolation),
-        ("daily_report.central_isolation", r.central_isolation),
-        ("daily_report.released_today", r.released_today),
-    ];
-    for (field, n) in counts {
-        if n > MAX_COUNT {
-            return Err(FieldError::new(
-                field,
-                format!("{n} is more than {MAX_COUNT}"),
-            ));
-        }
-    }
-    check_time("daily_report.computed_at", &r.computed_at)
+    crate::kinds::check_body(body, today)
 }
 
 #[cfg(test)]

@@ -1,0 +1,35 @@
+//! Isolations: projected for the table's isolation and release columns
+//! (`agg_isolation`).
+
+use lianfang_proto::pb;
+use rusqlite::types::ToSql;
+
+use super::Projected;
+
+impl Projected for pb::Isolation {
+    const TABLE: &'static str = "isolation";
+    const SCHEMA_SQL: &'static str = "
+CREATE TABLE IF NOT EXISTS isolation (
+    compound TEXT    NOT NULL,
+    id       TEXT    NOT NULL,
+    stamp    INTEGER NOT NULL,
+    origin   TEXT    NOT NULL,
+    deleted  INTEGER NOT NULL,
+    kind     INTEGER NOT NULL,
+    start    TEXT    NOT NULL,
+    release  TEXT    NOT NULL,
+    body     BLOB    NOT NULL,
+    PRIMARY KEY (compound, id)
+) STRICT, WITHOUT ROWID;";
+    const UPSERT_SQL: &'static str = "
+INSERT INTO isolation (compound, id, stamp, origin, deleted, kind, start, release, body)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+ON CONFLICT (compound, id) DO UPDATE SET
+    stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted,
+    kind = excluded.kind, start = excluded.start, release = excluded.release, body = excluded.body
+WHERE (excluded.stamp, excluded.origin) >= (isolation.stamp, isolation.origin)";
+
+    fn columns(&self) -> Vec<&dyn ToSql> {
+        vec![&self.kind, &self.start, &self.release]
+    }
+}

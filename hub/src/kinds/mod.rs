@@ -1,0 +1,166 @@
+//! How the hub stores each kind's versions.
+//!
+//! A kind whose fields the daily table reads has a projection table of its
+//! own (`household`, `person`, `isolation`: keyed by `(compound, id)`, the
+//! envelope, the projected columns, the encoded body), which the aggregate
+//! triggers of `crate::aggregates` fold into per-compound counts; its module
+//! here says the table and what it projects. Every other kind goes to the
+//! generic record table (`response`, keyed by `(compound, kind, id)`:
+//! receipts, answers, fixes, daily reports), which needs nothing per kind.
+//!
+//! [`storage`] is the one match on kinds in the hub, exhaustive: a new kind
+//! says there where its versions go. Applying a batch ([`upsert`]),
+//! digests, counts and exports are written once over it, so a store on
+//! another database replaces this module and `crate::store` alone.
+
+mod household;
+mod isolation;
+mod person;
+
+use lianfang_proto::kinds::KindBody;
+use lianfang_proto::pb::record::Body;
+use lianfang_proto::{Kind, pb};
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, params};
+
+/// The generic record table, for kinds without a projection.
+pub(crate) const GENERIC_TABLE: &str = "response";
+
+// The `WHERE (excluded.stamp, excluded.origin) >= (stamp, origin)` clause is
+// `merge::wins`: an older version never replaces a newer one; the same
+// version rewrites the row (no change, or a repair of a damaged copy). Each
+// projection's upsert has the same clause.
+const UPSERT_GENERIC_SQL: &str = "
+INSERT INTO response (compound, kind, id, stamp, origin, deleted, body)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+ON CONFLICT (compound, kind, id) DO UPDATE SET
+    stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted, body = excluded.body
+WHERE (excluded.stamp, excluded.origin) >= (response.stamp, response.origin)";
+
+/// A kind with a projection table, implemented by its message.
+pub(crate) trait Projected: KindBody {
+    /// The table's name.
+    const TABLE: &'static str;
+    /// `CREATE TABLE IF NOT EXISTS`: `compound, id, stamp, origin,
+    /// deleted`, the projected columns, `body`; key `(compound, id)`.
+    const SCHEMA_SQL: &'static str;
+    /// The merge upsert: parameters `compound, id, stamp, origin, deleted`,
+    /// then [`Projected::columns`], then the encoded body.
+    const UPSERT_SQL: &'static str;
+    /// The projected values, in the table's column order.
+    fn columns(&self) -> Vec<&dyn ToSql>;
+}
+
+/// Where a kind's versions are stored.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Storage {
+    /// A projection table of its own ([`Projected`]).
+    Projection {
+        table: &'static str,
+        schema_sql: &'static str,
+        upsert: fn(&Connection, &pb::Record, &Body) -> rusqlite::Result<usize>,
+    },
+    /// The generic record table, [`GENERIC_TABLE`].
+    Generic,
+}
+
+impl Storage {
+    fn of<M: Projected>() -> Storage {
+        fn upsert<M: Projected>(
+            tx: &Connection,
+            record: &pb::Record,
+            body: &Body,
+        ) -> rusqlite::Result<usize> {
+            let m = M::from_body(body).expect("the body of the kind stored");
+            let stamp = record.stamp as i64;
+            let bytes = m.encode_to_vec();
+            let mut values: Vec<&dyn ToSql> = vec![
+                &record.compound,
+                &record.id,
+                &stamp,
+                &record.origin,
+                &record.deleted,
+            ];
+            values.extend(m.columns());
+            values.push(&bytes);
+            tx.prepare_cached(M::UPSERT_SQL)?.execute(values.as_slice())
+        }
+        Storage::Projection {
+            table: M::TABLE,
+            schema_sql: M::SCHEMA_SQL,
+            upsert: upsert::<M>,
+        }
+    }
+}
+
+/// Where `kind`'s versions are stored.
+pub(crate) fn storage(kind: Kind) -> Storage {
+    match kind {
+        Kind::Household => Storage::of::<pb::Household>(),
+        Kind::Person => Storage::of::<pb::Person>(),
+        Kind::Isolation => Storage::of::<pb::Isolation>(),
+        Kind::Receipt | Kind::TaskAnswer | Kind::ProblemFix | Kind::DailyReport => Storage::Generic,
+    }
+}
+
+/// Creates every projection table (idempotent).
+///
+/// # Errors
+/// SQLite errors.
+pub(crate) fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
+    for kind in Kind::ALL {
+        if let Storage::Projection { schema_sql, .. } = storage(kind) {
+            conn.execute_batch(schema_sql)?;
+        }
+    }
+    Ok(())
+}
+
+/// Stores one checked version of a record under the merge rule (last
+/// writer wins by `(stamp, origin)`).
+///
+/// # Errors
+/// SQLite errors.
+pub(crate) fn upsert(tx: &Connection, record: &pb::Record) -> rusqlite::Result<()> {
+    let body = record.body.as_ref().expect("checked before it is applied");
+    let kind = Kind::of(body);
+    match storage(kind) {
+        Storage::Projection { upsert, .. } => upsert(tx, record, body)?,
+        Storage::Generic => tx.prepare_cached(UPSERT_GENERIC_SQL)?.execute(params![
+            record.compound,
+            kind as i64,
+            record.id,
+            record.stamp as i64,
+            record.origin,
+            record.deleted,
+            lianfang_proto::record::encode_body(body)
+        ])?,
+    };
+    Ok(())
+}
+
+/// The table (or filtered view) holding the records of a kind, with the
+/// columns `compound, id, stamp, origin, deleted, body`.
+pub(crate) fn record_table(kind: Kind) -> String {
+    match storage(kind) {
+        Storage::Projection { table, .. } => table.to_owned(),
+        Storage::Generic => format!(
+            "(SELECT * FROM {GENERIC_TABLE} WHERE kind = {})",
+            kind as i64
+        ),
+    }
+}
+
+/// Every table holding records, for a scan of all of a compound's
+/// versions: each projection table with its kind, then the generic table
+/// (`None`: its rows carry their kind).
+pub(crate) fn tables() -> Vec<(Option<Kind>, &'static str)> {
+    Kind::ALL
+        .into_iter()
+        .filter_map(|kind| match storage(kind) {
+            Storage::Projection { table, .. } => Some((Some(kind), table)),
+            Storage::Generic => None,
+        })
+        .chain([(None, GENERIC_TABLE)])
+        .collect()
+}
