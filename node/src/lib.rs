@@ -121,7 +121,12 @@ pub fn now_ms() -> u64 {
 
 /// Today's date in the street's time zone (China Standard Time, UTC+8).
 pub fn today() -> chrono::NaiveDate {
-    (now() + chrono::Duration::hours(8)).date_naive()
+    today_at(now())
+}
+
+/// The street's date (UTC+8) at `now`.
+pub fn today_at(now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+    (now + chrono::Duration::hours(8)).date_naive()
 }
 
 /// Errors of `export-bundle`.
