@@ -14,5 +14,6 @@ mod links;
 mod protocol;
 mod resilience;
 mod security;
+mod simulation;
 mod skew;
 mod sync;
