@@ -5,7 +5,8 @@
 //! - [`store`]: SQLite records and the append-only outbox, written together.
 //! - [`ledger`]: reads compound ledgers (CSV or xlsx) into typed rows.
 //! - [`import`]: applies a ledger to the store, all or nothing.
-//! - [`sync`]: the gRPC sync client (handshake, push, pull, retry).
+//! - [`sync`]: the sync client: the driver of the session machine
+//!   (`lianfang_proto::session`) over the `Transport` (gRPC) and `Clock` seams.
 //! - [`directives`]: what the hub sent (notices, tasks, problems) and the answers.
 //!
 //! The binary `lianfang-node` (`src/main.rs`) only parses flags and calls
