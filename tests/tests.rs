@@ -15,6 +15,7 @@ mod protocol;
 mod registry;
 mod resilience;
 mod security;
+mod simulation;
 mod skew;
 mod sync;
 mod worker;

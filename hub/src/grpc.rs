@@ -252,16 +252,11 @@ impl Sync for SyncService {
         if exchanged.digest == pb::DigestCheck::Differ {
             tracing::warn!(%compound, "digest roots differ");
         }
-        Ok(Response::new(pb::ExchangeResponse {
+        Ok(Response::new(HubStore::exchange_reply(
+            exchanged,
             compound,
-            hub_time_ms: u64::try_from(crate::now().timestamp_millis()).unwrap_or(0),
-            urgent_cursor: exchanged.urgent_cursor,
-            bulk_cursor: exchanged.bulk_cursor,
-            applied: exchanged.applied,
-            digest: exchanged.digest as i32,
-            down: exchanged.down,
-            down_head: exchanged.down_head,
-        }))
+            u64::try_from(crate::now().timestamp_millis()).unwrap_or(0),
+        )))
     }
 
     async fn pull(

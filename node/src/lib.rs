@@ -7,7 +7,8 @@
 //! - [`import`]: applies a ledger to the store, all or nothing.
 //! - `kinds`: one module per kind with a ledger: its cells to its body, and
 //!   the records it refers to.
-//! - [`sync`]: the gRPC sync client (handshake, push, pull, retry).
+//! - [`sync`]: the sync client: the driver of the session machine
+//!   (`lianfang_proto::session`) over the `Transport` (gRPC) and `Clock` seams.
 //! - [`directives`]: what the hub sent (notices, tasks, problems) and the answers.
 //! - [`app`]: the application layer: every operation of the CLI (and the
 //!   coming page) over one shared store handle, with the audited privacy step.
@@ -131,7 +132,12 @@ pub fn now_ms() -> u64 {
 
 /// Today's date in the street's time zone (China Standard Time, UTC+8).
 pub fn today() -> chrono::NaiveDate {
-    (now() + chrono::Duration::hours(8)).date_naive()
+    today_at(now())
+}
+
+/// The street's date (UTC+8) at `now`.
+pub fn today_at(now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+    (now + chrono::Duration::hours(8)).date_naive()
 }
 
 /// Errors of `export-bundle`.

@@ -8,16 +8,25 @@
 //! round trip; a backlog is one round trip per batch; differing roots add
 //! a `Verify` that names the buckets to send again. Each acknowledgement is
 //! stored, so a cut link costs at most the batch in flight, and the next
-//! session resumes at the hub's cursor. The decisions (what to send, when
-//! to give up, how long to wait) come from [`lianfang_proto::sync`]; this
-//! module only does the I/O.
+//! session resumes at the hub's cursor.
+//!
+//! Every decision (what to send, when a session is done, what is refused
+//! and what retried, how long to wait) is the session machine's,
+//! [`lianfang_proto::session::NodeSync`]; this module is its driver: it
+//! does the store calls and the calls to the hub the machine asks for,
+//! over two seams, [`Transport`] (gRPC here: [`TonicTransport`]) and
+//! [`Clock`], so the simulation test runs the same driver and machine over
+//! a simulated network and clock.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lianfang_proto::pb::sync_client::SyncClient;
-use lianfang_proto::sync::{Backoff, BatchSizer, Sender};
+use lianfang_proto::session::{
+    CallError, CallErrorKind, DownRefusal, Ending, NodeSync, Policy, Sending, Step, Tally,
+};
+use lianfang_proto::sync::Sender;
 use lianfang_proto::{Lane, digest, pb};
 use tonic::Code;
 use tonic::codec::CompressionEncoding;
@@ -121,52 +130,194 @@ pub enum SyncError {
     Store(#[from] StoreError),
 }
 
-/// How one session ended badly.
-enum SessionError {
-    Fatal(SyncError),
-    Retry(String),
+/// The calls of a session, whatever carries them: the seam between the
+/// session machine ([`NodeSync`]) and the network. [`TonicTransport`] is
+/// gRPC; the simulation test has one that drops, duplicates and delays.
+pub trait Transport: Send {
+    /// Opens the link for a session (each session opens it afresh).
+    fn connect(&mut self) -> impl Future<Output = Result<(), CallError>> + Send;
+
+    /// One `Exchange` round trip.
+    fn exchange(
+        &mut self,
+        request: pb::EncodedExchangeRequest,
+    ) -> impl Future<Output = Result<pb::ExchangeResponse, CallError>> + Send;
+
+    /// One `Verify` round trip.
+    fn verify(
+        &mut self,
+        request: pb::VerifyRequest,
+    ) -> impl Future<Output = Result<pb::VerifyResponse, CallError>> + Send;
 }
 
-impl From<tonic::Status> for SessionError {
-    fn from(status: tonic::Status) -> Self {
-        let message = match code_name(status.code()) {
-            Some(name) => format!("{name}: {}", status.message()),
-            None => status.message().to_owned(),
-        };
-        match status.code() {
-            Code::Unauthenticated
-            | Code::PermissionDenied
-            | Code::InvalidArgument
-            | Code::FailedPrecondition
-            | Code::Unimplemented => SessionError::Fatal(SyncError::Refused(message)),
-            // OutOfRange is a gap: a fresh handshake re-reads the cursor.
-            _ => SessionError::Retry(message),
+/// The time a sync reads and waits on: the seam that lets the simulation
+/// test run many nodes on a clock of its own, deterministically.
+pub trait Clock: Send + Sync {
+    /// Wall-clock time: when down entries arrived, the sync outcome, the
+    /// date and stamps of the daily report.
+    fn now(&self) -> chrono::DateTime<chrono::Utc>;
+
+    /// A monotonic reading (from any start), for call latency.
+    fn elapsed(&self) -> Duration;
+
+    /// Waits `delay` (the backoff between sessions).
+    fn sleep(&self, delay: Duration) -> impl Future<Output = ()> + Send;
+
+    /// A uniform random number in `[0, 1)`, for the backoff's jitter.
+    fn jitter(&self) -> f64;
+}
+
+/// The machine's own clock: [`crate::now`], tokio's timer, `rand`.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock {
+    /// Where [`Clock::elapsed`] counts from.
+    start: Instant,
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        SystemClock {
+            start: Instant::now(),
         }
     }
 }
 
-impl From<StoreError> for SessionError {
-    fn from(e: StoreError) -> Self {
-        SessionError::Fatal(SyncError::Store(e))
+impl Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        crate::now()
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn sleep(&self, delay: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(delay)
+    }
+
+    fn jitter(&self) -> f64 {
+        rand::random::<f64>()
     }
 }
 
-fn code_name(code: Code) -> Option<&'static str> {
-    Some(match code {
-        Code::Unauthenticated => "unauthenticated",
-        Code::PermissionDenied => "permission denied",
-        Code::InvalidArgument => "invalid argument",
-        Code::FailedPrecondition => "failed precondition",
-        Code::OutOfRange => "out of range",
-        Code::Unavailable => "unavailable",
-        Code::DeadlineExceeded => "deadline exceeded",
-        Code::ResourceExhausted => "resource exhausted",
-        Code::Unimplemented => "unimplemented",
-        Code::Internal => "hub error",
-        Code::NotFound => "not found",
+/// A gRPC status as the session machine sees it: a kind that decides
+/// refusal or retry, and the hub's message.
+pub fn call_error(status: &tonic::Status) -> CallError {
+    let kind = match status.code() {
+        Code::Unauthenticated => CallErrorKind::Unauthenticated,
+        Code::PermissionDenied => CallErrorKind::PermissionDenied,
+        Code::InvalidArgument => CallErrorKind::InvalidArgument,
+        Code::FailedPrecondition => CallErrorKind::FailedPrecondition,
+        Code::OutOfRange => CallErrorKind::OutOfRange,
+        Code::Unavailable => CallErrorKind::Unavailable,
+        Code::DeadlineExceeded => CallErrorKind::DeadlineExceeded,
+        Code::ResourceExhausted => CallErrorKind::ResourceExhausted,
+        Code::Unimplemented => CallErrorKind::Unimplemented,
+        Code::Internal => CallErrorKind::Internal,
+        Code::NotFound => CallErrorKind::NotFound,
         // Transport failures arrive as Unknown with a message that says it.
-        _ => return None,
-    })
+        _ => CallErrorKind::Other,
+    };
+    CallError::new(kind, status.message())
+}
+
+/// The `Sync` service over tonic: TLS pinned to the hub's CA for
+/// `https://`, zstd both ways, the token and a deadline on every call.
+#[derive(Debug)]
+pub struct TonicTransport {
+    endpoint: Endpoint,
+    /// `Bearer <credential>`.
+    token: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    call_timeout: Duration,
+    /// The raw client (for `Exchange` with stored bytes) and the generated
+    /// one (for `Verify`), once connected.
+    clients: Option<(tonic::client::Grpc<Channel>, SyncClient<Channel>)>,
+}
+
+impl TonicTransport {
+    /// The transport to the hub `identity` names.
+    ///
+    /// # Errors
+    /// [`SyncError::Address`] for an address or certificate that cannot be
+    /// used; [`SyncError::Refused`] for a token that is not ASCII.
+    pub fn new(
+        identity: &crate::store::Identity,
+        options: &SyncOptions,
+    ) -> Result<Self, SyncError> {
+        let endpoint = endpoint(identity, options)?;
+        // Each call presents the compound and secret only; a token that does
+        // not decode goes as it is, for the hub to refuse with its reason.
+        let presented = lianfang_proto::token::decode(&identity.token)
+            .map(|token| lianfang_proto::token::credential(&token))
+            .unwrap_or_else(|_| identity.token.trim().to_owned());
+        let token = format!("Bearer {presented}")
+            .parse::<tonic::metadata::MetadataValue<_>>()
+            .map_err(|_| {
+                SyncError::Refused(
+                    "token is not valid ASCII; copy it again from `lianfang-hub enroll`".into(),
+                )
+            })?;
+        Ok(TonicTransport {
+            endpoint,
+            token,
+            call_timeout: options.call_timeout,
+            clients: None,
+        })
+    }
+
+    fn clients(
+        &mut self,
+    ) -> Result<&mut (tonic::client::Grpc<Channel>, SyncClient<Channel>), CallError> {
+        self.clients
+            .as_mut()
+            .ok_or_else(|| CallError::new(CallErrorKind::Unavailable, "hub connection not ready"))
+    }
+}
+
+impl Transport for TonicTransport {
+    async fn connect(&mut self) -> Result<(), CallError> {
+        self.clients = None;
+        let channel: Channel = self.endpoint.connect().await.map_err(|e| {
+            CallError::new(
+                CallErrorKind::Other,
+                format!("cannot connect to hub: {}", error_chain(&e)),
+            )
+        })?;
+        let grpc = tonic::client::Grpc::new(channel.clone())
+            .send_compressed(CompressionEncoding::Zstd)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let client = SyncClient::new(channel)
+            .send_compressed(CompressionEncoding::Zstd)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        self.clients = Some((grpc, client));
+        Ok(())
+    }
+
+    async fn exchange(
+        &mut self,
+        request: pb::EncodedExchangeRequest,
+    ) -> Result<pb::ExchangeResponse, CallError> {
+        let request = authorised(request, &self.token, self.call_timeout);
+        let (grpc, _) = self.clients()?;
+        exchange(grpc, request).await.map_err(|s| call_error(&s))
+    }
+
+    async fn verify(
+        &mut self,
+        request: pb::VerifyRequest,
+    ) -> Result<pb::VerifyResponse, CallError> {
+        let request = authorised(request, &self.token, self.call_timeout);
+        let (_, client) = self.clients()?;
+        Ok(client
+            .verify(request)
+            .await
+            .map_err(|s| call_error(&s))?
+            .into_inner())
+    }
 }
 
 /// The node store shared with blocking tasks.
@@ -199,333 +350,260 @@ impl SharedStore {
 pub async fn sync_once(
     dir: &Path,
     options: &SyncOptions,
-    mut progress: impl FnMut(Progress) + Send,
+    progress: impl FnMut(Progress) + Send,
 ) -> Result<SyncReport, SyncError> {
     let dir: PathBuf = dir.to_owned();
-    let store = SharedStore(Arc::new(Mutex::new(
-        tokio::task::spawn_blocking(move || Store::open(&dir))
-            .await
-            .expect("open task panicked")?,
-    )));
-    let identity = store.call(|s| s.identity()).await?;
-    let endpoint = endpoint(&identity, options)?;
-    // Each call presents the compound and secret only; a token that does not
-    // decode goes as it is, for the hub to refuse with its reason.
-    let presented = lianfang_proto::token::decode(&identity.token)
-        .map(|token| lianfang_proto::token::credential(&token))
-        .unwrap_or_else(|_| identity.token.trim().to_owned());
-    let token = format!("Bearer {presented}")
-        .parse::<tonic::metadata::MetadataValue<_>>()
-        .map_err(|_| {
-            SyncError::Refused(
-                "token is not valid ASCII; copy it again from `lianfang-hub enroll`".into(),
-            )
-        })?;
+    let store = tokio::task::spawn_blocking(move || Store::open(&dir))
+        .await
+        .expect("open task panicked")?;
+    let identity = store.identity()?;
+    let mut transport = TonicTransport::new(&identity, options)?;
+    sync_over(
+        store,
+        &mut transport,
+        &SystemClock::default(),
+        options,
+        progress,
+    )
+    .await
+}
 
-    let mut report = SyncReport::default();
-    let mut backoff = Backoff::new(options.backoff_base, options.backoff_max);
-    let mut sizer = BatchSizer::new(options.batch_size, options.min_batch, options.max_batch);
+/// Syncs the node in `store` over any transport and clock, as
+/// [`sync_once`] does over gRPC: the driver of [`NodeSync`], which decides;
+/// this only does the store calls, the calls to the hub and the waits it
+/// asks for.
+///
+/// # Errors
+/// As [`sync_once`].
+pub async fn sync_over(
+    store: Store,
+    transport: &mut impl Transport,
+    clock: &impl Clock,
+    options: &SyncOptions,
+    mut progress: impl FnMut(Progress) + Send,
+) -> Result<SyncReport, SyncError> {
+    let store = SharedStore(Arc::new(Mutex::new(store)));
+    let identity = store.call(|s| s.identity()).await?;
+    let mut machine = NodeSync::new(Policy {
+        batch_size: options.batch_size,
+        min_batch: options.min_batch,
+        max_batch: options.max_batch,
+        call_timeout: options.call_timeout,
+        attempts: options.attempts,
+        backoff_base: options.backoff_base,
+        backoff_max: options.backoff_max,
+    });
     loop {
-        report.sessions += 1;
         let outcome = session(
+            &mut machine,
             &store,
-            &endpoint,
-            &token,
+            transport,
+            clock,
             &identity.log_id,
-            options,
-            &mut sizer,
-            &mut report,
             &mut progress,
         )
         .await;
-        let now = crate::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        match outcome {
-            Ok(()) => {
-                store.call(move |s| s.set_sync_outcome(&now, None)).await?;
-                return Ok(report);
-            }
-            Err(SessionError::Fatal(e)) => {
+        let now = rfc3339(clock.now());
+        let ending = match outcome {
+            Ok(()) => machine.end(|| clock.jitter()),
+            Err(e) => {
                 let message = e.to_string();
                 store
                     .call(move |s| s.set_sync_outcome(&now, Some(&message)))
                     .await?;
-                return Err(e);
+                return Err(SyncError::Store(e));
             }
-            Err(SessionError::Retry(last)) => {
-                let message = last.clone();
-                store
-                    .call(move |s| s.set_sync_outcome(&now, Some(&message)))
-                    .await?;
-                sizer.on_failure();
-                if report.sessions >= options.attempts.max(1) {
-                    // A plaintext node talking to a hub that serves TLS (any
-                    // hub listening off loopback, or started with --tls) sees
-                    // only a transport error: say what to try.
-                    let last = if identity.hub.starts_with("http://")
-                        && !last.starts_with("cannot connect")
-                    {
+        };
+        // What `status` shows of this session, and then either the wait
+        // before the next session or the error that ends the sync.
+        let (message, next) = match ending {
+            Ending::Finished => {
+                store.call(move |s| s.set_sync_outcome(&now, None)).await?;
+                return Ok(report(machine.tally()));
+            }
+            Ending::Refused(message) => {
+                let e = SyncError::Refused(message);
+                (e.to_string(), Err(e))
+            }
+            Ending::Down(message) => {
+                let e = SyncError::Down(message);
+                (e.to_string(), Err(e))
+            }
+            Ending::Wait { delay, last } => {
+                tracing::warn!(error = %last, retry_in = ?delay, "sync session failed");
+                (last, Ok(delay))
+            }
+            Ending::GiveUp { attempts, last } => {
+                // A plaintext node talking to a hub that serves TLS (any hub
+                // listening off loopback, or started with --tls) sees only a
+                // transport error: say what to try.
+                let hinted =
+                    if identity.hub.starts_with("http://") && !last.starts_with("cannot connect") {
                         format!(
                             "{last} (if the hub listens off loopback or was started with \
-                             --tls it speaks TLS: set up this node with --hub {})",
+                         --tls it speaks TLS: set up this node with --hub {})",
                             identity.hub.replacen("http://", "https://", 1)
                         )
                     } else {
-                        last
+                        last.clone()
                     };
-                    return Err(SyncError::Link {
-                        attempts: report.sessions,
-                        last,
-                    });
-                }
-                let delay = backoff.next_delay(rand::random::<f64>());
-                tracing::warn!(error = %last, retry_in = ?delay, "sync session failed");
-                tokio::time::sleep(delay).await;
+                (
+                    last,
+                    Err(SyncError::Link {
+                        attempts,
+                        last: hinted,
+                    }),
+                )
             }
-        }
+        };
+        store
+            .call(move |s| s.set_sync_outcome(&now, Some(&message)))
+            .await?;
+        clock.sleep(next?).await;
     }
 }
 
-/// Where this session stands on proving agreement by digests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Digest {
-    /// Not yet compared since the log last moved.
-    Unknown,
-    Agree,
-    /// Repair gave up: reported, not retried within the session.
-    Disagree,
+/// A sync's report from the machine's tally.
+fn report(tally: &Tally) -> SyncReport {
+    SyncReport {
+        head: tally.head,
+        cursor: tally.cursor,
+        sent: tally.sent,
+        applied: tally.applied,
+        sent_urgent: tally.sent_urgent,
+        batches: tally.batches,
+        sessions: tally.sessions,
+        received: tally.received,
+        down_cursor: tally.down_cursor,
+        down_head: tally.down_head,
+        calls: tally.calls,
+        digests_agree: tally.digests_agree,
+        repaired: tally.repaired,
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn session(
-    store: &SharedStore,
-    endpoint: &Endpoint,
-    token: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
-    log_id: &str,
-    options: &SyncOptions,
-    sizer: &mut BatchSizer,
-    report: &mut SyncReport,
-    progress: &mut (impl FnMut(Progress) + Send),
-) -> Result<(), SessionError> {
-    let channel: Channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| SessionError::Retry(format!("cannot connect to hub: {}", error_chain(&e))))?;
-    let mut grpc = tonic::client::Grpc::new(channel.clone())
-        .send_compressed(CompressionEncoding::Zstd)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let mut client = SyncClient::new(channel)
-        .send_compressed(CompressionEncoding::Zstd)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
 
-    // Today's own figures ride the urgent lane, ahead of any backlog.
-    store.call(|s| s.report_today(crate::today())).await?;
-    // Start from what the hub last acknowledged: in the common case the
-    // first exchange carries everything, and its reply ends the session.
-    let mut lanes = store
-        .call(|s| {
-            let mut lanes = [Sender { acked: 0, head: 0 }; 2];
-            for (sender, lane) in lanes.iter_mut().zip(LANE_ORDER) {
-                *sender = Sender {
-                    acked: s.acked_of(lane)?,
-                    head: s.head_of(lane)?,
-                };
-            }
-            Ok(lanes)
-        })
-        .await?;
-    progress(Progress {
-        cursor: lanes[1].acked,
-        head: lanes[1].head,
-    });
-    let mut digest = Digest::Unknown;
-    // The hub's cursors are known once this session's first call returns.
-    let mut confirmed = false;
-    let mut repairs = 0;
-    let mut idle = 0;
+/// One session: does what each [`Step`] of the machine names and feeds the
+/// result back, until the machine says `Done` or `Failed`.
+///
+/// # Errors
+/// Store errors, which end the sync.
+async fn session(
+    machine: &mut NodeSync,
+    store: &SharedStore,
+    transport: &mut impl Transport,
+    clock: &impl Clock,
+    log_id: &str,
+    progress: &mut (impl FnMut(Progress) + Send),
+) -> Result<(), StoreError> {
+    let mut step = machine.begin();
     loop {
-        let max = sizer.size;
-        let with_root = digest == Digest::Unknown;
-        let out = store
-            .call(move |s| s.outgoing(lanes, max, confirmed, with_root))
-            .await?;
-        let sent = [
-            out.urgent.entries.len() as u64,
-            out.bulk.entries.len() as u64,
-        ];
-        lanes[0].head = out.urgent.head;
-        lanes[1].head = out.bulk.head;
-        let down_cursor = out.down_cursor;
-        let started = Instant::now();
-        let reply = exchange(
-            &mut grpc,
-            authorised(
-                pb::EncodedExchangeRequest {
+        step = match step {
+            Step::Connect => machine.connected(transport.connect().await),
+            Step::Start => {
+                let now = clock.now();
+                let lanes = store
+                    .call(move |s| {
+                        // Today's own figures ride the urgent lane, ahead of
+                        // any backlog.
+                        s.report_at(crate::today_at(now), now)?;
+                        let mut lanes = [Sender { acked: 0, head: 0 }; 2];
+                        for (sender, lane) in lanes.iter_mut().zip(LANE_ORDER) {
+                            *sender = Sender {
+                                acked: s.acked_of(lane)?,
+                                head: s.head_of(lane)?,
+                            };
+                        }
+                        Ok(lanes)
+                    })
+                    .await?;
+                let step = machine.started(lanes);
+                progress(progress_of(machine.bulk()));
+                step
+            }
+            Step::Exchange(plan) => {
+                let out = store
+                    .call(move |s| s.outgoing(plan.lanes, plan.max, plan.confirmed, plan.with_root))
+                    .await?;
+                machine.sending(Sending {
+                    entries: [
+                        out.urgent.entries.len() as u64,
+                        out.bulk.entries.len() as u64,
+                    ],
+                    heads: [out.urgent.head, out.bulk.head],
+                    down_cursor: out.down_cursor,
+                });
+                let request = pb::EncodedExchangeRequest {
                     log_id: log_id.to_owned(),
                     version: env!("CARGO_PKG_VERSION").to_owned(),
                     urgent: Some(out.urgent),
                     bulk: Some(out.bulk),
-                    down_cursor,
-                    down_max: DOWN_BATCH,
+                    down_cursor: out.down_cursor,
+                    down_max: plan.down_max,
                     digest_root: out.digest_root.map(|r| r.to_vec()).unwrap_or_default(),
-                },
-                token,
-                options.call_timeout,
-            ),
-        )
-        .await?;
-        report.calls += 1;
-        confirmed = true;
-        if sent.iter().sum::<u64>() > 0 {
-            sizer.on_success(started.elapsed(), options.call_timeout);
-            report.batches += 1;
-        }
-        report.sent_urgent += sent[0];
-        report.sent += sent[1];
-        report.applied += reply.applied;
-
-        // The hub's cursors, as they stand after this call.
-        let before = lanes.map(|l| l.acked);
-        for ((sender, lane), cursor) in lanes
-            .iter_mut()
-            .zip(LANE_ORDER)
-            .zip([reply.urgent_cursor, reply.bulk_cursor])
-        {
-            if cursor > sender.head {
-                return Err(SessionError::Fatal(SyncError::Refused(format!(
-                    "the hub has applied {cursor} entries of this node's {} lane but the log \
-                     here ends at {}; this database is older than what the hub holds \
-                     (restored from a backup?): enrol again with `lianfang-hub enroll` and \
-                     `lianfang-node init` a fresh directory",
-                    lane.as_str_name(),
-                    sender.head
-                ))));
+                };
+                let started = clock.elapsed();
+                let reply = transport.exchange(request).await;
+                machine.exchanged(reply, clock.elapsed().saturating_sub(started))
             }
-            sender.resume_at(cursor);
-        }
-        let acked = [
-            (Lane::Urgent, reply.urgent_cursor),
-            (Lane::Bulk, reply.bulk_cursor),
-        ];
-        store.call(move |s| s.set_acked(&acked)).await?;
-        let mut moved = lanes.map(|l| l.acked) != before;
-        progress(Progress {
-            cursor: lanes[1].acked,
-            head: lanes[1].head,
-        });
-
-        // The down log: apply what came back; the next exchange acknowledges it.
-        report.down_head = reply.down_head;
-        let received = !reply.down.is_empty();
-        let mut down_cursor = down_cursor;
-        if received {
-            let n = reply.down.len() as u64;
-            let received_at = crate::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            let down = reply.down;
-            match store
-                .call(move |s| Ok(s.apply_down(&down, &received_at)))
-                .await?
-            {
-                Ok(cursor) => {
-                    report.received += n.min(cursor.saturating_sub(down_cursor));
-                    moved |= cursor > down_cursor;
-                    down_cursor = cursor;
-                }
-                Err(DownError::Store(e)) => return Err(e.into()),
-                Err(e @ DownError::Gap { .. }) => {
-                    return Err(SessionError::Retry(format!("down log: {e}")));
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "refused a message from the hub; it was not applied");
-                    return Err(SessionError::Fatal(SyncError::Down(e.to_string())));
-                }
+            Step::StoreAcked(acked) => {
+                store.call(move |s| s.set_acked(&acked)).await?;
+                progress(progress_of(machine.bulk()));
+                machine.acked()
             }
-        }
-        report.down_cursor = down_cursor;
-
-        // Agreement: one root compared in the common case; on a difference,
-        // the buckets name what to send again.
-        if sent.iter().sum::<u64>() > 0 {
-            digest = Digest::Unknown;
-        }
-        match pb::DigestCheck::try_from(reply.digest).unwrap_or_default() {
-            pb::DigestCheck::Agree => digest = Digest::Agree,
-            pb::DigestCheck::NotCompared => {}
-            pb::DigestCheck::Differ => {
-                let buckets = store.call(|s| s.digests()).await?;
-                let differing = client
-                    .verify(authorised(
-                        pb::VerifyRequest {
-                            buckets: digest::to_wire(&buckets),
-                        },
-                        token,
-                        options.call_timeout,
-                    ))
+            Step::ApplyDown(down) => {
+                let n = down.len() as u64;
+                let received_at = rfc3339(clock.now());
+                let applied = match store
+                    .call(move |s| Ok(s.apply_down(&down, &received_at)))
                     .await?
-                    .into_inner()
-                    .differing;
-                report.calls += 1;
-                if differing.is_empty() {
-                    // Changed between the two calls; compare again.
-                    moved = true;
-                } else {
-                    let keys: Vec<_> = digest::from_wire(&differing).into_keys().collect();
-                    let relogged = if repairs < MAX_REPAIR_ROUNDS {
-                        repairs += 1;
-                        store.call(move |s| s.relog(&keys)).await?
-                    } else {
-                        0
-                    };
-                    tracing::warn!(
-                        buckets = differing.len(),
-                        relogged,
-                        "hub's records differ from ours"
-                    );
-                    report.repaired += relogged;
-                    if relogged == 0 {
-                        digest = Digest::Disagree;
-                    } else {
-                        moved = true;
+                {
+                    Ok(cursor) => Ok(cursor),
+                    Err(DownError::Store(e)) => return Err(e),
+                    Err(e @ DownError::Gap { .. }) => Err(DownRefusal::Gap(e.to_string())),
+                    Err(e) => {
+                        tracing::error!(error = %e, "refused a message from the hub; it was not applied");
+                        Err(DownRefusal::Refused(e.to_string()))
                     }
+                };
+                machine.down_applied(n, applied)
+            }
+            Step::Verify => {
+                let buckets = store.call(|s| s.digests()).await?;
+                let reply = transport
+                    .verify(pb::VerifyRequest {
+                        buckets: digest::to_wire(&buckets),
+                    })
+                    .await;
+                let differing = reply.as_ref().map_or(0, |r| r.differing.len());
+                if differing > 0 {
+                    tracing::warn!(buckets = differing, "hub's records differ from ours");
                 }
+                machine.verified(reply.map(|r| r.differing))
             }
-        }
-        report.digests_agree = match digest {
-            Digest::Agree => Some(true),
-            Digest::Disagree => Some(false),
-            Digest::Unknown => report.digests_agree,
+            Step::Relog(keys) => {
+                let relogged = store.call(move |s| s.relog(&keys)).await?;
+                machine.relogged(relogged)
+            }
+            Step::ReadHeads => {
+                let heads = store
+                    .call(|s| Ok([s.head_of(Lane::Urgent)?, s.head_of(Lane::Bulk)?]))
+                    .await?;
+                machine.heads(heads)
+            }
+            Step::Done | Step::Failed(_) => return Ok(()),
         };
-
-        let caught_up = lanes.iter().all(Sender::caught_up);
-        if caught_up && digest != Digest::Unknown && !received && down_cursor >= reply.down_head {
-            // Done, unless something was written here meanwhile.
-            let heads = store
-                .call(|s| Ok([s.head_of(Lane::Urgent)?, s.head_of(Lane::Bulk)?]))
-                .await?;
-            if heads == lanes.map(|l| l.head) {
-                break;
-            }
-            moved = true;
-        }
-        if moved || sent.iter().sum::<u64>() > 0 || received {
-            idle = 0;
-        } else {
-            idle += 1;
-            if idle >= 3 {
-                return Err(SessionError::Retry(format!(
-                    "no progress: the hub stays at {} (urgent) and {} (bulk) of {} and {}, \
-                     down log at {down_cursor} of {}",
-                    lanes[0].acked, lanes[1].acked, lanes[0].head, lanes[1].head, reply.down_head
-                )));
-            }
-        }
     }
-    report.head = lanes[1].head;
-    report.cursor = lanes[1].acked;
-    Ok(())
+}
+
+fn progress_of(bulk: Sender) -> Progress {
+    Progress {
+        cursor: bulk.acked,
+        head: bulk.head,
+    }
 }
 
 /// The `Exchange` call with the log entries as stored: the generated
@@ -542,13 +620,6 @@ async fn exchange(
     let path = tonic::codegen::http::uri::PathAndQuery::from_static("/lianfang.v1.Sync/Exchange");
     Ok(grpc.unary(request, path, codec).await?.into_inner())
 }
-
-/// Rounds of resending differing buckets before a sync reports that node
-/// and hub disagree.
-const MAX_REPAIR_ROUNDS: u32 = 2;
-
-/// Down-log entries asked for per pull.
-const DOWN_BATCH: u32 = 256;
 
 /// The connection settings for the hub: deadlines, keep-alives, and TLS
 /// pinned to the hub's own CA (from the token) for `https://`.

@@ -11,6 +11,8 @@
 //! - [`mask`]: masking of ID numbers, phones and names in outputs.
 //! - [`merge`]: which version of a record wins (LWW by `(stamp, origin)`).
 //! - [`record`]: record bodies: empty (tombstone), encode, decode.
+//! - [`session`]: a sync session as a sans-IO state machine (node side), and
+//!   the hub's decisions for one exchange.
 //! - [`sign`]: ed25519 signatures on the hub's down log.
 //! - [`sync`]: the protocol's decisions, free of I/O (accept, send, back off).
 //! - [`table`]: the daily population table as a pure function.
@@ -28,6 +30,7 @@ pub mod kinds;
 pub mod mask;
 pub mod merge;
 pub mod record;
+pub mod session;
 pub mod sign;
 pub mod sync;
 pub mod table;

@@ -1,6 +1,8 @@
 //! Applying a node's batches: the log binding, the accept decision, the
 //! merge upserts and the cursors, in one transaction; the exchange.
 
+use lianfang_proto::session::HubExchange;
+
 use super::auth::{bind_log, bound_log};
 use super::*;
 
@@ -241,35 +243,29 @@ impl HubStore {
             (Lane::Urgent, request.urgent.as_ref().unwrap_or(&none)),
             (Lane::Bulk, request.bulk.as_ref().unwrap_or(&none)),
         ];
-        // A refused bulk batch does not hold back the urgent lane: the
-        // urgent entries are applied and then the refusal is returned.
-        let mut checked = [None, None];
-        let mut refused = None;
-        for (i, (lane, entries)) in lanes.iter().enumerate() {
-            if entries.entries.is_empty() {
-                continue;
-            }
-            match self.check_entries(caller, *lane, &entries.entries) {
-                Ok(range) => checked[i] = Some(range),
-                Err(e) if *lane == Lane::Bulk && checked[0].is_some() => refused = Some(e),
-                Err(e) => return Err(e),
+        // The decisions are `HubExchange`'s (lianfang_proto::session): which
+        // lanes are applied, which refusal is answered and when, when the
+        // roots are compared; the SQL is here.
+        let mut decide = HubExchange::new();
+        for (lane, entries) in &lanes {
+            if !entries.entries.is_empty() {
+                decide.checked(*lane, self.check_entries(caller, *lane, &entries.entries))?;
             }
         }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // A refused lane's head is not recorded: nothing of it was taken.
         let heads: Vec<(Lane, u64)> = lanes
             .iter()
-            .filter(|(lane, _)| !(*lane == Lane::Bulk && refused.is_some()))
+            .filter(|(lane, _)| decide.records_head(*lane))
             .map(|(lane, entries)| (*lane, entries.head))
             .collect();
         open_session(&tx, caller, &request.log_id, &heads)?;
         let mut out = Exchanged::default();
-        let mut caught_up = true;
-        for ((lane, entries), checked) in lanes.iter().zip(checked) {
-            if let Some(range) = checked {
-                match apply_checked(
+        let mut cursors = [0; 2];
+        for ((lane, entries), cursor) in lanes.iter().zip(&mut cursors) {
+            if let Some(range) = decide.range(*lane) {
+                let applied = apply_checked(
                     &tx,
                     caller,
                     &request.log_id,
@@ -277,19 +273,14 @@ impl HubStore {
                     entries.head,
                     range,
                     &entries.entries,
-                ) {
-                    Ok(applied) if *lane == Lane::Bulk => out.applied = applied.applied,
-                    Ok(_) | Err(HubError::Gap { .. }) => {}
-                    Err(e) => return Err(e),
-                }
+                )
+                .map(|applied| applied.applied);
+                decide.applied(*lane, applied, |e| matches!(e, HubError::Gap { .. }))?;
             }
-            let cursor = lane_cursor(&tx, caller.node, *lane)?;
-            caught_up &= cursor == entries.head;
-            match lane {
-                Lane::Urgent => out.urgent_cursor = cursor,
-                Lane::Bulk => out.bulk_cursor = cursor,
-            }
+            *cursor = lane_cursor(&tx, caller.node, *lane)?;
         }
+        [out.urgent_cursor, out.bulk_cursor] = cursors;
+        out.applied = decide.applied_bulk();
         crate::directives::mark_delivered(&tx, &caller.compound, request.down_cursor)?;
         out.down_head = crate::directives::down_head(&tx, &caller.compound)?;
         if request.down_max > 0 {
@@ -301,10 +292,8 @@ impl HubStore {
             )?;
         }
         tx.commit()?;
-        if let Some(e) = refused {
-            return Err(e);
-        }
-        if caught_up && !request.digest_root.is_empty() {
+        let heads = lanes.map(|(_, entries)| entries.head);
+        if decide.finish(cursors, heads, !request.digest_root.is_empty())? {
             let agree =
                 digest::root(&self.digests(&caller.compound)?)[..] == request.digest_root[..];
             // How many buckets differ is learnt from the Verify that follows.
@@ -316,6 +305,25 @@ impl HubStore {
             };
         }
         Ok(out)
+    }
+
+    /// The reply to an `Exchange` from what it did: the hub's cursors, the
+    /// digest check and the down entries, stamped with the hub's clock.
+    pub fn exchange_reply(
+        exchanged: Exchanged,
+        compound: String,
+        hub_time_ms: u64,
+    ) -> pb::ExchangeResponse {
+        pb::ExchangeResponse {
+            compound,
+            hub_time_ms,
+            urgent_cursor: exchanged.urgent_cursor,
+            bulk_cursor: exchanged.bulk_cursor,
+            applied: exchanged.applied,
+            digest: exchanged.digest as i32,
+            down: exchanged.down,
+            down_head: exchanged.down_head,
+        }
     }
 
     /// The bulk-lane cursor of a compound's active enrolment.

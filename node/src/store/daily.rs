@@ -9,6 +9,19 @@ impl Store {
     /// # Errors
     /// Store errors.
     pub fn report_today(&mut self, date: chrono::NaiveDate) -> Result<()> {
+        self.report_at(date, crate::now())
+    }
+
+    /// As [`Store::report_today`], with the wall clock read by the caller
+    /// (the sync's clock seam): `now` stamps the report.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn report_at(
+        &mut self,
+        date: chrono::NaiveDate,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
         let counts = self.table(date, &self.table_config()?)?;
         let id = date.format("%Y-%m-%d").to_string();
         let unchanged = match self.get(Kind::DailyReport, &id)?.and_then(|r| r.body) {
@@ -16,7 +29,7 @@ impl Store {
             _ => false,
         };
         if !unchanged {
-            let computed_at = crate::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let computed_at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             self.write(
                 [Change {
                     kind: Kind::DailyReport,
@@ -25,7 +38,7 @@ impl Store {
                         counts.to_report(date, computed_at),
                     )),
                 }],
-                crate::now_ms(),
+                u64::try_from(now.timestamp_millis()).unwrap_or(0),
             )?;
         }
         Ok(())
