@@ -527,6 +527,12 @@ fn run(seed: u64, size: Size) -> Trace {
                     .expect("send notice");
                 sent_directives += 1;
             }
+            // Now and then the configuration goes to every compound (the
+            // same figures, so the oracle's defaults still hold).
+            if w.rng.random_bool(0.3) {
+                w.hub().set_config(None, Some(14)).expect("set config");
+                sent_directives += 1;
+            }
             // Now and then the hub's copy of a compound is damaged (a row
             // lost while the hub was down): only the digests can find it,
             // and re-logging repairs it.
@@ -651,6 +657,12 @@ fn run(seed: u64, size: Size) -> Trace {
             hub.digests(code).expect("hub digests"),
             store.digests().expect("node digests"),
             "{code}: digests"
+        );
+        // The configuration the hub sent is the one the node counts with.
+        assert_eq!(
+            store.table_config().expect("node config"),
+            hub.table_config().expect("hub config"),
+            "{code}: configuration"
         );
         // The hub holds both lanes to the node's heads.
         for lane in lianfang_proto::LANES {

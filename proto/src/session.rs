@@ -11,9 +11,10 @@
 //!
 //! ```text
 //! Connect → Start → Exchange → StoreAcked → [ApplyDown] → [Verify → [Relog]]
-//!              ↑                                                    │
-//!              └──────────── (more to send, or idle < 3) ───────────┤
-//!                                        caught up, compared → ReadHeads → Done
+//!                      ↑                                              │
+//!                      └──── more to send, or not yet compared ───────┤
+//!                            (three that move nothing: Failed)        │
+//!                 caught up, compared, down log applied → ReadHeads → Done
 //! ```
 //!
 //! and a failed session ends in `Failed`; [`NodeSync::end`] then says
