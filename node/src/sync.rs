@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use lianfang_proto::pb::sync_client::SyncClient;
 use lianfang_proto::session::{
-    CallError, CallErrorKind, DownRefusal, Ending, NodeSync, Policy, Sending, Step, Tally,
+    CallError, CallErrorKind, DownRefusal, Ending, NodeSync, Policy, Sending, Step,
 };
 use lianfang_proto::sync::Sender;
 use lianfang_proto::{Lane, digest, pb};
@@ -70,40 +70,9 @@ impl Default for SyncOptions {
     }
 }
 
-/// What a sync did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SyncReport {
-    /// Highest sequence number in the log when the sync finished.
-    pub head: u64,
-    /// The hub's cursor when the sync finished.
-    pub cursor: u64,
-    /// Bulk-lane log entries sent (each at most once per session; a batch
-    /// cut in flight is the only thing ever sent twice).
-    pub sent: u64,
-    /// Entries the hub applied as new.
-    pub applied: u64,
-    /// Urgent-lane entries sent (receipts, answers, fixes, daily reports);
-    /// `sent` and `applied` count the bulk lane (the ledger records).
-    pub sent_urgent: u64,
-    /// Batches acknowledged.
-    pub batches: u64,
-    /// Sessions started (1 when nothing failed).
-    pub sessions: u32,
-    /// Down-log entries received and applied.
-    pub received: u64,
-    /// The node's down cursor when the sync finished.
-    pub down_cursor: u64,
-    /// The hub's down-log head for this compound.
-    pub down_head: u64,
-    /// Calls made to the hub (an exchange per round trip, and a `Verify`
-    /// when digests differ); 1 for a day's change on a healthy link.
-    pub calls: u64,
-    /// Whether the hub's digests of this compound's records matched ours at
-    /// the end (`None` if the session never got that far).
-    pub digests_agree: Option<bool>,
-    /// Record versions sent again because their buckets' digests differed.
-    pub repaired: u64,
-}
+/// What a sync did: the session machine's tally, field for field (the
+/// tally's fields say what each counts).
+pub use lianfang_proto::session::Tally as SyncReport;
 
 /// Progress of a running sync, for the CLI.
 #[derive(Debug, Clone, Copy)]
@@ -419,7 +388,7 @@ pub async fn sync_over(
         let (message, next) = match ending {
             Ending::Finished => {
                 store.call(move |s| s.set_sync_outcome(&now, None)).await?;
-                return Ok(report(machine.tally()));
+                return Ok(machine.tally().clone());
             }
             Ending::Refused(message) => {
                 let e = SyncError::Refused(message);
@@ -460,25 +429,6 @@ pub async fn sync_over(
             .call(move |s| s.set_sync_outcome(&now, Some(&message)))
             .await?;
         clock.sleep(next?).await;
-    }
-}
-
-/// A sync's report from the machine's tally.
-fn report(tally: &Tally) -> SyncReport {
-    SyncReport {
-        head: tally.head,
-        cursor: tally.cursor,
-        sent: tally.sent,
-        applied: tally.applied,
-        sent_urgent: tally.sent_urgent,
-        batches: tally.batches,
-        sessions: tally.sessions,
-        received: tally.received,
-        down_cursor: tally.down_cursor,
-        down_head: tally.down_head,
-        calls: tally.calls,
-        digests_agree: tally.digests_agree,
-        repaired: tally.repaired,
     }
 }
 

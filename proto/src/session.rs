@@ -133,34 +133,38 @@ pub struct Policy {
     pub backoff_max: Duration,
 }
 
-/// What a sync did so far (the node's `SyncReport`, field for field).
+/// What a sync did so far; the node's `SyncReport` is this type.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tally {
     /// Highest sequence number of the bulk lane when the sync finished.
     pub head: u64,
     /// The hub's bulk cursor when the sync finished.
     pub cursor: u64,
-    /// Bulk-lane entries sent.
+    /// Bulk-lane log entries sent (each at most once per session; a batch
+    /// cut in flight is the only thing ever sent twice).
     pub sent: u64,
     /// Bulk entries the hub applied as new.
     pub applied: u64,
-    /// Urgent-lane entries sent.
+    /// Urgent-lane entries sent (receipts, answers, fixes, daily reports);
+    /// `sent` and `applied` count the bulk lane (the ledger records).
     pub sent_urgent: u64,
     /// Batches acknowledged.
     pub batches: u64,
-    /// Sessions started.
+    /// Sessions started (1 when nothing failed).
     pub sessions: u32,
     /// Down-log entries received and applied.
     pub received: u64,
-    /// The node's down cursor as last applied.
+    /// The node's down cursor when the sync finished.
     pub down_cursor: u64,
     /// The hub's down-log head for this compound.
     pub down_head: u64,
-    /// Calls made to the hub.
+    /// Calls made to the hub (an exchange per round trip, and a `Verify`
+    /// when digests differ); 1 for a day's change on a healthy link.
     pub calls: u64,
-    /// Whether the digests agreed at the last comparison.
+    /// Whether the hub's digests of this compound's records matched the
+    /// node's at the end (`None` if the session never got that far).
     pub digests_agree: Option<bool>,
-    /// Record versions sent again because their buckets differed.
+    /// Record versions sent again because their buckets' digests differed.
     pub repaired: u64,
 }
 

@@ -81,6 +81,9 @@ pub(crate) struct Ctx {
     /// Section 4's apply-only rate (records/s), which section 8 compares
     /// the real binaries' hub CPU with.
     pub(crate) apply_rate: Option<f64>,
+    /// Persons in the day-0 ledgers (`files`), before `incremental` edits
+    /// the street in place.
+    pub(crate) day0_persons: u64,
 }
 
 #[tokio::main]
@@ -190,6 +193,7 @@ async fn run() -> anyhow::Result<()> {
         .max_by_key(|&i| records_of(&street[i]))
         .unwrap_or(0);
 
+    let day0_persons = street.iter().map(|c| c.persons.len() as u64).sum();
     let mut ctx = Ctx {
         args,
         root,
@@ -205,6 +209,7 @@ async fn run() -> anyhow::Result<()> {
         dirs_a: Vec::new(),
         set_b: None,
         apply_rate: None,
+        day0_persons,
     };
     initial::run(&mut ctx).await?;
     table::run(&mut ctx).await?;

@@ -20,7 +20,8 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
         return Ok(());
     }
     let bins = ctx.bins.clone().context("release binaries")?;
-    let persons: u64 = ctx.street.iter().map(|c| c.persons.len() as u64).sum();
+    // The day-0 ledgers: `incremental` edits the street in place.
+    let persons = ctx.day0_persons;
     for parallel in PARALLEL {
         stage(
             ctx.started,
