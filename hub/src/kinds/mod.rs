@@ -9,7 +9,7 @@
 //! receipts, answers, fixes, daily reports), which needs nothing per kind.
 //!
 //! [`storage`] is the one match on kinds in the hub, exhaustive: a new kind
-//! says there where its versions go. Applying a batch ([`upsert`]),
+//! says there where its versions go. Applying a batch ([`Upserts`]),
 //! digests, counts and exports are written once over it, so a store on
 //! another database replaces this module and `crate::store` alone.
 
@@ -60,8 +60,9 @@ pub(crate) trait Projected: KindBody {
     /// The merge upsert: parameters `compound, id, stamp, origin, deleted`,
     /// then [`Projected::columns`], then the encoded body.
     const UPSERT_SQL: &'static str;
-    /// The projected values, in the table's column order.
-    fn columns(&self) -> Vec<&dyn ToSql>;
+    /// Appends the projected values to `values`, in the table's column
+    /// order.
+    fn columns<'a>(&'a self, values: &mut Vec<&'a dyn ToSql>);
 }
 
 /// Where a kind's versions are stored.
@@ -71,7 +72,9 @@ pub(crate) enum Storage {
     Projection {
         table: &'static str,
         schema_sql: &'static str,
-        upsert: fn(&Connection, &pb::Record, &Body) -> rusqlite::Result<usize>,
+        upsert_sql: &'static str,
+        /// Runs `upsert_sql` for one version.
+        upsert: fn(&mut rusqlite::Statement<'_>, &pb::Record, &Body) -> rusqlite::Result<usize>,
     },
     /// The generic record table, [`GENERIC_TABLE`].
     Generic,
@@ -80,28 +83,38 @@ pub(crate) enum Storage {
 impl Storage {
     fn of<M: Projected>() -> Storage {
         fn upsert<M: Projected>(
-            tx: &Connection,
+            stmt: &mut rusqlite::Statement<'_>,
             record: &pb::Record,
             body: &Body,
         ) -> rusqlite::Result<usize> {
             let m = M::from_body(body).expect("the body of the kind stored");
             let stamp = record.stamp as i64;
             let bytes = m.encode_to_vec();
-            let mut values: Vec<&dyn ToSql> = vec![
-                &record.compound,
+            let mut values: Vec<&dyn ToSql> = Vec::with_capacity(12);
+            values.extend([
+                &record.compound as &dyn ToSql,
                 &record.id,
                 &stamp,
                 &record.origin,
                 &record.deleted,
-            ];
-            values.extend(m.columns());
+            ]);
+            m.columns(&mut values);
             values.push(&bytes);
-            tx.prepare_cached(M::UPSERT_SQL)?.execute(values.as_slice())
+            stmt.execute(values.as_slice())
         }
         Storage::Projection {
             table: M::TABLE,
             schema_sql: M::SCHEMA_SQL,
+            upsert_sql: M::UPSERT_SQL,
             upsert: upsert::<M>,
+        }
+    }
+
+    /// The merge upsert's SQL.
+    fn upsert_sql(self) -> &'static str {
+        match self {
+            Storage::Projection { upsert_sql, .. } => upsert_sql,
+            Storage::Generic => UPSERT_GENERIC_SQL,
         }
     }
 }
@@ -131,27 +144,53 @@ pub(crate) fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Stores one checked version of a record under the merge rule (last
-/// writer wins by `(stamp, origin)`).
-///
-/// # Errors
-/// SQLite errors.
-pub(crate) fn upsert(tx: &Connection, record: &pb::Record) -> rusqlite::Result<()> {
-    let body = record.body.as_ref().expect("checked before it is applied");
-    let kind = Kind::of(body);
-    match storage(kind) {
-        Storage::Projection { upsert, .. } => upsert(tx, record, body)?,
-        Storage::Generic => tx.prepare_cached(UPSERT_GENERIC_SQL)?.execute(params![
-            record.compound,
-            kind as i64,
-            record.id,
-            record.stamp as i64,
-            record.origin,
-            record.deleted,
-            lianfang_proto::record::encode_body(body)
-        ])?,
-    };
-    Ok(())
+/// Stores checked versions under the merge rule (last writer wins by
+/// `(stamp, origin)`), each where its kind goes; one per batch, so each
+/// kind's statement is prepared once.
+pub(crate) struct Upserts<'c> {
+    tx: &'c Connection,
+    /// Each kind's prepared upsert, by its place in `Kind::ALL`.
+    statements: Vec<Option<rusqlite::CachedStatement<'c>>>,
+}
+
+impl<'c> Upserts<'c> {
+    pub(crate) fn new(tx: &'c Connection) -> Self {
+        Upserts {
+            tx,
+            statements: Kind::ALL.iter().map(|_| None).collect(),
+        }
+    }
+
+    /// Stores one checked version.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub(crate) fn upsert(&mut self, record: &pb::Record) -> rusqlite::Result<()> {
+        let body = record.body.as_ref().expect("checked before it is applied");
+        let kind = Kind::of(body);
+        let storage = storage(kind);
+        let slot = Kind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .expect("every kind is in Kind::ALL");
+        let stmt = match &mut self.statements[slot] {
+            Some(stmt) => stmt,
+            empty @ None => empty.insert(self.tx.prepare_cached(storage.upsert_sql())?),
+        };
+        match storage {
+            Storage::Projection { upsert, .. } => upsert(stmt, record, body)?,
+            Storage::Generic => stmt.execute(params![
+                record.compound,
+                kind as i64,
+                record.id,
+                record.stamp as i64,
+                record.origin,
+                record.deleted,
+                lianfang_proto::record::encode_body(body)
+            ])?,
+        };
+        Ok(())
+    }
 }
 
 /// The table (or filtered view) holding the records of a kind, with the
@@ -216,12 +255,14 @@ mod tests {
                 )
                 .unwrap()
             };
-            upsert(&conn, &record(2 << 16, false)).unwrap();
-            upsert(&conn, &record(1 << 16, true)).unwrap();
+            let mut upserts = Upserts::new(&conn);
+            upserts.upsert(&record(2 << 16, false)).unwrap();
+            upserts.upsert(&record(1 << 16, true)).unwrap();
+            drop(upserts);
             let (stamp, deleted, bytes) = read();
             assert_eq!((stamp, deleted), (2 << 16, false), "{kind:?}");
             assert_eq!(kind.decode_body(&bytes).unwrap(), body, "{kind:?}");
-            upsert(&conn, &record(3 << 16, true)).unwrap();
+            Upserts::new(&conn).upsert(&record(3 << 16, true)).unwrap();
             assert!(read().1, "{kind:?}");
         }
         let stored: Vec<Option<Kind>> = tables().into_iter().map(|(kind, _)| kind).collect();
