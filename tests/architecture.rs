@@ -1,9 +1,9 @@
 //! The invariants of ARCHITECTURE.md that can be checked mechanically:
 //! which crates depend on which, who may name `tonic::Status`, where
 //! `anyhow` may appear, that `lianfang-proto` does no I/O and reads no
-//! clock, that only the privacy steps unmask, and that the binaries reach
-//! the data through the app layer only. Each failure names the file and
-//! line that broke the rule.
+//! clock, that only the privacy steps unmask, that the binaries reach
+//! the data through the app layer only, and that no match on `Kind` has a
+//! wildcard arm. Each failure names the file and line that broke the rule.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -208,6 +208,39 @@ fn the_binaries_parse_flags_and_print_only() {
     assert!(
         found.is_empty(),
         "main.rs reaches the store or masks by itself (call the app layer, src/app/):\n{}",
+        found.join("\n")
+    );
+}
+
+/// Every match on `Kind` is exhaustive: a new kind must be placed wherever
+/// kinds are told apart, which a wildcard arm would let it skip silently.
+/// An arm `_ =>` is refused when an arm of the same match (the lines above
+/// it at its indentation, back to the match's start) names a `Kind::`.
+#[test]
+fn matches_on_kinds_have_no_wildcard_arm() {
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    let mut found = Vec::new();
+    for dir in ["proto/src", "node/src", "hub/src"] {
+        let lines = code_lines(&root().join(dir));
+        for (i, (file, n, line)) in lines.iter().enumerate() {
+            let t = line.trim_start();
+            if !(t.starts_with("_ =>") || t.starts_with("_ if ")) {
+                continue;
+            }
+            let arm = indent(line);
+            let on_kinds = lines[..i]
+                .iter()
+                .rev()
+                .take_while(|(f, _, l)| f == file && (l.trim().is_empty() || indent(l) >= arm))
+                .any(|(_, _, l)| indent(l) == arm && l.trim_start().starts_with("Kind::"));
+            if on_kinds {
+                found.push(format!("{file}:{n}: {}", line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a match on Kind with a wildcard arm (name every kind):\n{}",
         found.join("\n")
     );
 }

@@ -955,6 +955,26 @@ I002,P003,集中,2020-02-10,2020-02-24
     }
 
     #[test]
+    fn every_ledger_header_tells_its_own_kind() {
+        let text = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        for (kind, ledger) in Kind::with_ledger() {
+            assert_eq!(detect(&text(&ledger.headers())), Some(kind), "{kind:?}");
+            let en: Vec<&str> = ledger.columns.iter().map(|c| c.en).collect();
+            assert_eq!(detect(&text(&en)), Some(kind), "{kind:?} in English");
+            let id_only = [ledger.id_column().zh];
+            assert_eq!(detect(&text(&id_only)), Some(kind), "{kind:?} by its id");
+        }
+        // As before the registry: the most specific id column wins even
+        // where the header is no ledger's.
+        assert_eq!(
+            detect(&text(&["隔离编号", "户编号"])),
+            Some(Kind::Isolation)
+        );
+        assert_eq!(detect(&text(&["户编号", "人员编号"])), Some(Kind::Person));
+        assert_eq!(detect(&text(&["编号", "姓名"])), None);
+    }
+
+    #[test]
     fn english_headers_in_any_case_and_extra_columns() {
         let ledger = read(&[(
             "persons.csv",

@@ -27,7 +27,7 @@ ON CONFLICT (compound, id) DO UPDATE SET
     housing = excluded.housing, body = excluded.body
 WHERE (excluded.stamp, excluded.origin) >= (household.stamp, household.origin)";
 
-    fn columns(&self) -> Vec<&dyn ToSql> {
-        vec![&self.housing]
+    fn columns<'a>(&'a self, values: &mut Vec<&'a dyn ToSql>) {
+        values.extend([&self.housing as &dyn ToSql]);
     }
 }

@@ -29,7 +29,7 @@ ON CONFLICT (compound, id) DO UPDATE SET
     kind = excluded.kind, start = excluded.start, release = excluded.release, body = excluded.body
 WHERE (excluded.stamp, excluded.origin) >= (isolation.stamp, isolation.origin)";
 
-    fn columns(&self) -> Vec<&dyn ToSql> {
-        vec![&self.kind, &self.start, &self.release]
+    fn columns<'a>(&'a self, values: &mut Vec<&'a dyn ToSql>) {
+        values.extend([&self.kind as &dyn ToSql, &self.start, &self.release]);
     }
 }

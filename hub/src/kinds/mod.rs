@@ -9,7 +9,7 @@
 //! receipts, answers, fixes, daily reports), which needs nothing per kind.
 //!
 //! [`storage`] is the one match on kinds in the hub, exhaustive: a new kind
-//! says there where its versions go. Applying a batch ([`upsert`]),
+//! says there where its versions go. Applying a batch ([`Upserts`]),
 //! digests, counts and exports are written once over it, so a store on
 //! another database replaces this module and `crate::store` alone.
 
@@ -25,6 +25,19 @@ use rusqlite::{Connection, params};
 
 /// The generic record table, for kinds without a projection.
 pub(crate) const GENERIC_TABLE: &str = "response";
+
+const GENERIC_SCHEMA_SQL: &str = "
+CREATE TABLE IF NOT EXISTS response (
+    compound TEXT    NOT NULL,
+    kind     INTEGER NOT NULL,
+    id       TEXT    NOT NULL,
+    stamp    INTEGER NOT NULL,
+    origin   TEXT    NOT NULL,
+    deleted  INTEGER NOT NULL,
+    body     BLOB    NOT NULL,
+    PRIMARY KEY (compound, kind, id)
+) STRICT, WITHOUT ROWID;
+";
 
 // The `WHERE (excluded.stamp, excluded.origin) >= (stamp, origin)` clause is
 // `merge::wins`: an older version never replaces a newer one; the same
@@ -47,8 +60,9 @@ pub(crate) trait Projected: KindBody {
     /// The merge upsert: parameters `compound, id, stamp, origin, deleted`,
     /// then [`Projected::columns`], then the encoded body.
     const UPSERT_SQL: &'static str;
-    /// The projected values, in the table's column order.
-    fn columns(&self) -> Vec<&dyn ToSql>;
+    /// Appends the projected values to `values`, in the table's column
+    /// order.
+    fn columns<'a>(&'a self, values: &mut Vec<&'a dyn ToSql>);
 }
 
 /// Where a kind's versions are stored.
@@ -58,7 +72,9 @@ pub(crate) enum Storage {
     Projection {
         table: &'static str,
         schema_sql: &'static str,
-        upsert: fn(&Connection, &pb::Record, &Body) -> rusqlite::Result<usize>,
+        upsert_sql: &'static str,
+        /// Runs `upsert_sql` for one version.
+        upsert: fn(&mut rusqlite::Statement<'_>, &pb::Record, &Body) -> rusqlite::Result<usize>,
     },
     /// The generic record table, [`GENERIC_TABLE`].
     Generic,
@@ -67,28 +83,38 @@ pub(crate) enum Storage {
 impl Storage {
     fn of<M: Projected>() -> Storage {
         fn upsert<M: Projected>(
-            tx: &Connection,
+            stmt: &mut rusqlite::Statement<'_>,
             record: &pb::Record,
             body: &Body,
         ) -> rusqlite::Result<usize> {
             let m = M::from_body(body).expect("the body of the kind stored");
             let stamp = record.stamp as i64;
             let bytes = m.encode_to_vec();
-            let mut values: Vec<&dyn ToSql> = vec![
-                &record.compound,
+            let mut values: Vec<&dyn ToSql> = Vec::with_capacity(12);
+            values.extend([
+                &record.compound as &dyn ToSql,
                 &record.id,
                 &stamp,
                 &record.origin,
                 &record.deleted,
-            ];
-            values.extend(m.columns());
+            ]);
+            m.columns(&mut values);
             values.push(&bytes);
-            tx.prepare_cached(M::UPSERT_SQL)?.execute(values.as_slice())
+            stmt.execute(values.as_slice())
         }
         Storage::Projection {
             table: M::TABLE,
             schema_sql: M::SCHEMA_SQL,
+            upsert_sql: M::UPSERT_SQL,
             upsert: upsert::<M>,
+        }
+    }
+
+    /// The merge upsert's SQL.
+    fn upsert_sql(self) -> &'static str {
+        match self {
+            Storage::Projection { upsert_sql, .. } => upsert_sql,
+            Storage::Generic => UPSERT_GENERIC_SQL,
         }
     }
 }
@@ -103,11 +129,13 @@ pub(crate) fn storage(kind: Kind) -> Storage {
     }
 }
 
-/// Creates every projection table (idempotent).
+/// Creates the generic record table and every projection table
+/// (idempotent).
 ///
 /// # Errors
 /// SQLite errors.
 pub(crate) fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(GENERIC_SCHEMA_SQL)?;
     for kind in Kind::ALL {
         if let Storage::Projection { schema_sql, .. } = storage(kind) {
             conn.execute_batch(schema_sql)?;
@@ -116,27 +144,53 @@ pub(crate) fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Stores one checked version of a record under the merge rule (last
-/// writer wins by `(stamp, origin)`).
-///
-/// # Errors
-/// SQLite errors.
-pub(crate) fn upsert(tx: &Connection, record: &pb::Record) -> rusqlite::Result<()> {
-    let body = record.body.as_ref().expect("checked before it is applied");
-    let kind = Kind::of(body);
-    match storage(kind) {
-        Storage::Projection { upsert, .. } => upsert(tx, record, body)?,
-        Storage::Generic => tx.prepare_cached(UPSERT_GENERIC_SQL)?.execute(params![
-            record.compound,
-            kind as i64,
-            record.id,
-            record.stamp as i64,
-            record.origin,
-            record.deleted,
-            lianfang_proto::record::encode_body(body)
-        ])?,
-    };
-    Ok(())
+/// Stores checked versions under the merge rule (last writer wins by
+/// `(stamp, origin)`), each where its kind goes; one per batch, so each
+/// kind's statement is prepared once.
+pub(crate) struct Upserts<'c> {
+    tx: &'c Connection,
+    /// Each kind's prepared upsert, by its place in `Kind::ALL`.
+    statements: Vec<Option<rusqlite::CachedStatement<'c>>>,
+}
+
+impl<'c> Upserts<'c> {
+    pub(crate) fn new(tx: &'c Connection) -> Self {
+        Upserts {
+            tx,
+            statements: Kind::ALL.iter().map(|_| None).collect(),
+        }
+    }
+
+    /// Stores one checked version.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub(crate) fn upsert(&mut self, record: &pb::Record) -> rusqlite::Result<()> {
+        let body = record.body.as_ref().expect("checked before it is applied");
+        let kind = Kind::of(body);
+        let storage = storage(kind);
+        let slot = Kind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .expect("every kind is in Kind::ALL");
+        let stmt = match &mut self.statements[slot] {
+            Some(stmt) => stmt,
+            empty @ None => empty.insert(self.tx.prepare_cached(storage.upsert_sql())?),
+        };
+        match storage {
+            Storage::Projection { upsert, .. } => upsert(stmt, record, body)?,
+            Storage::Generic => stmt.execute(params![
+                record.compound,
+                kind as i64,
+                record.id,
+                record.stamp as i64,
+                record.origin,
+                record.deleted,
+                lianfang_proto::record::encode_body(body)
+            ])?,
+        };
+        Ok(())
+    }
 }
 
 /// The table (or filtered view) holding the records of a kind, with the
@@ -163,4 +217,59 @@ pub(crate) fn tables() -> Vec<(Option<Kind>, &'static str)> {
         })
         .chain([(None, GENERIC_TABLE)])
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind's sample is stored where its kind goes, read back whole,
+    /// and merged by `(stamp, origin)`: an older tombstone loses, a newer
+    /// one wins.
+    #[test]
+    fn every_kind_is_stored_and_merged_by_the_same_rule() {
+        let conn = Connection::open_in_memory().unwrap();
+        create_tables(&conn).unwrap();
+        for kind in Kind::ALL {
+            let (id, body) = kind.sample();
+            let record = |stamp: u64, deleted: bool| pb::Record {
+                compound: "HM001".into(),
+                id: id.clone(),
+                stamp,
+                origin: "n".into(),
+                deleted,
+                body: Some(if deleted {
+                    kind.empty_body()
+                } else {
+                    body.clone()
+                }),
+            };
+            let read = || -> (i64, bool, Vec<u8>) {
+                conn.query_row(
+                    &format!(
+                        "SELECT stamp, deleted, body FROM {} WHERE compound = 'HM001' AND id = ?1",
+                        record_table(kind)
+                    ),
+                    [&id],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .unwrap()
+            };
+            let mut upserts = Upserts::new(&conn);
+            upserts.upsert(&record(2 << 16, false)).unwrap();
+            upserts.upsert(&record(1 << 16, true)).unwrap();
+            drop(upserts);
+            let (stamp, deleted, bytes) = read();
+            assert_eq!((stamp, deleted), (2 << 16, false), "{kind:?}");
+            assert_eq!(kind.decode_body(&bytes).unwrap(), body, "{kind:?}");
+            Upserts::new(&conn).upsert(&record(3 << 16, true)).unwrap();
+            assert!(read().1, "{kind:?}");
+        }
+        let stored: Vec<Option<Kind>> = tables().into_iter().map(|(kind, _)| kind).collect();
+        for kind in Kind::ALL {
+            let projected = matches!(storage(kind), Storage::Projection { .. });
+            assert_eq!(stored.contains(&Some(kind)), projected, "{kind:?}");
+        }
+        assert!(stored.contains(&None), "the generic table is scanned");
+    }
 }

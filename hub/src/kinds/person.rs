@@ -31,12 +31,12 @@ ON CONFLICT (compound, id) DO UPDATE SET
     return_date = excluded.return_date, registered = excluded.registered, body = excluded.body
 WHERE (excluded.stamp, excluded.origin) >= (person.stamp, person.origin)";
 
-    fn columns(&self) -> Vec<&dyn ToSql> {
-        vec![
-            &self.nationality,
+    fn columns<'a>(&'a self, values: &mut Vec<&'a dyn ToSql>) {
+        values.extend([
+            &self.nationality as &dyn ToSql,
             &self.origin,
             &self.return_date,
             &self.registered,
-        ]
+        ]);
     }
 }

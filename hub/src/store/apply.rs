@@ -33,8 +33,11 @@ pub(super) fn apply_checked(
     };
     // Each version goes where its kind is stored (`crate::kinds`), under
     // the merge rule.
-    for entry in &entries[skip..] {
-        crate::kinds::upsert(tx, entry.record.as_ref().expect("checked above"))?;
+    {
+        let mut upserts = crate::kinds::Upserts::new(tx);
+        for entry in &entries[skip..] {
+            upserts.upsert(entry.record.as_ref().expect("checked above"))?;
+        }
     }
     let new_cursor = first + len as u64 - 1;
     tx.execute(

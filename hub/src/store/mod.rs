@@ -71,16 +71,6 @@ CREATE TABLE IF NOT EXISTS lane_cursor (
     head   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (node, lane)
 ) STRICT, WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS response (
-    compound TEXT    NOT NULL,
-    kind     INTEGER NOT NULL,
-    id       TEXT    NOT NULL,
-    stamp    INTEGER NOT NULL,
-    origin   TEXT    NOT NULL,
-    deleted  INTEGER NOT NULL,
-    body     BLOB    NOT NULL,
-    PRIMARY KEY (compound, kind, id)
-) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS directive (
     id         INTEGER PRIMARY KEY,
     kind       TEXT NOT NULL,
