@@ -17,6 +17,8 @@ OPTIONS:
                      real
     --parallel P     node syncs run at once in the street-wide syncs (default 8)
     --seed S         generator seed (default 2020)
+    --tls            section 8 (real) with the hub serving TLS, as it always does
+                     off loopback, and the nodes set up with https://
     --varied         origins at city, district and street/town level, as real
                      registrations spell them (generate::vary_origins)
     --keep DIR       put the data under DIR and keep it (default: a temp dir)
@@ -71,6 +73,7 @@ pub(crate) struct Args {
     pub(crate) keep: Option<PathBuf>,
     pub(crate) rss_clients: Option<usize>,
     pub(crate) varied: bool,
+    pub(crate) tls: bool,
 }
 
 impl Args {
@@ -84,6 +87,7 @@ impl Args {
             keep: None,
             rss_clients: None,
             varied: false,
+            tls: false,
         };
         let mut compounds = None;
         let mut it = std::env::args().skip(1);
@@ -96,6 +100,7 @@ impl Args {
                 "-h" | "--help" => return Ok(None),
                 "--quick" => args.quick = true,
                 "--varied" => args.varied = true,
+                "--tls" => args.tls = true,
                 "--compounds" => compounds = Some(value("--compounds")?.parse()?),
                 "--only" => {
                     let name = value("--only")?;

@@ -269,9 +269,13 @@ pub(crate) async fn wait_for(
     Ok(())
 }
 
-/// Starts `lianfang-hub serve` on a free loopback port and waits until it
-/// listens.
-pub(crate) async fn start_hub_process(bins: &Path, hub_dir: &Path) -> anyhow::Result<(Proc, u16)> {
+/// Starts `lianfang-hub serve` on a free loopback port (with `--tls` when
+/// `tls`) and waits until it listens.
+pub(crate) async fn start_hub_process(
+    bins: &Path,
+    hub_dir: &Path,
+    tls: bool,
+) -> anyhow::Result<(Proc, u16)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -280,6 +284,7 @@ pub(crate) async fn start_hub_process(bins: &Path, hub_dir: &Path) -> anyhow::Re
             .args(["serve", "--data"])
             .arg(hub_dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(tls.then_some("--tls"))
             .env_remove("LIANFANG_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

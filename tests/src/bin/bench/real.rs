@@ -32,8 +32,10 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
         let set = ctx.root.join(format!("r{parallel}"));
         let hub_dir = set.join("hub");
         let tokens = enroll_all(&hub_dir, &ctx.street)?;
-        let (hub, port) = start_hub_process(&bins, &hub_dir).await?;
-        let urls = vec![format!("http://127.0.0.1:{port}"); ctx.street.len()];
+        let tls = ctx.args.tls;
+        let (hub, port) = start_hub_process(&bins, &hub_dir, tls).await?;
+        let scheme = if tls { "https" } else { "http" };
+        let urls = vec![format!("{scheme}://127.0.0.1:{port}"); ctx.street.len()];
         let (dirs, took) =
             setup_nodes(&set.join("nodes"), &ctx.street, &ctx.files, &urls, &tokens)?;
         eprintln!("    imported in {}", dur(took));
@@ -70,7 +72,10 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
             thousands(rate)
         );
         ctx.report.info(
-            &format!("8. real binaries, {parallel} `lianfang-node sync --once` at once: wall and CPU"),
+            &format!(
+                "8. real binaries{}, {parallel} `lianfang-node sync --once` at once: wall and CPU",
+                if tls { " over TLS" } else { "" }
+            ),
             format!(
                 "{} for {entries} entries of {} nodes against `lianfang-hub serve`; hub CPU {hub_cpu:.2} s, nodes' CPU {nodes_cpu:.2} s",
                 dur(wall),
@@ -78,7 +83,10 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
             ),
         );
         ctx.report.at_least(
-            &format!("8. real binaries, {parallel} at once: records/s end to end"),
+            &format!(
+                "8. real binaries{}, {parallel} at once: records/s end to end",
+                if tls { " over TLS" } else { "" }
+            ),
             format!("{}/s", thousands(rate)),
             rate,
             TARGET_RECORDS_PER_S,

@@ -22,7 +22,7 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
         let bins = bins.clone().context("release binaries")?;
         let hub_dir = root.join("d").join("hub");
         let tokens = enroll_all(&hub_dir, street)?;
-        let (hub, port) = start_hub_process(&bins, &hub_dir).await?;
+        let (hub, port) = start_hub_process(&bins, &hub_dir, false).await?;
         let url = format!("http://127.0.0.1:{port}");
         let urls = vec![url; street.len()];
         let (dirs, took) =
