@@ -164,6 +164,16 @@ async fn wrong_token_and_foreign_records_are_refused() {
             .unwrap()
             .is_none()
     );
+    // The refusal is in the audit log, though nothing of the batch is.
+    let refusals: Vec<_> = store
+        .audit_log()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == "foreign_record")
+        .collect();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(refusals[0].compound.as_deref(), Some("HM001"));
+    assert!(refusals[0].detail.contains("HM002"), "{refusals:?}");
 
     // Re-enrolment revokes the old token at once.
     let renewed = hub.enroll("HM002");

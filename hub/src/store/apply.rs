@@ -126,75 +126,26 @@ impl HubStore {
         })
     }
 
-    /// Checks a batch before anything is written: size, numbering, and every
-    /// record (its compound is the caller's, `check_record`, its lane).
-    /// Refusals of records are audited here, outside any transaction, so the
-    /// audit entry survives the refusal. Returns the batch's first number
-    /// and length.
+    /// Checks a batch before anything is written ([`check_batch_entries`]);
+    /// a refused record is written to the audit log here, outside any
+    /// transaction, so the audit entry survives the refusal. Returns the
+    /// batch's first number and length.
     pub(super) fn check_entries(
         &self,
         caller: &Caller,
         lane: Lane,
         entries: &[pb::LogEntry],
     ) -> Result<(u64, usize)> {
-        if entries.len() > MAX_BATCH_ENTRIES {
-            return Err(HubError::Malformed(format!(
-                "a batch of {} entries exceeds the limit of {MAX_BATCH_ENTRIES}",
-                entries.len()
-            )));
+        let checked = check_batch_entries(&caller.compound, lane, entries, crate::today());
+        let event = match &checked {
+            Err(HubError::ForeignRecord { .. }) => Some("foreign_record"),
+            Err(HubError::InvalidRecord { .. }) => Some("invalid_record"),
+            _ => None,
+        };
+        if let (Some(event), Err(error)) = (event, &checked) {
+            self.audit(Some(&caller.compound), event, &error.to_string())?;
         }
-        let (first, len) = check_batch(entries.iter().map(|e| e.seq))
-            .map_err(|e| HubError::Malformed(e.to_string()))?;
-        let today = crate::today();
-        for entry in entries {
-            let record = entry
-                .record
-                .as_ref()
-                .ok_or_else(|| HubError::Malformed(format!("entry {} has no record", entry.seq)))?;
-            if record.compound != caller.compound {
-                let error = HubError::ForeignRecord {
-                    id: record.id.clone(),
-                    record: record.compound.clone(),
-                    caller: caller.compound.clone(),
-                };
-                self.audit(Some(&caller.compound), "foreign_record", &error.to_string())?;
-                return Err(error);
-            }
-            let Some(body) = &record.body else {
-                // Every kind this protocol has carries a body, even a
-                // tombstone (an empty one of its kind), so a missing body is
-                // a kind from a newer protocol.
-                return Err(HubError::UnknownKind {
-                    seq: entry.seq,
-                    id: record.id.chars().take(64).collect(),
-                });
-            };
-            if record.id.is_empty() {
-                return Err(HubError::Malformed(format!(
-                    "entry {} has no record id",
-                    entry.seq
-                )));
-            }
-            if let Err(e) = lianfang_proto::validate::check_record(record, today) {
-                let error = HubError::InvalidRecord {
-                    seq: entry.seq,
-                    id: record.id.chars().take(64).collect(),
-                    field: e.field,
-                    reason: e.reason,
-                };
-                self.audit(Some(&caller.compound), "invalid_record", &error.to_string())?;
-                return Err(error);
-            }
-            if Kind::of(body).lane() != lane {
-                return Err(HubError::Malformed(format!(
-                    "entry {} is a {} in the {} lane",
-                    entry.seq,
-                    Kind::of(body).name(),
-                    lane.as_str_name()
-                )));
-            }
-        }
-        Ok((first, len))
+        checked
     }
 
     /// Applies a batch of the caller's log atomically with its cursor.
@@ -353,4 +304,72 @@ impl HubStore {
             .ok_or_else(|| HubError::UnknownCompound(compound.to_owned()))?;
         lane_cursor(&self.conn, node, lane)
     }
+}
+
+/// Checks a batch of `caller`'s log before anything is written, as of
+/// `today`: its size and numbering, and every record (its compound is the
+/// caller's, `check_record`, its lane). Returns the batch's first number
+/// and length. Decides only: the caller audits a refused record.
+///
+/// # Errors
+/// The first fault, as a [`HubError`].
+pub(super) fn check_batch_entries(
+    caller: &str,
+    lane: Lane,
+    entries: &[pb::LogEntry],
+    today: chrono::NaiveDate,
+) -> Result<(u64, usize)> {
+    if entries.len() > MAX_BATCH_ENTRIES {
+        return Err(HubError::Malformed(format!(
+            "a batch of {} entries exceeds the limit of {MAX_BATCH_ENTRIES}",
+            entries.len()
+        )));
+    }
+    let (first, len) = check_batch(entries.iter().map(|e| e.seq))
+        .map_err(|e| HubError::Malformed(e.to_string()))?;
+    for entry in entries {
+        let record = entry
+            .record
+            .as_ref()
+            .ok_or_else(|| HubError::Malformed(format!("entry {} has no record", entry.seq)))?;
+        if record.compound != caller {
+            return Err(HubError::ForeignRecord {
+                id: record.id.clone(),
+                record: record.compound.clone(),
+                caller: caller.to_owned(),
+            });
+        }
+        let Some(body) = &record.body else {
+            // Every kind this protocol has carries a body, even a
+            // tombstone (an empty one of its kind), so a missing body is
+            // a kind from a newer protocol.
+            return Err(HubError::UnknownKind {
+                seq: entry.seq,
+                id: record.id.chars().take(64).collect(),
+            });
+        };
+        if record.id.is_empty() {
+            return Err(HubError::Malformed(format!(
+                "entry {} has no record id",
+                entry.seq
+            )));
+        }
+        if let Err(e) = lianfang_proto::validate::check_record(record, today) {
+            return Err(HubError::InvalidRecord {
+                seq: entry.seq,
+                id: record.id.chars().take(64).collect(),
+                field: e.field,
+                reason: e.reason,
+            });
+        }
+        if Kind::of(body).lane() != lane {
+            return Err(HubError::Malformed(format!(
+                "entry {} is a {} in the {} lane",
+                entry.seq,
+                Kind::of(body).name(),
+                lane.as_str_name()
+            )));
+        }
+    }
+    Ok((first, len))
 }
