@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 use lianfang_hub::store::{Caller, Counting, HubError, HubStore};
 use lianfang_node::store::{Change, Store};
 use lianfang_proto::merge::{Version, wins};
-use lianfang_proto::record::{empty_body, encode_body};
+use lianfang_proto::record::encode_body;
 use lianfang_proto::table::{TableBuilder, TableConfig};
 use lianfang_proto::{Kind, Lane, pb};
 use lianfang_sim::generate::{self, CompoundLedger, StreetSpec};
@@ -357,7 +357,7 @@ impl V {
 
     fn body(&self) -> pb::record::Body {
         if self.deleted {
-            return empty_body(self.kind());
+            return self.kind().empty_body();
         }
         // Unique per version, so the body says which version won.
         let tag = format!("{}@{}", self.stamp - BASE_STAMP, self.origin);

@@ -259,7 +259,7 @@ fn check_record(record: &pb::Record) {
     let kind = Kind::of(body);
     let _ = kind.lane();
     let encoded = record::encode_body(body);
-    let decoded = record::decode_body(kind, &encoded).expect("an encoded body decodes");
+    let decoded = kind.decode_body(&encoded).expect("an encoded body decodes");
     assert_eq!(&decoded, body);
     let mut digests = digest::Digests::new();
     digest::add(

@@ -170,15 +170,7 @@ pub struct BundleSummary {
 ///
 /// # Errors
 /// [`BundleExportError::NothingPending`] when there is nothing to carry.
-pub fn export_bundle(dir: &Path, path: &Path) -> Result<BundleSummary, BundleExportError> {
-    export_bundle_from(&Store::open(dir)?, path)
-}
-
-/// [`export_bundle`] from an open store (the application's handle).
-///
-/// # Errors
-/// As [`export_bundle`].
-pub fn export_bundle_from(store: &Store, path: &Path) -> Result<BundleSummary, BundleExportError> {
+pub fn export_bundle(store: &Store, path: &Path) -> Result<BundleSummary, BundleExportError> {
     let identity = store.identity()?;
     let mut lanes = Vec::new();
     let mut counts = [0u64; 2];

@@ -1,36 +1,21 @@
 //! Record bodies: the message inside each kind, as stored and sent.
 
-use crate::{Kind, pb};
-
-/// The empty body of a kind, carried by tombstones.
-pub fn empty_body(kind: Kind) -> pb::record::Body {
-    kind.empty_body()
-}
-
-/// The encoded message inside a record body.
-pub fn encode_body(body: &pb::record::Body) -> Vec<u8> {
-    crate::kinds::encode_body(body)
-}
-
-/// Decodes the message of a record of `kind`.
-///
-/// # Errors
-/// The protobuf decode error.
-pub fn decode_body(kind: Kind, bytes: &[u8]) -> Result<pb::record::Body, prost::DecodeError> {
-    kind.decode_body(bytes)
-}
+/// The encoded message inside a record body; the kinds' own codecs are
+/// [`crate::Kind::empty_body`] and [`crate::Kind::decode_body`].
+pub use crate::kinds::encode_body;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Kind, pb};
     use prost::Message as _;
 
     #[test]
     fn every_kind_round_trips() {
         for kind in Kind::ALL {
-            let body = empty_body(kind);
+            let body = kind.empty_body();
             assert_eq!(Kind::of(&body), kind);
-            assert_eq!(decode_body(kind, &encode_body(&body)).unwrap(), body);
+            assert_eq!(kind.decode_body(&encode_body(&body)).unwrap(), body);
         }
     }
 

@@ -369,7 +369,7 @@ impl NodeApp {
     /// # Errors
     /// [`BundleExportError::NothingPending`] when there is nothing to carry.
     pub fn export_bundle(&self, file: &Path) -> Result<BundleSummary, BundleExportError> {
-        crate::export_bundle_from(&self.store(), file)
+        crate::export_bundle(&self.store(), file)
     }
 
     /// The node's audit log, oldest first.

@@ -4,16 +4,8 @@ use super::*;
 
 impl Store {
     /// Records the compound's own table for `date` as a daily report (urgent
-    /// lane), unless the last report for that date says the same.
-    ///
-    /// # Errors
-    /// Store errors.
-    pub fn report_today(&mut self, date: chrono::NaiveDate) -> Result<()> {
-        self.report_at(date, crate::now())
-    }
-
-    /// As [`Store::report_today`], with the wall clock read by the caller
-    /// (the sync's clock seam): `now` stamps the report.
+    /// lane), unless the last report for that date says the same; `now`
+    /// (the sync's clock seam) stamps the report.
     ///
     /// # Errors
     /// Store errors.

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use lianfang_proto::digest::{self, BucketKey, Digests};
 use lianfang_proto::hlc::Hlc;
-use lianfang_proto::record::{empty_body, encode_body};
+use lianfang_proto::record::encode_body;
 use lianfang_proto::sign::{VerifyError, verify_entry};
 use lianfang_proto::sync::{Accept, accept, check_batch};
 use lianfang_proto::table::{DailyCounts, TableBuilder, TableConfig};
@@ -412,7 +412,7 @@ pub(super) fn parse_meta_u64(key: &str, value: &str) -> Result<u64> {
 }
 
 pub(super) fn decode_body(kind: Kind, bytes: &[u8]) -> Result<pb::record::Body> {
-    lianfang_proto::record::decode_body(kind, bytes).map_err(|e| StoreError::Corrupt {
+    kind.decode_body(bytes).map_err(|e| StoreError::Corrupt {
         what: "record body",
         detail: e.to_string(),
     })

@@ -72,7 +72,7 @@ impl Store {
                     })
                     .optional()?;
                 let deleted = change.body.is_none();
-                let body = change.body.unwrap_or_else(|| empty_body(change.kind));
+                let body = change.body.unwrap_or_else(|| change.kind.empty_body());
                 let body_bytes = encode_body(&body);
                 let counts = summary.of_kind(change.kind);
                 match (&current, deleted) {

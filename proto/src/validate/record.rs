@@ -416,14 +416,14 @@ mod record_tests {
     #[test]
     fn tombstones_need_only_the_envelope() {
         for kind in crate::Kind::ALL {
-            let mut r = record(crate::record::empty_body(kind));
+            let mut r = record(kind.empty_body());
             r.deleted = true;
             assert_eq!(check_record(&r, today()), Ok(()), "{kind:?}");
             r.stamp = 0;
             refused(&r, "record.stamp");
         }
         // The same empty bodies are refused when live.
-        let live = record(crate::record::empty_body(crate::Kind::Person));
+        let live = record(crate::Kind::Person.empty_body());
         refused(&live, "person.household_id");
     }
 
