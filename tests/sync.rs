@@ -305,9 +305,11 @@ async fn a_refused_bulk_batch_does_not_hold_back_the_urgent_lane() {
             [Change {
                 kind: Kind::DailyReport,
                 id: "2020-02-19".into(),
-                body: Some(pb::record::Body::DailyReport(
-                    counts.to_report(date, "2020-02-19T16:00:00Z".into()),
-                )),
+                body: Some(pb::record::Body::DailyReport(counts.to_report(
+                    &Default::default(),
+                    date,
+                    "2020-02-19T16:00:00Z".into(),
+                ))),
             }],
             lianfang_node::now_ms(),
         )

@@ -29,8 +29,8 @@ use crate::store::{Result, text};
 /// Version of the aggregate tables' shape; a database whose `setting` lacks
 /// this version has them dropped and rebuilt from the record tables when
 /// opened for writing. 1: returnees grouped by raw origin; 2: by the key
-/// flag.
-const VERSION: &str = "2";
+/// flag; 3: `agg_day`.
+const VERSION: &str = "3";
 
 /// The characters `str::trim` removes (Unicode `White_Space`), as SQL
 /// `char()` arguments; a test holds this to `char::is_whitespace`.
@@ -51,7 +51,7 @@ fn key_sql(origin: &str) -> String {
 
 /// Every trigger the aggregates use, by name (dropped before a rebuild of
 /// an older shape).
-const TRIGGERS: [&str; 9] = [
+const TRIGGERS: [&str; 12] = [
     "household_agg_insert",
     "household_agg_update",
     "household_agg_delete",
@@ -61,6 +61,9 @@ const TRIGGERS: [&str; 9] = [
     "isolation_agg_insert",
     "isolation_agg_update",
     "isolation_agg_delete",
+    "day_record_agg_insert",
+    "day_record_agg_update",
+    "day_record_agg_delete",
 ];
 
 /// The aggregate tables and the triggers that maintain them.
@@ -172,6 +175,38 @@ WHEN OLD.deleted = 0 BEGIN
     WHERE compound = OLD.compound AND kind = OLD.kind
       AND start = OLD.start AND release = OLD.release;
 END;
+
+CREATE TABLE IF NOT EXISTS agg_day (
+    compound TEXT    NOT NULL,
+    kind     INTEGER NOT NULL,
+    day      TEXT    NOT NULL,
+    day2     TEXT    NOT NULL,
+    day3     TEXT    NOT NULL,
+    n        INTEGER NOT NULL,
+    PRIMARY KEY (compound, kind, day, day2, day3)
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS day_record_agg_insert AFTER INSERT ON day_record
+WHEN NEW.deleted = 0 BEGIN
+    INSERT INTO agg_day (compound, kind, day, day2, day3, n)
+    VALUES (NEW.compound, NEW.kind, NEW.day, NEW.day2, NEW.day3, 1)
+    ON CONFLICT (compound, kind, day, day2, day3) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS day_record_agg_update AFTER UPDATE ON day_record
+WHEN OLD.deleted <> NEW.deleted OR OLD.day <> NEW.day
+  OR OLD.day2 <> NEW.day2 OR OLD.day3 <> NEW.day3 BEGIN
+    UPDATE agg_day SET n = n - 1
+    WHERE OLD.deleted = 0 AND compound = OLD.compound AND kind = OLD.kind
+      AND day = OLD.day AND day2 = OLD.day2 AND day3 = OLD.day3;
+    INSERT INTO agg_day (compound, kind, day, day2, day3, n)
+    SELECT NEW.compound, NEW.kind, NEW.day, NEW.day2, NEW.day3, 1 WHERE NEW.deleted = 0
+    ON CONFLICT (compound, kind, day, day2, day3) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS day_record_agg_delete AFTER DELETE ON day_record
+WHEN OLD.deleted = 0 BEGIN
+    UPDATE agg_day SET n = n - 1
+    WHERE compound = OLD.compound AND kind = OLD.kind
+      AND day = OLD.day AND day2 = OLD.day2 AND day3 = OLD.day3;
+END;
 ";
 
 /// The schema with the key rule filled in.
@@ -193,6 +228,10 @@ DELETE FROM agg_isolation;
 INSERT INTO agg_isolation (compound, kind, start, release, n)
     SELECT compound, kind, start, release, COUNT(*) FROM isolation
     WHERE deleted = 0 GROUP BY 1, 2, 3, 4;
+DELETE FROM agg_day;
+INSERT INTO agg_day (compound, kind, day, day2, day3, n)
+    SELECT compound, kind, day, day2, day3, COUNT(*) FROM day_record
+    WHERE deleted = 0 GROUP BY 1, 2, 3, 4, 5;
 ";
 
 /// Recomputes `agg_return` from the person rows under the current
@@ -295,7 +334,7 @@ pub fn ensure(conn: &mut Connection) -> Result<()> {
         tx.execute_batch(
             "DROP TABLE IF EXISTS agg_household; DROP TABLE IF EXISTS agg_person;
              DROP TABLE IF EXISTS agg_return; DROP TABLE IF EXISTS agg_isolation;
-             DROP TABLE IF EXISTS key_region;",
+             DROP TABLE IF EXISTS key_region; DROP TABLE IF EXISTS agg_day;",
         )?;
         tx.execute_batch(&schema_sql())?;
         tx.execute_batch(REBUILD_SQL)?;

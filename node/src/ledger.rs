@@ -292,7 +292,7 @@ fn detect(names: &[String]) -> Option<Kind> {
     found.map(|(_, kind)| kind)
 }
 
-/// Why a header names no ledger: `expected a 户编号, 人员编号 or 隔离编号 column`.
+/// Why a header names no ledger: `expected a 户编号, 人员编号, 隔离编号, … or 排摸编号 column`.
 fn undetected() -> String {
     let ids: Vec<&str> = Kind::with_ledger()
         .map(|(_, ledger)| ledger.id_column().zh)
@@ -1076,7 +1076,7 @@ I002,P003,集中,2020-02-10,2020-02-24
             "x.csv",
             Some(1),
             None,
-            "cannot tell which ledger this is: expected a 户编号, 人员编号 or 隔离编号 column",
+            "cannot tell which ledger this is: expected a 户编号, 人员编号, 隔离编号, 监测编号, 服务编号, 预约编号, 车辆记录编号, 消毒编号, 工单编号, 门岗记录编号 or 排摸编号 column",
         );
         check_err(&[("x.csv", "")], "x.csv", None, None, "file is empty");
         check_err(
@@ -1315,8 +1315,8 @@ I002,P003,集中,2020-02-10,2020-02-24
             );
         }
         assert_eq!(
-            LedgerError::at(&at, "备注", "x").to_string(),
-            "street.xlsx sheet persons row 7, column 备注: x"
+            LedgerError::at(&at, "说明", "x").to_string(),
+            "street.xlsx sheet persons row 7, column 说明: x"
         );
         assert_eq!(at.to_string(), "street.xlsx sheet persons row 7");
         assert_eq!(

@@ -27,6 +27,7 @@ pub mod columns;
 pub mod digest;
 pub mod hlc;
 pub mod kinds;
+pub mod log;
 pub mod mask;
 pub mod merge;
 pub mod record;

@@ -275,8 +275,14 @@ impl std::ops::AddAssign for DailyCounts {
 }
 
 impl DailyCounts {
-    /// The counts as a node's daily report for `date`.
-    pub fn to_report(&self, date: NaiveDate, computed_at: String) -> pb::DailyReport {
+    /// The counts, with the compound's `log`, as a node's daily report for
+    /// `date`.
+    pub fn to_report(
+        &self,
+        log: &crate::log::DailyLog,
+        date: NaiveDate,
+        computed_at: String,
+    ) -> pb::DailyReport {
         pb::DailyReport {
             date: date.format("%Y-%m-%d").to_string(),
             households: self.households,
@@ -294,6 +300,7 @@ impl DailyCounts {
             central_isolation: self.central_isolation,
             released_today: self.released_today,
             computed_at,
+            log: Some(log.to_report()),
         }
     }
 

@@ -6,7 +6,11 @@
 //! triggers of `crate::aggregates` fold into per-compound counts; its module
 //! here says the table and what it projects. Every other kind goes to the
 //! generic record table (`response`, keyed by `(compound, kind, id)`:
-//! receipts, answers, fixes, daily reports), which needs nothing per kind.
+//! receipts, answers, fixes, daily reports), which needs nothing per kind,
+//! or, for the kinds of the compound's day that the daily log reads by date
+//! (health checks, services, mask reservations, …), to the generic table
+//! of the day (`day_record`), which projects each record's days
+//! ([`lianfang_proto::kinds::days`]) so the log reads one day by index.
 //!
 //! [`storage`] is the one match on kinds in the hub, exhaustive: a new kind
 //! says there where its versions go. Applying a batch ([`Upserts`]),
@@ -25,6 +29,36 @@ use rusqlite::{Connection, params};
 
 /// The generic record table, for kinds without a projection.
 pub(crate) const GENERIC_TABLE: &str = "response";
+
+/// The generic table of the compound's day: kinds the daily log reads by
+/// day, with the days of [`lianfang_proto::kinds::days`] projected and
+/// indexed.
+pub(crate) const DAY_TABLE: &str = "day_record";
+
+const DAY_SCHEMA_SQL: &str = "
+CREATE TABLE IF NOT EXISTS day_record (
+    compound TEXT    NOT NULL,
+    kind     INTEGER NOT NULL,
+    id       TEXT    NOT NULL,
+    stamp    INTEGER NOT NULL,
+    origin   TEXT    NOT NULL,
+    deleted  INTEGER NOT NULL,
+    day      TEXT    NOT NULL,
+    day2     TEXT    NOT NULL,
+    day3     TEXT    NOT NULL,
+    body     BLOB    NOT NULL,
+    PRIMARY KEY (compound, kind, id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS day_record_day ON day_record (day);
+";
+
+const UPSERT_DAY_SQL: &str = "
+INSERT INTO day_record (compound, kind, id, stamp, origin, deleted, day, day2, day3, body)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+ON CONFLICT (compound, kind, id) DO UPDATE SET
+    stamp = excluded.stamp, origin = excluded.origin, deleted = excluded.deleted,
+    day = excluded.day, day2 = excluded.day2, day3 = excluded.day3, body = excluded.body
+WHERE (excluded.stamp, excluded.origin) >= (day_record.stamp, day_record.origin)";
 
 const GENERIC_SCHEMA_SQL: &str = "
 CREATE TABLE IF NOT EXISTS response (
@@ -78,6 +112,9 @@ pub(crate) enum Storage {
     },
     /// The generic record table, [`GENERIC_TABLE`].
     Generic,
+    /// The generic table of the day, [`DAY_TABLE`]: the record's days
+    /// projected.
+    Day,
 }
 
 impl Storage {
@@ -115,6 +152,7 @@ impl Storage {
         match self {
             Storage::Projection { upsert_sql, .. } => upsert_sql,
             Storage::Generic => UPSERT_GENERIC_SQL,
+            Storage::Day => UPSERT_DAY_SQL,
         }
     }
 }
@@ -126,6 +164,14 @@ pub(crate) fn storage(kind: Kind) -> Storage {
         Kind::Person => Storage::of::<pb::Person>(),
         Kind::Isolation => Storage::of::<pb::Isolation>(),
         Kind::Receipt | Kind::TaskAnswer | Kind::ProblemFix | Kind::DailyReport => Storage::Generic,
+        Kind::HealthCheck
+        | Kind::Service
+        | Kind::MaskReservation
+        | Kind::VehicleCheck
+        | Kind::Disinfection
+        | Kind::HotlineTicket
+        | Kind::GateCount
+        | Kind::Survey => Storage::Day,
     }
 }
 
@@ -136,6 +182,7 @@ pub(crate) fn storage(kind: Kind) -> Storage {
 /// SQLite errors.
 pub(crate) fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(GENERIC_SCHEMA_SQL)?;
+    conn.execute_batch(DAY_SCHEMA_SQL)?;
     for kind in Kind::ALL {
         if let Storage::Projection { schema_sql, .. } = storage(kind) {
             conn.execute_batch(schema_sql)?;
@@ -188,6 +235,21 @@ impl<'c> Upserts<'c> {
                 record.deleted,
                 lianfang_proto::record::encode_body(body)
             ])?,
+            Storage::Day => {
+                let [day, day2, day3] = lianfang_proto::kinds::days(body);
+                stmt.execute(params![
+                    record.compound,
+                    kind as i64,
+                    record.id,
+                    record.stamp as i64,
+                    record.origin,
+                    record.deleted,
+                    day,
+                    day2,
+                    day3,
+                    lianfang_proto::record::encode_body(body)
+                ])?
+            }
         };
         Ok(())
     }
@@ -202,6 +264,7 @@ pub(crate) fn record_table(kind: Kind) -> String {
             "(SELECT * FROM {GENERIC_TABLE} WHERE kind = {})",
             kind as i64
         ),
+        Storage::Day => format!("(SELECT * FROM {DAY_TABLE} WHERE kind = {})", kind as i64),
     }
 }
 
@@ -213,9 +276,9 @@ pub(crate) fn tables() -> Vec<(Option<Kind>, &'static str)> {
         .into_iter()
         .filter_map(|kind| match storage(kind) {
             Storage::Projection { table, .. } => Some((Some(kind), table)),
-            Storage::Generic => None,
+            Storage::Generic | Storage::Day => None,
         })
-        .chain([(None, GENERIC_TABLE)])
+        .chain([(None, GENERIC_TABLE), (None, DAY_TABLE)])
         .collect()
 }
 

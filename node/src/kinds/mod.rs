@@ -5,9 +5,17 @@
 //! kind, checking rules and references and writing are generic
 //! (`crate::ledger`, `crate::import`).
 
+mod disinfection;
+mod gate_count;
+mod health_check;
+mod hotline_ticket;
 mod household;
 mod isolation;
+mod mask_reservation;
 mod person;
+mod service;
+mod survey;
+mod vehicle_check;
 
 use chrono::NaiveDate;
 use lianfang_proto::kinds::KindBody;
@@ -72,6 +80,14 @@ pub(crate) fn ledger_ops(kind: Kind) -> Option<LedgerOps> {
         Kind::Household => Some(LedgerOps::of::<pb::Household>()),
         Kind::Person => Some(LedgerOps::of::<pb::Person>()),
         Kind::Isolation => Some(LedgerOps::of::<pb::Isolation>()),
+        Kind::HealthCheck => Some(LedgerOps::of::<pb::HealthCheck>()),
+        Kind::Service => Some(LedgerOps::of::<pb::Service>()),
+        Kind::MaskReservation => Some(LedgerOps::of::<pb::MaskReservation>()),
+        Kind::VehicleCheck => Some(LedgerOps::of::<pb::VehicleCheck>()),
+        Kind::Disinfection => Some(LedgerOps::of::<pb::Disinfection>()),
+        Kind::HotlineTicket => Some(LedgerOps::of::<pb::HotlineTicket>()),
+        Kind::GateCount => Some(LedgerOps::of::<pb::GateCount>()),
+        Kind::Survey => Some(LedgerOps::of::<pb::Survey>()),
         Kind::Receipt | Kind::TaskAnswer | Kind::ProblemFix | Kind::DailyReport => None,
     }
 }

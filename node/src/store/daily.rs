@@ -1,5 +1,7 @@
 //! The node's own daily table and the daily report it sends.
 
+use lianfang_proto::log::DailyLog;
+
 use super::*;
 
 impl Store {
@@ -14,10 +16,15 @@ impl Store {
         date: chrono::NaiveDate,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<()> {
-        let counts = self.table(date, &self.table_config()?)?;
+        let config = self.table_config()?;
+        let counts = self.table(date, &config)?;
+        let log = self.day_log(date, &config, &counts)?;
         let id = date.format("%Y-%m-%d").to_string();
         let unchanged = match self.get(Kind::DailyReport, &id)?.and_then(|r| r.body) {
-            Some(pb::record::Body::DailyReport(last)) => DailyCounts::from_report(&last) == counts,
+            Some(pb::record::Body::DailyReport(last)) => {
+                DailyCounts::from_report(&last) == counts
+                    && last.log.as_ref().map(DailyLog::from_report) == Some(log)
+            }
             _ => false,
         };
         if !unchanged {
@@ -26,9 +33,11 @@ impl Store {
                 [Change {
                     kind: Kind::DailyReport,
                     id,
-                    body: Some(pb::record::Body::DailyReport(
-                        counts.to_report(date, computed_at),
-                    )),
+                    body: Some(pb::record::Body::DailyReport(counts.to_report(
+                        &log,
+                        date,
+                        computed_at,
+                    ))),
                 }],
                 u64::try_from(now.timestamp_millis()).unwrap_or(0),
             )?;

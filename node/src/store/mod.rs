@@ -10,6 +10,7 @@
 //! write that returned is on disk.
 
 mod daily;
+mod day_log;
 mod digests;
 mod down;
 mod log;

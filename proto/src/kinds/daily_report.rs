@@ -15,6 +15,7 @@ impl Rules for pb::DailyReport {
         lane: Lane::Urgent,
         ledger: None,
         in_table: false,
+        log: None,
     };
 
     fn check(&self, today: NaiveDate) -> Result<(), FieldError> {
@@ -42,6 +43,17 @@ impl Rules for pb::DailyReport {
                     field,
                     format!("{n} is more than {MAX_COUNT}"),
                 ));
+            }
+        }
+        if let Some(log) = &r.log {
+            let values = crate::log::DailyLog::from_report(log).values();
+            for ((key, _), n) in crate::log::KEYS.iter().zip(values) {
+                if n > MAX_COUNT {
+                    return Err(FieldError::new(
+                        &format!("daily_report.log.{key}"),
+                        format!("{n} is more than {MAX_COUNT}"),
+                    ));
+                }
             }
         }
         check_time("daily_report.computed_at", &r.computed_at)

@@ -36,6 +36,7 @@ impl Rules for pb::Household {
             columns: COLUMNS,
         }),
         in_table: true,
+        log: None,
     };
 
     fn check(&self, _today: NaiveDate) -> Result<(), FieldError> {

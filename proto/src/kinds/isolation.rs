@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 
-use super::{Column, KindSpec, Ledger, Rules};
+use super::{LogBy, Column, KindSpec, Ledger, Rules};
 use crate::table::{self, DailyCounts, IsolationFacts, TableBuilder};
 use crate::validate::record::{
     FieldError, check_date, check_enum, check_id, check_optional_date,
@@ -38,6 +38,7 @@ impl Rules for pb::Isolation {
             columns: COLUMNS,
         }),
         in_table: true,
+        log: Some(LogBy::Record),
     };
 
     fn check(&self, today: NaiveDate) -> Result<(), FieldError> {
@@ -79,6 +80,10 @@ impl Rules for pb::Isolation {
                 },
             );
         }
+    }
+
+    fn log(&self, fold: &mut crate::log::LogFold<'_>) {
+        fold.add_isolation(&self.person_id, self.kind(), &self.start, &self.release);
     }
 
     fn sample() -> (String, Self) {

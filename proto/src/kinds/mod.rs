@@ -17,6 +17,7 @@
 use chrono::NaiveDate;
 use prost::Message as _;
 
+use crate::log::LogFold;
 use crate::pb::record::Body;
 use crate::table::{DailyCounts, TableBuilder};
 use crate::validate::FieldError;
@@ -104,6 +105,19 @@ pub struct KindSpec {
     pub ledger: Option<Ledger>,
     /// Whether the daily table counts it ([`Rules::count`]).
     pub in_table: bool,
+    /// Whether and how the daily log reads it ([`Rules::log`]).
+    pub log: Option<LogBy>,
+}
+
+/// What of a record the daily log reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogBy {
+    /// The record itself; for a kind of the day, only on its own day
+    /// ([`Rules::days`]'s first).
+    Record,
+    /// Only its days ([`Rules::days`]), so a reader may count records by
+    /// their days alone ([`Kind::log_days`]).
+    Days,
 }
 
 /// What is particular to a kind, implemented by its message in the kind's
@@ -128,6 +142,23 @@ pub trait Rules: prost::Message + Default + Clone + PartialEq + Sized + 'static 
 
     /// Adds a live record to the daily table (kinds with `in_table`).
     fn count(&self, _builder: &TableBuilder<'_>, _counts: &mut DailyCounts) {}
+
+    /// Adds a live record to a compound's daily log (kinds with `log`);
+    /// a kind logged by its days calls its [`Rules::log_days`].
+    fn log(&self, _fold: &mut LogFold<'_>) {}
+
+    /// Adds `n` records sharing `days` ([`Rules::days`]) to a daily log,
+    /// for a kind logged by its days alone ([`LogBy::Days`]).
+    fn log_days(_fold: &mut LogFold<'_>, _days: [&str; 3], _n: u64) {}
+
+    /// The days the daily log reads the record on, as the hub projects
+    /// them (`YYYY-MM-DD`, empty when none): a dated record's date first;
+    /// a mask reservation's reserved, notified and collected days; a
+    /// hotline ticket's received and closed days. All empty for kinds the
+    /// log does not read by day.
+    fn days(&self) -> [&str; 3] {
+        ["", "", ""]
+    }
 
     /// A valid record of the kind, `(id, body)`, for tests generated from
     /// the registry. The samples' references point at each other's ids.
@@ -193,6 +224,15 @@ macro_rules! registry {
                 }
             }
 
+            /// Adds `n` records of the kind sharing `days` to a daily log
+            /// ([`Rules::log_days`]; nothing for a kind not logged by its
+            /// days).
+            pub fn log_days(self, fold: &mut LogFold<'_>, days: [&str; 3], n: u64) {
+                match self {
+                    $(Kind::$kind => <pb::$kind as Rules>::log_days(fold, days, n),)+
+                }
+            }
+
             /// The kind's sample record, `(id, body)` ([`Rules::sample`]).
             pub fn sample(self) -> (String, Body) {
                 match self {
@@ -227,6 +267,20 @@ macro_rules! registry {
             std::iter::once(id.to_owned()).chain(rest).collect()
         }
 
+        /// The days the log reads a record on ([`Rules::days`]).
+        pub fn days(body: &Body) -> [&str; 3] {
+            match body {
+                $(Body::$kind(m) => m.days(),)+
+            }
+        }
+
+        /// Adds a live record to a daily log ([`Rules::log`]).
+        pub fn log(body: &Body, fold: &mut LogFold<'_>) {
+            match body {
+                $(Body::$kind(m) => m.log(fold),)+
+            }
+        }
+
         /// Adds a live record to the daily table ([`Rules::count`]).
         pub fn count(body: &Body, builder: &TableBuilder<'_>, counts: &mut DailyCounts) {
             match body {
@@ -256,6 +310,14 @@ registry! {
     TaskAnswer = 5, task_answer;
     ProblemFix = 6, problem_fix;
     DailyReport = 7, daily_report;
+    HealthCheck = 8, health_check;
+    Service = 9, service;
+    MaskReservation = 10, mask_reservation;
+    VehicleCheck = 11, vehicle_check;
+    Disinfection = 12, disinfection;
+    HotlineTicket = 13, hotline_ticket;
+    GateCount = 14, gate_count;
+    Survey = 15, survey;
 }
 
 impl Kind {
@@ -383,13 +445,21 @@ mod tests {
                 }
             }
         }
-        // A column of the same name means the same in every ledger.
+        // Within a ledger, headers and names are unique; a header means
+        // the same in every ledger (an English name may stand for
+        // different headers in different ledgers: `kind`, `by`, `result`).
+        for (kind, ledger) in &ledgers {
+            for (i, a) in ledger.columns.iter().enumerate() {
+                for b in &ledger.columns[i + 1..] {
+                    assert!(a.zh != b.zh && a.en != b.en, "{kind:?}: {a:?} / {b:?}");
+                }
+            }
+        }
         let all: Vec<&Column> = ledgers.iter().flat_map(|(_, l)| l.columns).collect();
         for a in &all {
             for b in &all {
-                assert_eq!(a.zh == b.zh, a.en == b.en, "{a:?} / {b:?}");
                 if a.zh == b.zh {
-                    assert_eq!(a.sensitive, b.sensitive, "{a:?}");
+                    assert_eq!((a.en, a.sensitive), (b.en, b.sensitive), "{a:?} / {b:?}");
                 }
             }
         }

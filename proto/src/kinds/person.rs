@@ -6,10 +6,10 @@ use chrono::NaiveDate;
 use super::{Column, KindSpec, Ledger, Rules, Sensitive};
 use crate::table::{DailyCounts, PersonFacts, TableBuilder};
 use crate::validate::record::{
-    FieldError, MAX_PERSON_TEXT_CHARS, check_id, check_len, check_optional_date, check_required,
-    show, shown_reason,
+    FieldError, MAX_PERSON_TEXT_CHARS, check_id, check_len, check_optional_date, check_phone_field,
+    check_required, show, shown_reason,
 };
-use crate::validate::{check_id_number, check_phone, parse_nationality};
+use crate::validate::{check_id_number, parse_nationality};
 use crate::{Lane, pb};
 
 /// The person ledger's columns.
@@ -35,6 +35,7 @@ impl Rules for pb::Person {
             columns: COLUMNS,
         }),
         in_table: true,
+        log: None,
     };
 
     fn check(&self, today: NaiveDate) -> Result<(), FieldError> {
@@ -42,22 +43,7 @@ impl Rules for pb::Person {
         check_id("person.household_id", &p.household_id)?;
         check_required("person.name", &p.name, MAX_PERSON_TEXT_CHARS)?;
 
-        const PHONE_RULE: &str = "phone must be empty or 11 digits starting 13-19";
-        match check_phone(&p.phone) {
-            Ok(normal) if normal == p.phone => {}
-            Ok(_) => {
-                return Err(FieldError::new(
-                    "person.phone",
-                    format!("{PHONE_RULE}, got {}", show(&crate::mask::phone(&p.phone))),
-                ));
-            }
-            Err(reason) => {
-                return Err(FieldError::new(
-                    "person.phone",
-                    shown_reason(&p.phone, reason, PHONE_RULE),
-                ));
-            }
-        }
+        check_phone_field("person.phone", &p.phone)?;
 
         const NATIONALITY_RULE: &str = "nationality must be an upper-case ISO 3166 alpha-2 code";
         match parse_nationality(&p.nationality) {

@@ -14,6 +14,7 @@ impl Rules for pb::Receipt {
         lane: Lane::Urgent,
         ledger: None,
         in_table: false,
+        log: None,
     };
 
     fn check(&self, _today: NaiveDate) -> Result<(), FieldError> {

@@ -16,6 +16,7 @@ impl Rules for pb::TaskAnswer {
         lane: Lane::Urgent,
         ledger: None,
         in_table: false,
+        log: None,
     };
 
     fn check(&self, _today: NaiveDate) -> Result<(), FieldError> {

@@ -6,9 +6,12 @@
 //!
 //! - this module: lenient parsers of ledger cells (IDs, phones, dates, enums);
 //! - [`record`]: [`check_record`], the rule for every record version;
+//! - [`labels`]: the enums' ledger labels; [`plate`]: vehicle plates;
 //! - `iso3166`: the country code table.
 
 mod iso3166;
+pub mod labels;
+pub mod plate;
 pub(crate) mod record;
 
 use iso3166::ISO3166;
@@ -157,6 +160,11 @@ pub fn parse_date(s: &str, today: chrono::NaiveDate) -> Result<chrono::NaiveDate
         return Err("date is required".to_owned());
     }
     let bad_form = || format!("date must be YYYY-MM-DD, got {s:?}");
+    // A time of day after the date (a spreadsheet's date-time) is dropped.
+    let s = match s.split_once(' ') {
+        Some((date, time)) if parse_time_of_day(time).is_some() => date,
+        _ => s,
+    };
     let parts: Vec<&str> = if let Some(rest) = s.strip_suffix('日') {
         let (y, rest) = rest.split_once('年').ok_or_else(bad_form)?;
         let (m, d) = rest.split_once('月').ok_or_else(bad_form)?;
@@ -198,6 +206,89 @@ pub fn parse_date(s: &str, today: chrono::NaiveDate) -> Result<chrono::NaiveDate
         ));
     }
     Ok(date)
+}
+
+/// `HH:MM` or `HH:MM:SS` (24-hour clock).
+fn parse_time_of_day(s: &str) -> Option<chrono::NaiveTime> {
+    let s = s.trim();
+    chrono::NaiveTime::parse_from_str(s, "%H:%M")
+        .or_else(|_| chrono::NaiveTime::parse_from_str(s, "%H:%M:%S"))
+        .ok()
+}
+
+/// Parses a time of a day: a date as [`parse_date`] takes it, a space and
+/// `HH:MM` (seconds are dropped); a date alone is that day's 00:00.
+///
+/// # Errors
+/// A reason when the date is bad or the time is no `HH:MM`.
+pub fn parse_minute(s: &str, today: chrono::NaiveDate) -> Result<chrono::NaiveDateTime, String> {
+    let s = s.trim();
+    let (date, time) = match s.split_once(' ') {
+        Some((date, time)) => {
+            let time = parse_time_of_day(time)
+                .ok_or_else(|| format!("time must be YYYY-MM-DD HH:MM, got {s:?}"))?;
+            (date, time)
+        }
+        None => (s, chrono::NaiveTime::MIN),
+    };
+    let date = parse_date(date, today)?;
+    let time = chrono::Timelike::with_second(&time, 0).unwrap_or(time);
+    Ok(date.and_time(time))
+}
+
+/// Parses a body temperature in °C with at most one decimal, from 35.0 to
+/// 42.0 (a trailing `℃` or `°C` is allowed); returns tenths of a degree.
+///
+/// # Errors
+/// A reason naming the value when it is no such temperature.
+pub fn parse_temperature(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix('℃')
+        .or_else(|| t.strip_suffix("°C"))
+        .unwrap_or(t)
+        .trim();
+    let (whole, tenth) = t.split_once('.').unwrap_or((t, "0"));
+    let digits = |p: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !(digits(whole, 1..=2) && digits(tenth, 1..=1)) {
+        return Err(format!(
+            "temperature must be degrees Celsius with at most one decimal, such as 36.5, got {s:?}"
+        ));
+    }
+    let tenths = whole.parse::<u32>().unwrap_or(0) * 10 + tenth.parse::<u32>().unwrap_or(0);
+    if !(TEMPERATURE_TENTHS.contains(&tenths)) {
+        return Err(format!(
+            "temperature must be from 35.0 to 42.0 °C, got {s:?}"
+        ));
+    }
+    Ok(tenths)
+}
+
+/// The temperatures a health check may record, in tenths of a degree.
+pub const TEMPERATURE_TENTHS: std::ops::RangeInclusive<u32> = 350..=420;
+
+/// A temperature in tenths of a degree as ledgers write it: `36.5`.
+pub fn temperature_text(tenths: u32) -> String {
+    format!("{}.{}", tenths / 10, tenths % 10)
+}
+
+/// Parses a whole number from `range` (a spreadsheet's `12.0` counts).
+///
+/// # Errors
+/// A reason naming the value and the range.
+pub fn parse_whole(s: &str, range: std::ops::RangeInclusive<u64>) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t.strip_suffix(".0").unwrap_or(t);
+    match t.parse::<u64>() {
+        Ok(n) if range.contains(&n) && t.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(format!(
+            "must be a whole number from {} to {}, got {s:?}",
+            range.start(),
+            range.end()
+        )),
+    }
 }
 
 /// Parses a nationality: empty, 中国 or 中华人民共和国 mean `CN`; otherwise an

@@ -137,6 +137,42 @@ pub(crate) fn check_time(field: &str, s: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// A text in the normal form a ledger rule (`parse`) gives it: stored
+/// values are normalised, so a value the rule rewrites or refuses breaks
+/// the record rule.
+pub(crate) fn check_normal(
+    field: &str,
+    value: &str,
+    parse: impl FnOnce(&str) -> Result<String, String>,
+    rule: &str,
+) -> Result<(), FieldError> {
+    match parse(value) {
+        Ok(normal) if normal == value => Ok(()),
+        Ok(_) => Err(FieldError::new(
+            field,
+            format!("{rule}, got {}", show(value)),
+        )),
+        Err(reason) => Err(FieldError::new(field, shown_reason(value, reason, rule))),
+    }
+}
+
+/// A phone as stored: empty, or 11 digits starting 13-19. A bad value is
+/// shown masked.
+pub(crate) fn check_phone_field(field: &str, phone: &str) -> Result<(), FieldError> {
+    const PHONE_RULE: &str = "phone must be empty or 11 digits starting 13-19";
+    match check_phone(phone) {
+        Ok(normal) if normal == phone => Ok(()),
+        Ok(_) => Err(FieldError::new(
+            field,
+            format!("{PHONE_RULE}, got {}", show(&crate::mask::phone(phone))),
+        )),
+        Err(reason) => Err(FieldError::new(
+            field,
+            shown_reason(phone, reason, PHONE_RULE),
+        )),
+    }
+}
+
 /// An enum value (as prost stores it) that is known and not `UNSPECIFIED`.
 pub(crate) fn check_enum<E: TryFrom<i32> + PartialEq>(
     field: &str,
@@ -816,7 +852,7 @@ mod record_tests {
         prop_oneof![0..20_000_000u64, any::<u64>()]
     }
 
-    fn body() -> impl Strategy<Value = Body> {
+    fn body() -> BoxedStrategy<Body> {
         prop_oneof![
             (text(), text(), text(), enum_value()).prop_map(|(building, unit, room, housing)| {
                 Body::Household(pb::Household {
@@ -909,10 +945,135 @@ mod record_tests {
                         central_isolation: n[12],
                         released_today: n[13],
                         computed_at,
+                        log: (n[0] % 2 == 0).then(|| {
+                            crate::log::DailyLog::from_values(std::array::from_fn(|i| {
+                                n[i % 14].rotate_left(i as u32)
+                            }))
+                            .to_report()
+                        }),
                     })
                 }
             ),
         ]
+        .boxed()
+    }
+
+    fn day() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => "20[0-2][0-9]-[01][0-9]-[0-3][0-9]",
+            1 => Just(String::new()),
+            1 => text()
+        ]
+    }
+
+    /// Bodies of the kinds of the compound's day.
+    fn day_body() -> BoxedStrategy<Body> {
+        prop_oneof![
+            (text(), day(), enum_value(), any::<u32>(), text(), text()).prop_map(
+                |(person_id, date, slot, temperature_tenths, symptoms, checked_by)| {
+                    Body::HealthCheck(pb::HealthCheck {
+                        person_id,
+                        date,
+                        slot,
+                        temperature_tenths: temperature_tenths % 500,
+                        symptoms,
+                        checked_by,
+                    })
+                }
+            ),
+            (text(), day(), enum_value(), text(), text()).prop_map(
+                |(household_id, date, kind, by, note)| {
+                    Body::Service(pb::Service {
+                        household_id,
+                        date,
+                        kind,
+                        by,
+                        note,
+                    })
+                }
+            ),
+            (
+                (text(), prop_oneof!["1[3-9][0-9]{9}", text()], text()),
+                (
+                    prop_oneof![
+                        "20[0-2][0-9]-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]",
+                        text()
+                    ],
+                    0..20u32,
+                    day(),
+                    day()
+                )
+            )
+                .prop_map(
+                    |(
+                        (name, phone, household_id),
+                        (reserved_at, quantity, notified_on, collected_on),
+                    )| {
+                        Body::MaskReservation(pb::MaskReservation {
+                            name,
+                            phone,
+                            household_id,
+                            reserved_at,
+                            quantity,
+                            notified_on,
+                            collected_on,
+                        })
+                    }
+                ),
+            (
+                day(),
+                prop_oneof!["[鄂沪京X][A-Z][A-Z0-9]{4,7}", text()],
+                enum_value(),
+                text()
+            )
+                .prop_map(|(date, plate, action, note)| {
+                    Body::VehicleCheck(pb::VehicleCheck {
+                        date,
+                        plate,
+                        action,
+                        note,
+                    })
+                }),
+            (day(), text(), text()).prop_map(|(date, area, by)| Body::Disinfection(
+                pb::Disinfection { date, area, by }
+            )),
+            (day(), text(), day(), text()).prop_map(|(received, subject, closed, result)| {
+                Body::HotlineTicket(pb::HotlineTicket {
+                    received,
+                    subject,
+                    closed,
+                    result,
+                })
+            }),
+            (day(), text(), count(), count()).prop_map(
+                |(date, gate, temperature_checks, parcels)| {
+                    Body::GateCount(pb::GateCount {
+                        date,
+                        gate,
+                        temperature_checks,
+                        parcels,
+                    })
+                }
+            ),
+            (
+                (day(), text(), text(), enum_value()),
+                (enum_value(), text(), text())
+            )
+                .prop_map(
+                    |((date, name, address, source), (result, person_id, note))| {
+                        Body::Survey(pb::Survey {
+                            date,
+                            name,
+                            address,
+                            source,
+                            result,
+                            person_id,
+                            note,
+                        })
+                    }
+                ),
+        ]
+        .boxed()
     }
 
     fn any_record() -> impl Strategy<Value = pb::Record> {
@@ -922,7 +1083,7 @@ mod record_tests {
             prop_oneof![1 => Just(0u64), 5 => 1..u64::MAX],
             prop_oneof![3 => "[a-z0-9-]{1,20}", 1 => text()],
             prop_oneof![4 => Just(false), 1 => Just(true)],
-            proptest::option::weighted(0.95, body()),
+            proptest::option::weighted(0.95, prop_oneof![2 => body(), 1 => day_body()]),
         )
             .prop_map(|(compound, id, stamp, origin, deleted, body)| pb::Record {
                 compound,
