@@ -61,6 +61,22 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Print the street's daily log (日志) for a date, with the clerk's
+    /// note; safe while `serve` runs. `log note` writes the note.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Log {
+        #[command(subcommand)]
+        command: Option<LogCommand>,
+        /// Hub data directory.
+        #[arg(long, env = "LIANFANG_HUB_DATA", required = true)]
+        data: Option<PathBuf>,
+        /// Date of the log, YYYY-MM-DD (default: today, China time).
+        #[arg(long)]
+        date: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Export merged records (persons, households or isolations) as CSV or
     /// JSON. ID numbers, phones and names are masked unless --unmasked, which is
     /// written to the audit log.
@@ -246,6 +262,22 @@ enum FoundArg {
 }
 
 #[derive(Debug, Subcommand)]
+enum LogCommand {
+    /// Write the street clerk's narrative for a day, shown with its log
+    /// (an empty --text removes it).
+    Note {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        /// The day, YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        /// The note.
+        #[arg(long)]
+        text: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Change settings and send them to every node.
     Set {
@@ -328,6 +360,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 data.display()
             );
             lianfang_hub::server::run(listener, &data, tls, shutdown_signal()).await?;
+        }
+        Command::Log {
+            command: Some(LogCommand::Note { data, date, text }),
+            ..
+        } => {
+            let date = parse_date(&date)?;
+            HubApp::open(&data)?.set_log_note(date, &text)?;
+            eprintln!("note for {} saved", date.format("%Y-%m-%d"));
+        }
+        Command::Log {
+            command: None,
+            data,
+            date,
+            format,
+        } => {
+            let data = data.context("--data is required")?;
+            let date = date.as_deref().map(parse_date).transpose()?;
+            let log = HubApp::open_read_only(&data)?.log(date)?;
+            out!("{}", report::render_log(&log, format));
         }
         Command::Table { data, date, format } => {
             let date = date.as_deref().map(parse_date).transpose()?;

@@ -1,9 +1,11 @@
-//! Renders the daily table as JSON, CSV or an aligned text table.
+//! Renders the daily table and the daily log as JSON, CSV or an aligned
+//! text table.
 
+use lianfang_proto::log::{DailyLog, KEYS};
 use lianfang_proto::table::{COLUMNS, DailyCounts};
 use serde::Serialize;
 
-use crate::store::{Source, Table};
+use crate::store::{DayLog, Source, Table};
 
 /// Output formats of `lianfang-hub table`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -143,4 +145,183 @@ fn text(table: &Table) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A report of per-compound figures (the table, the log) as CSV and text
+/// lay it out: keys with Chinese headers, one row per compound with its
+/// freshness, and the street's total.
+struct Sheet<'a> {
+    /// The title line of the text form (`日志 2020-02-10`).
+    title: String,
+    keys: &'a [(&'a str, &'a str)],
+    rows: Vec<SheetRow<'a>>,
+    total: Vec<u64>,
+}
+
+struct SheetRow<'a> {
+    code: &'a str,
+    name: &'a str,
+    values: Vec<u64>,
+    last_sync: Option<&'a str>,
+    caught_up: bool,
+    source: Source,
+}
+
+impl Sheet<'_> {
+    /// CSV: `compound, name`, the keys, `last_sync, caught_up, source`; a
+    /// final `TOTAL` row.
+    fn csv(&self) -> String {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let mut header = vec!["compound", "name"];
+        header.extend(self.keys.iter().map(|(key, _)| *key));
+        header.extend(["last_sync", "caught_up", "source"]);
+        writer.write_record(&header).expect("in-memory write");
+        for row in &self.rows {
+            let mut record = vec![row.code.to_owned(), row.name.to_owned()];
+            record.extend(row.values.iter().map(u64::to_string));
+            record.extend([
+                row.last_sync.unwrap_or("").to_owned(),
+                row.caught_up.to_string(),
+                row.source.as_str().to_owned(),
+            ]);
+            writer.write_record(&record).expect("in-memory write");
+        }
+        let mut total = vec!["TOTAL".to_owned(), "合计".to_owned()];
+        total.extend(self.total.iter().map(u64::to_string));
+        total.extend([String::new(), String::new(), String::new()]);
+        writer.write_record(&total).expect("in-memory write");
+        String::from_utf8(writer.into_inner().expect("in-memory flush")).expect("utf-8")
+    }
+
+    /// Aligned columns headed in Chinese, CJK characters counted double.
+    fn text(&self) -> String {
+        let mut header: Vec<String> = vec!["小区".into(), "名称".into()];
+        header.extend(self.keys.iter().map(|(_, zh)| (*zh).to_owned()));
+        header.push("同步".into());
+        let mut lines: Vec<Vec<String>> = vec![header];
+        for row in &self.rows {
+            let mut line = vec![row.code.to_owned(), row.name.to_owned()];
+            line.extend(row.values.iter().map(u64::to_string));
+            line.push(freshness(row.last_sync, row.caught_up, row.source));
+            lines.push(line);
+        }
+        let mut total = vec!["合计".to_owned(), String::new()];
+        total.extend(self.total.iter().map(u64::to_string));
+        total.push(String::new());
+        lines.push(total);
+        align(&self.title, &lines)
+    }
+}
+
+/// A row's freshness as the text form shows it.
+fn freshness(last_sync: Option<&str>, caught_up: bool, source: Source) -> String {
+    match (last_sync, caught_up, source) {
+        (None, _, _) => "从未".into(),
+        (Some(at), true, _) => format!("{at} ✓"),
+        (Some(at), false, Source::Reported) => format!("{at} … (自报)"),
+        (Some(at), false, Source::Records) => format!("{at} …"),
+    }
+}
+
+/// `title`, then `lines` in aligned columns: figures (between the name and
+/// the last column) right-aligned below the header.
+fn align(title: &str, lines: &[Vec<String>]) -> String {
+    let n = lines[0].len();
+    let widths: Vec<usize> = (0..n)
+        .map(|i| lines.iter().map(|l| width(&l[i])).max().unwrap_or(0))
+        .collect();
+    let mut out = format!("{title}\n");
+    for (k, line) in lines.iter().enumerate() {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, &w))| {
+                if i >= 2 && i < n - 1 && k > 0 {
+                    format!("{}{cell}", " ".repeat(w.saturating_sub(width(cell))))
+                } else {
+                    pad(cell, w)
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonLogRow<'a> {
+    compound: &'a str,
+    name: &'a str,
+    #[serde(flatten)]
+    log: &'a DailyLog,
+    last_sync: Option<&'a str>,
+    caught_up: bool,
+    source: &'static str,
+}
+
+#[derive(Serialize)]
+struct JsonLog<'a> {
+    date: String,
+    compounds: Vec<JsonLogRow<'a>>,
+    total: &'a DailyLog,
+    note: Option<&'a str>,
+}
+
+/// Renders the street's daily log in `format`.
+pub fn render_log(log: &DayLog, format: Format) -> String {
+    let date = log.date.format("%Y-%m-%d").to_string();
+    match format {
+        Format::Json => {
+            let json = JsonLog {
+                date,
+                compounds: log
+                    .compounds
+                    .iter()
+                    .map(|row| JsonLogRow {
+                        compound: &row.code,
+                        name: &row.name,
+                        log: &row.log,
+                        last_sync: row.last_sync.as_deref(),
+                        caught_up: row.caught_up,
+                        source: row.source.as_str(),
+                    })
+                    .collect(),
+                total: &log.total,
+                note: log.note.as_deref(),
+            };
+            let mut out = serde_json::to_string_pretty(&json).expect("log serialises");
+            out.push('\n');
+            out
+        }
+        Format::Csv | Format::Text => {
+            let sheet = Sheet {
+                title: format!("日志 {date}"),
+                keys: &KEYS,
+                rows: log
+                    .compounds
+                    .iter()
+                    .map(|row| SheetRow {
+                        code: &row.code,
+                        name: &row.name,
+                        values: row.log.values().to_vec(),
+                        last_sync: row.last_sync.as_deref(),
+                        caught_up: row.caught_up,
+                        source: row.source,
+                    })
+                    .collect(),
+                total: log.total.values().to_vec(),
+            };
+            if format == Format::Csv {
+                sheet.csv()
+            } else {
+                let mut out = sheet.text();
+                if let Some(note) = &log.note {
+                    out.push_str(&format!("说明: {note}\n"));
+                }
+                out
+            }
+        }
+    }
 }

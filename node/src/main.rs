@@ -12,6 +12,7 @@ use lianfang_node::sync::{Progress, SyncError, SyncOptions, SyncReport, sync_onc
 use lianfang_node::worker::{Event, OutboxWorker, WorkerOptions};
 use lianfang_node::{out, outln};
 use lianfang_proto::Kind;
+use lianfang_proto::log::KEYS;
 use lianfang_proto::table::COLUMNS;
 
 /// Lianfang compound node: keeps this compound's records (households,
@@ -83,6 +84,16 @@ enum Command {
     },
     /// Show this compound's own daily table (its local view).
     Table {
+        #[arg(long, env = "LIANFANG_NODE_DATA")]
+        data: PathBuf,
+        /// Date, YYYY-MM-DD (default: today, China time).
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+        format: OutFormat,
+    },
+    /// Print the compound's own daily log (日志) for a date.
+    Log {
         #[arg(long, env = "LIANFANG_NODE_DATA")]
         data: PathBuf,
         /// Date, YYYY-MM-DD (default: today, China time).
@@ -259,6 +270,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     outln!("{} 日表 {}", table.compound, table.date.format("%Y-%m-%d"));
                     for ((key, zh), value) in COLUMNS.iter().zip(table.counts.values()) {
                         outln!("{zh}\t{key:<22}\t{value}");
+                    }
+                }
+            }
+        }
+        Command::Log { data, date, format } => {
+            let app = NodeApp::open(&data)?;
+            let date = date.as_deref().map(parse_date).transpose()?;
+            let log = app.log(date)?;
+            match format {
+                OutFormat::Json => outln!("{}", log.to_json()?),
+                OutFormat::Text => {
+                    outln!("{} 日志 {}", log.compound, log.date.format("%Y-%m-%d"));
+                    for ((key, zh), value) in KEYS.iter().zip(log.log.values()) {
+                        outln!("{zh}\t{key:<24}\t{value}");
                     }
                 }
             }

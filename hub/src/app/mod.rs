@@ -24,7 +24,7 @@ pub use self::privacy::{Mask, Reveal};
 pub use self::tasks::{TaskListError, task_entries};
 use crate::directives::{DirectiveStatus, ProblemStatus, TaskEntryStatus};
 use crate::export::{ExportKind, Row};
-use crate::store::{AuditEntry, BundleImport, HubError, HubStore, Table};
+use crate::store::{AuditEntry, BundleImport, DayLog, HubError, HubStore, Table};
 use privacy::Output;
 
 /// Any error of the application layer, for callers that handle them alike
@@ -177,6 +177,24 @@ impl HubApp {
     /// SQLite errors.
     pub fn table(&self, date: Option<chrono::NaiveDate>) -> Result<Table, HubError> {
         self.store().table(date.unwrap_or_else(crate::today))
+    }
+
+    /// The street's daily log for `date` (default: today, China time), with
+    /// the clerk's note.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn log(&self, date: Option<chrono::NaiveDate>) -> Result<DayLog, HubError> {
+        self.store().day_log(date.unwrap_or_else(crate::today))
+    }
+
+    /// Sets the street clerk's note for `date`'s log (an empty text
+    /// removes it).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn set_log_note(&self, date: chrono::NaiveDate, text: &str) -> Result<(), HubError> {
+        self.store().set_log_note(date, text)
     }
 
     /// The live records of a kind (of one compound, or all) as rows with the

@@ -13,6 +13,7 @@
 mod apply;
 mod auth;
 mod bundle;
+mod day_log;
 mod digests;
 mod table;
 
@@ -87,6 +88,11 @@ CREATE TABLE IF NOT EXISTS downlog (
     PRIMARY KEY (compound, seq)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS downlog_directive ON downlog (directive);
+CREATE TABLE IF NOT EXISTS log_note (
+    date       TEXT PRIMARY KEY,
+    text       TEXT NOT NULL,
+    written_at TEXT NOT NULL
+) STRICT;
 ";
 
 /// Errors of the hub store. `hub/src/grpc.rs` maps each to a gRPC status.
@@ -298,6 +304,7 @@ pub struct HubStore {
 }
 
 use crate::kinds::record_table;
+pub use day_log::{DayLog, LogRow};
 
 /// A TEXT column borrowed from a row.
 pub(crate) fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {

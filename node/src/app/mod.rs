@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use lianfang_proto::Kind;
+use lianfang_proto::log::DailyLog;
 use lianfang_proto::pb;
 use lianfang_proto::table::DailyCounts;
 use serde::Serialize;
@@ -104,6 +105,30 @@ impl DayTable {
         let mut value = serde_json::to_value(self.counts)?;
         value["compound"] = self.compound.clone().into();
         value["date"] = self.date.format("%Y-%m-%d").to_string().into();
+        Ok(value)
+    }
+}
+
+/// The compound's own daily log for one date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompoundLog {
+    pub compound: String,
+    pub date: chrono::NaiveDate,
+    pub log: DailyLog,
+}
+
+impl CompoundLog {
+    /// `{"date": "YYYY-MM-DD", <every key of the log>}`.
+    ///
+    /// # Errors
+    /// None in practice (the figures are numbers); serde's error otherwise.
+    pub fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        let mut value = serde_json::json!({"date": self.date.format("%Y-%m-%d").to_string()});
+        if let (Some(out), serde_json::Value::Object(keys)) =
+            (value.as_object_mut(), serde_json::to_value(self.log)?)
+        {
+            out.extend(keys);
+        }
         Ok(value)
     }
 }
@@ -295,6 +320,23 @@ impl NodeApp {
             compound: store.identity()?.compound,
             date,
             counts,
+        })
+    }
+
+    /// The compound's own daily log for `date` (default: today, China
+    /// time), under the configuration the hub last sent.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn log(&self, date: Option<chrono::NaiveDate>) -> Result<CompoundLog, StoreError> {
+        let store = self.store();
+        let date = date.unwrap_or_else(crate::today);
+        let config = store.table_config()?;
+        let counts = store.table(date, &config)?;
+        Ok(CompoundLog {
+            compound: store.identity()?.compound,
+            date,
+            log: store.day_log(date, &config, &counts)?,
         })
     }
 
