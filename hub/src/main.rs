@@ -300,6 +300,8 @@ async fn shutdown_signal() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Every command reads the hub's clock: a malformed offset stops here.
+    lianfang_hub::check_clock()?;
     match cli.command {
         Command::Enroll {
             data,
