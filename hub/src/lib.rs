@@ -12,7 +12,10 @@
 //! - [`server`]: runs the gRPC server on a listener until shutdown.
 //! - [`admit`]: how many calls the hub decodes and serves at once, across nodes.
 //! - [`tls`]: the hub's own CA and server certificate, created on first use.
-//! - [`report`]: renders the table as JSON, CSV or text.
+//! - [`report`]: renders the table as JSON, CSV or text, live with its
+//!   revisions since the cut-off, or as the cut-off's snapshot.
+//! - [`meeting`]: the meeting's cut-off and the street's name (hub-local
+//!   settings), and the worker that takes each day's snapshot at the cut-off.
 //! - [`app`]: the application layer: every operation of the CLI (and the
 //!   coming dashboard) over one shared store handle, with the audited
 //!   privacy step and the parsing of verification lists.
@@ -27,6 +30,7 @@ pub mod directives;
 pub mod export;
 pub mod grpc;
 mod kinds;
+pub mod meeting;
 pub mod out;
 pub mod report;
 pub mod server;
@@ -76,5 +80,5 @@ pub fn now_rfc3339() -> String {
 
 /// Today's date in the street's time zone (China Standard Time, UTC+8).
 pub fn today() -> chrono::NaiveDate {
-    (now() + chrono::Duration::hours(8)).date_naive()
+    meeting::date_at(now())
 }
