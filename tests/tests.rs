@@ -12,6 +12,7 @@ mod fuzz;
 mod interop;
 mod ledger;
 mod links;
+mod meeting;
 mod protocol;
 mod registry;
 mod resilience;

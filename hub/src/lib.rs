@@ -12,7 +12,10 @@
 //! - [`server`]: runs the gRPC server on a listener until shutdown.
 //! - [`admit`]: how many calls the hub decodes and serves at once, across nodes.
 //! - [`tls`]: the hub's own CA and server certificate, created on first use.
-//! - [`report`]: renders the table as JSON, CSV or text.
+//! - [`report`]: renders the table as JSON, CSV or text, live with its
+//!   revisions since the cut-off, or as the cut-off's snapshot.
+//! - [`meeting`]: the meeting's cut-off and the street's name (hub-local
+//!   settings), and the worker that takes each day's snapshot at the cut-off.
 //! - [`app`]: the application layer: every operation of the CLI (and the
 //!   coming dashboard) over one shared store handle, with the audited
 //!   privacy step and the parsing of verification lists.
@@ -27,16 +30,47 @@ pub mod directives;
 pub mod export;
 pub mod grpc;
 mod kinds;
+pub mod meeting;
 pub mod out;
 pub mod report;
 pub mod server;
 pub mod store;
 pub mod tls;
 
+/// The clock offset (`LIANFANG_CLOCK_OFFSET_SECS`, signed seconds), read
+/// once per process.
+fn clock_offset() -> &'static Result<i64, lianfang_proto::clock::OffsetError> {
+    static OFFSET: std::sync::OnceLock<Result<i64, lianfang_proto::clock::OffsetError>> =
+        std::sync::OnceLock::new();
+    OFFSET.get_or_init(|| match std::env::var(lianfang_proto::clock::OFFSET_VAR) {
+        Ok(value) => lianfang_proto::clock::parse_offset_secs(&value),
+        Err(std::env::VarError::NotPresent) => Ok(0),
+        Err(std::env::VarError::NotUnicode(value)) => Err(lianfang_proto::clock::OffsetError {
+            value: value.to_string_lossy().into_owned(),
+        }),
+    })
+}
+
+/// Checks `LIANFANG_CLOCK_OFFSET_SECS`: the binary calls this before any
+/// command, so a malformed value stops it instead of being ignored.
+///
+/// # Errors
+/// [`lianfang_proto::clock::OffsetError`] for a value that is not whole
+/// seconds in range.
+pub fn check_clock() -> Result<(), lianfang_proto::clock::OffsetError> {
+    clock_offset().as_ref().map(|_| ()).map_err(Clone::clone)
+}
+
 /// The hub's wall clock: the one place it reads the time.
+///
+/// `LIANFANG_CLOCK_OFFSET_SECS` (signed seconds) shifts it, as it does the
+/// node's: to run the hub as if at another time (tests put it just before
+/// a cut-off). A malformed value is refused by [`check_clock`], which the
+/// binary runs first; a library caller that skipped it gets the real clock.
 #[allow(clippy::disallowed_methods)] // The seam itself.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now()
+    let offset = clock_offset().as_ref().copied().unwrap_or(0);
+    chrono::Utc::now() + chrono::Duration::seconds(offset)
 }
 
 /// Now as RFC 3339 to the second, as stored and shown.
@@ -46,5 +80,5 @@ pub fn now_rfc3339() -> String {
 
 /// Today's date in the street's time zone (China Standard Time, UTC+8).
 pub fn today() -> chrono::NaiveDate {
-    (now() + chrono::Duration::hours(8)).date_naive()
+    meeting::date_at(now())
 }

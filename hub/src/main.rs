@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use lianfang_hub::app::{self, HubApp, Reveal};
+use lianfang_hub::app::{self, HubApp, Reveal, SettingsChange};
 use lianfang_hub::directives::TaskEntryStatus;
 use lianfang_hub::export;
+use lianfang_hub::meeting::{self, Cutoff};
 use lianfang_hub::report::{self, Format};
 use lianfang_hub::{out, outln};
 use lianfang_proto::pb;
@@ -49,7 +50,9 @@ enum Command {
         #[arg(long)]
         tls: bool,
     },
-    /// Print the daily table for a date; safe while `serve` runs.
+    /// Print the daily table for a date; safe while `serve` runs. Once the
+    /// date's snapshot exists, each row also shows what changed since the
+    /// cut-off (`since_cutoff`).
     Table {
         /// Hub data directory.
         #[arg(long, env = "LIANFANG_HUB_DATA")]
@@ -60,6 +63,18 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Print the date's snapshot taken at the meeting's cut-off instead
+        /// of the live table (exit 2 when there is none).
+        #[arg(long)]
+        snapshot: bool,
+    },
+    /// Take the meeting's snapshot of today's table now, replacing an
+    /// earlier one of today. `serve` takes it by itself at the cut-off
+    /// (`config set --cutoff`) when none of today exists.
+    Snapshot {
+        /// Hub data directory.
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
     },
     /// Print the street's daily log (日志) for a date, with the clerk's
     /// note; safe while `serve` runs. `log note` writes the note.
@@ -127,7 +142,8 @@ enum Command {
     /// Problems to rectify (整改), followed until each compound fixes them.
     #[command(subcommand)]
     Problem(ProblemCommand),
-    /// Key-region list and isolation period, pushed down to every node.
+    /// Settings: key regions and isolation period (pushed down to every
+    /// node); the meeting's cut-off and the street's name (the hub's own).
     #[command(subcommand)]
     Config(ConfigCommand),
 }
@@ -279,7 +295,8 @@ enum LogCommand {
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Change settings and send them to every node.
+    /// Change settings. A new key-region list or isolation period is sent
+    /// to every node; the cut-off and the street name stay at the hub.
     Set {
         #[arg(long, env = "LIANFANG_HUB_DATA")]
         data: PathBuf,
@@ -289,6 +306,14 @@ enum ConfigCommand {
         /// Days an isolation lasts without a release date.
         #[arg(long)]
         isolation_days: Option<u32>,
+        /// The meeting's cut-off, HH:MM China time (UTC+8; default 16:30):
+        /// `serve` takes the day's snapshot then.
+        #[arg(long, value_name = "HH:MM", value_parser = parse_cutoff)]
+        cutoff: Option<Cutoff>,
+        /// The street's name, for titles and exports ("" for none: titles
+        /// then say 街道).
+        #[arg(long, value_name = "NAME", value_parser = parse_street_name)]
+        street_name: Option<String>,
     },
     /// Show the current settings.
     Show {
@@ -300,6 +325,14 @@ enum ConfigCommand {
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+fn parse_cutoff(s: &str) -> Result<Cutoff, meeting::SettingError> {
+    s.parse()
+}
+
+fn parse_street_name(s: &str) -> Result<String, meeting::SettingError> {
+    meeting::street_name(s)
 }
 
 fn parse_date(s: &str) -> anyhow::Result<chrono::NaiveDate> {
@@ -331,7 +364,12 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// Exit status of `table --snapshot` when the date has no snapshot.
+const NO_SNAPSHOT: u8 = 2;
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Every command reads the hub's clock: a malformed offset stops here.
+    lianfang_hub::check_clock()?;
     match cli.command {
         Command::Enroll {
             data,
@@ -380,10 +418,40 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let log = HubApp::open_read_only(&data)?.log(date)?;
             out!("{}", report::render_log(&log, format));
         }
-        Command::Table { data, date, format } => {
+        Command::Table {
+            data,
+            date,
+            format,
+            snapshot,
+        } => {
             let date = date.as_deref().map(parse_date).transpose()?;
-            let table = HubApp::open_read_only(&data)?.table(date)?;
-            out!("{}", report::render(&table, format));
+            let app = HubApp::open_read_only(&data)?;
+            let report = if snapshot {
+                let Some(report) = app.table_snapshot(date)? else {
+                    let day = date.unwrap_or_else(lianfang_hub::today);
+                    eprintln!(
+                        "no snapshot of {day}: it is taken at the meeting's cut-off while \
+                         `lianfang-hub serve` runs, or now by `lianfang-hub snapshot`"
+                    );
+                    return Ok(ExitCode::from(NO_SNAPSHOT));
+                };
+                report
+            } else {
+                app.table_report(date)?
+            };
+            out!("{}", report::render_report(&report, format));
+        }
+        Command::Snapshot { data } => {
+            let taken = HubApp::open(&data)?.take_snapshot()?;
+            outln!(
+                "snapshot of {} taken at {}: {} compound row(s)",
+                taken.date,
+                taken.taken_at,
+                taken.rows
+            );
+            if let Some(earlier) = taken.replaced {
+                eprintln!("replaced the snapshot of {} taken at {earlier}", taken.date);
+            }
         }
         Command::Export {
             data,
@@ -451,12 +519,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data,
             key_regions,
             isolation_days,
+            cutoff,
+            street_name,
         }) => {
+            let change = SettingsChange {
+                key_regions,
+                isolation_days,
+                cutoff,
+                street_name,
+            };
             anyhow::ensure!(
-                key_regions.is_some() || isolation_days.is_some(),
-                "nothing to set: give --key-regions and/or --isolation-days"
+                !change.is_empty(),
+                "nothing to set: give --key-regions, --isolation-days, --cutoff and/or --street-name"
             );
-            let (config, id) = HubApp::open(&data)?.set_config(key_regions, isolation_days)?;
+            let (config, id) = HubApp::open(&data)?.set_config(change)?;
             print_json(&config)?;
             if id > 0 {
                 eprintln!("sent to every compound as directive {id}");

@@ -1,11 +1,13 @@
 //! Renders the daily table and the daily log as JSON, CSV or an aligned
-//! text table.
+//! text table: live, with what changed since the meeting's cut-off, or as
+//! the cut-off's snapshot.
 
 use lianfang_proto::log::{DailyLog, KEYS};
 use lianfang_proto::table::{COLUMNS, DailyCounts};
 use serde::Serialize;
 
-use crate::store::{DayLog, Source, Table};
+use crate::meeting::HubSettings;
+use crate::store::{DayLog, Revisions, Source, Table};
 
 /// Output formats of `lianfang-hub table`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -13,6 +15,104 @@ pub enum Format {
     Json,
     Csv,
     Text,
+}
+
+/// The table as the street office reads it: the live table of a date (with
+/// what changed since that date's cut-off, when its snapshot exists) or the
+/// snapshot itself, titled with the street's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableReport {
+    /// The rows and total shown.
+    pub table: Table,
+    /// Live, or the snapshot of the cut-off.
+    pub view: View,
+    /// The street's name and the cut-off, for titles.
+    pub settings: HubSettings,
+    /// When the snapshot of the table's date was taken (RFC 3339), if one was.
+    pub snapshot_at: Option<String>,
+    /// Per compound row, in order: the keys changed since the snapshot
+    /// (empty when none, when there is no snapshot, or in the snapshot view).
+    pub since_cutoff: Vec<Revisions>,
+    /// The same for the total.
+    pub total_since_cutoff: Revisions,
+}
+
+/// Which table a [`TableReport`] shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Computed now from the merged records.
+    Live,
+    /// As it stood at the cut-off (`table --snapshot`).
+    Snapshot,
+}
+
+impl TableReport {
+    /// The live `table` with no snapshot to compare with, under the default
+    /// settings.
+    pub fn live(table: Table) -> TableReport {
+        TableReport {
+            since_cutoff: vec![Revisions::new(); table.compounds.len()],
+            table,
+            view: View::Live,
+            settings: HubSettings::default(),
+            snapshot_at: None,
+            total_since_cutoff: Revisions::new(),
+        }
+    }
+
+    fn revisions_of(&self, i: usize) -> &[(&'static str, i64)] {
+        self.since_cutoff.get(i).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Revisions as a JSON object `{KEY: delta, ...}` in the report's key order.
+struct JsonRevisions<'a>(&'a [(&'static str, i64)]);
+
+impl Serialize for JsonRevisions<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, delta) in self.0 {
+            map.serialize_entry(key, delta)?;
+        }
+        map.end()
+    }
+}
+
+/// Revisions as a clerk reads them in CSV: `persons+3 home_isolation-1`.
+pub fn revisions_cell(revisions: &[(&'static str, i64)]) -> String {
+    revisions
+        .iter()
+        .map(|(key, delta)| format!("{key}{delta:+}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Revisions in the text table, by the columns' Chinese names: `人数+3 居家隔离-1`.
+fn revisions_text(revisions: &[(&'static str, i64)]) -> String {
+    revisions
+        .iter()
+        .map(|(key, delta)| {
+            let zh = COLUMNS
+                .iter()
+                .find(|(k, _)| k == key)
+                .map_or(*key, |(_, zh)| *zh);
+            format!("{zh}{delta:+}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An RFC 3339 instant as China time, `YYYY-MM-DD HH:MM:SS`.
+fn china_time(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339).map_or_else(
+        |_| rfc3339.to_owned(),
+        |at| {
+            (at.naive_utc() + chrono::Duration::hours(8))
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        },
+    )
 }
 
 #[derive(Serialize)]
@@ -25,25 +125,38 @@ struct JsonRow<'a> {
     caught_up: bool,
     source: &'static str,
     digests_agree: Option<bool>,
+    since_cutoff: JsonRevisions<'a>,
 }
 
 #[derive(Serialize)]
 struct JsonTable<'a> {
     date: String,
+    street: &'a str,
+    snapshot_at: Option<&'a str>,
     compounds: Vec<JsonRow<'a>>,
     total: &'a DailyCounts,
+    total_since_cutoff: JsonRevisions<'a>,
 }
 
-/// Renders `table` in `format`.
+/// Renders the live `table` in `format`, with no snapshot to compare with.
 pub fn render(table: &Table, format: Format) -> String {
+    render_report(&TableReport::live(table.clone()), format)
+}
+
+/// Renders `report` in `format`.
+pub fn render_report(report: &TableReport, format: Format) -> String {
+    let table = &report.table;
     match format {
         Format::Json => {
             let json = JsonTable {
                 date: table.date.format("%Y-%m-%d").to_string(),
+                street: &report.settings.street_name,
+                snapshot_at: report.snapshot_at.as_deref(),
                 compounds: table
                     .compounds
                     .iter()
-                    .map(|row| JsonRow {
+                    .enumerate()
+                    .map(|(i, row)| JsonRow {
                         compound: &row.code,
                         name: &row.name,
                         counts: &row.counts,
@@ -51,9 +164,11 @@ pub fn render(table: &Table, format: Format) -> String {
                         caught_up: row.caught_up,
                         source: row.source.as_str(),
                         digests_agree: row.digests_agree,
+                        since_cutoff: JsonRevisions(report.revisions_of(i)),
                     })
                     .collect(),
                 total: &table.total,
+                total_since_cutoff: JsonRevisions(&report.total_since_cutoff),
             };
             let mut out = serde_json::to_string_pretty(&json).expect("table serialises");
             out.push('\n');
@@ -63,9 +178,9 @@ pub fn render(table: &Table, format: Format) -> String {
             let mut writer = csv::Writer::from_writer(Vec::new());
             let mut header = vec!["compound", "name"];
             header.extend(COLUMNS.iter().map(|(key, _)| *key));
-            header.extend(["last_sync", "caught_up", "source"]);
+            header.extend(["last_sync", "caught_up", "source", "since_cutoff"]);
             writer.write_record(&header).expect("in-memory write");
-            let rows = table.compounds.iter().map(|row| {
+            let rows = table.compounds.iter().enumerate().map(|(i, row)| {
                 (
                     row.code.as_str(),
                     row.name.as_str(),
@@ -73,22 +188,33 @@ pub fn render(table: &Table, format: Format) -> String {
                     row.last_sync.as_deref().unwrap_or(""),
                     if row.caught_up { "true" } else { "false" },
                     row.source.as_str(),
+                    report.revisions_of(i),
                 )
             });
-            let total = ("TOTAL", "合计", table.total, "", "", "");
-            for (code, name, counts, last_sync, caught_up, source) in rows.chain([total]) {
+            let total = (
+                "TOTAL",
+                "合计",
+                table.total,
+                "",
+                "",
+                "",
+                report.total_since_cutoff.as_slice(),
+            );
+            for (code, name, counts, last_sync, caught_up, source, revisions) in rows.chain([total])
+            {
                 let mut record = vec![code.to_owned(), name.to_owned()];
                 record.extend(counts.values().iter().map(u64::to_string));
                 record.extend([
                     last_sync.to_owned(),
                     caught_up.to_owned(),
                     source.to_owned(),
+                    revisions_cell(revisions),
                 ]);
                 writer.write_record(&record).expect("in-memory write");
             }
             String::from_utf8(writer.into_inner().expect("in-memory flush")).expect("utf-8")
         }
-        Format::Text => text(table),
+        Format::Text => text(report),
     }
 }
 
@@ -103,12 +229,37 @@ fn pad(s: &str, w: usize) -> String {
     format!("{s}{}", " ".repeat(w.saturating_sub(width(s))))
 }
 
-fn text(table: &Table) -> String {
+/// The title line of the text table.
+fn title(report: &TableReport) -> String {
+    let street = report.settings.street_title();
+    let date = report.table.date.format("%Y-%m-%d");
+    match (report.view, &report.snapshot_at) {
+        (View::Snapshot, Some(at)) => format!(
+            "{street} 日表 {date} 例会截点快照（取于 {}）",
+            china_time(at)
+        ),
+        (View::Snapshot, None) => format!("{street} 日表 {date} 例会截点快照"),
+        (View::Live, Some(at)) => format!(
+            "{street} 日表 {date}（例会截点快照取于 {}，其后变动见“截点后变动”）",
+            china_time(at)
+        ),
+        (View::Live, None) => format!("{street} 日表 {date}"),
+    }
+}
+
+fn text(report: &TableReport) -> String {
+    let table = &report.table;
+    // The revisions' column only where there is something to compare with.
+    let revised = report.view == View::Live && report.snapshot_at.is_some();
     let mut header: Vec<String> = vec!["小区".into(), "名称".into()];
     header.extend(COLUMNS.iter().map(|(_, zh)| (*zh).to_owned()));
     header.push("同步".into());
+    if revised {
+        header.push("截点后变动".into());
+    }
+    let numbers = 2..2 + COLUMNS.len();
     let mut lines: Vec<Vec<String>> = vec![header];
-    for row in &table.compounds {
+    for (i, row) in table.compounds.iter().enumerate() {
         let mut line = vec![row.code.clone(), row.name.clone()];
         line.extend(row.counts.values().iter().map(u64::to_string));
         line.push(match (&row.last_sync, row.caught_up, row.source) {
@@ -117,24 +268,31 @@ fn text(table: &Table) -> String {
             (Some(at), false, Source::Reported) => format!("{at} … (自报)"),
             (Some(at), false, Source::Records) => format!("{at} …"),
         });
+        if revised {
+            line.push(revisions_text(report.revisions_of(i)));
+        }
         lines.push(line);
     }
     let mut total = vec!["合计".to_owned(), String::new()];
     total.extend(table.total.values().iter().map(u64::to_string));
     total.push(String::new());
+    if revised {
+        total.push(revisions_text(&report.total_since_cutoff));
+    }
     lines.push(total);
     let n = lines[0].len();
     let widths: Vec<usize> = (0..n)
         .map(|i| lines.iter().map(|l| width(&l[i])).max().unwrap_or(0))
         .collect();
-    let mut out = format!("日表 {}\n", table.date.format("%Y-%m-%d"));
+    let mut out = title(report);
+    out.push('\n');
     for (k, line) in lines.iter().enumerate() {
         let cells: Vec<String> = line
             .iter()
             .zip(&widths)
             .enumerate()
             .map(|(i, (cell, &w))| {
-                if i >= 2 && i < n - 1 && k > 0 {
+                if numbers.contains(&i) && k > 0 {
                     format!("{}{cell}", " ".repeat(w.saturating_sub(width(cell))))
                 } else {
                     pad(cell, w)

@@ -18,7 +18,9 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 use tonic::transport::{Identity, ServerTlsConfig};
 
+use crate::app::HubApp;
 use crate::grpc::SyncService;
+use crate::meeting::CutoffWorker;
 use crate::store::HubStore;
 
 /// Largest gRPC message the hub accepts or sends (a full batch of
@@ -138,6 +140,11 @@ pub fn requires_tls(addr: std::net::SocketAddr, asked: bool) -> bool {
 /// resolves; in-flight calls finish first. Plaintext on loopback unless
 /// `tls`; a listener off loopback always uses TLS.
 ///
+/// Beside the service runs the cut-off worker (`meeting::CutoffWorker`, on
+/// its own connection): it takes the meeting's snapshot of each day at the
+/// cut-off when none exists, and stops with the server (a snapshot in
+/// progress, one transaction, finishes first).
+///
 /// # Errors
 /// Store errors at start-up, or a transport error.
 pub async fn run(
@@ -148,6 +155,14 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let tls = requires_tls(listener.local_addr()?, tls);
     let store = HubStore::open_or_create(dir)?;
+    let (exit, must_exit) = tokio::sync::watch::channel(false);
+    let cutoff_app = HubApp::open(dir)?;
+    // The worker hears of the shutdown when the service does; if serving
+    // fails instead, `exit` is dropped with this future, which stops it too.
+    let shutdown = async move {
+        shutdown.await;
+        let _ = exit.send(true);
+    };
     // Nodes send zstd; other gRPC clients (grpcio, grpc-go, …) commonly
     // offer only gzip. A request may come in either or uncompressed, and the
     // reply takes the first encoding in the caller's `grpc-accept-encoding`
@@ -167,7 +182,8 @@ pub async fn run(
             files.server_key_pem,
         )))?;
     }
-    builder
+    let cutoff_worker = tokio::spawn(CutoffWorker::new(cutoff_app).run(must_exit));
+    let served = builder
         .timeout(Duration::from_secs(120))
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
@@ -180,7 +196,11 @@ pub async fn run(
         ))
         .add_service(service)
         .serve_with_incoming_shutdown(limited_incoming(listener), shutdown)
-        .await?;
+        .await;
+    if let Err(e) = cutoff_worker.await {
+        tracing::error!(error = %e, "the cut-off worker failed");
+    }
+    served?;
     Ok(())
 }
 

@@ -118,9 +118,9 @@ pub fn check_hub_address(hub: &str) -> Result<(), InitError> {
 /// HLC never goes backwards), which the tests check.
 #[allow(clippy::disallowed_methods)] // The seam itself.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
-    let offset = std::env::var("LIANFANG_CLOCK_OFFSET_SECS")
+    let offset = std::env::var(lianfang_proto::clock::OFFSET_VAR)
         .ok()
-        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|s| lianfang_proto::clock::parse_offset_secs(&s).ok())
         .unwrap_or(0);
     chrono::Utc::now() + chrono::Duration::seconds(offset)
 }

@@ -4,6 +4,7 @@
 //! - [`pb`]: types generated from `proto/lianfang.proto`.
 //! - [`columns`]: the ledgers' column headers (import and export).
 //! - [`bundle`]: sealed bundle files (pending changes carried on a USB stick).
+//! - [`clock`]: the clock offset (`LIANFANG_CLOCK_OFFSET_SECS`) both sides accept.
 //! - [`digest`]: order-independent digests of a compound's records, by bucket.
 //! - [`hlc`]: hybrid logical clock stamps.
 //! - [`kinds`]: the record kinds: the registry, one module per kind (its
@@ -23,6 +24,7 @@ pub mod pb {
     tonic::include_proto!("lianfang.v1");
 }
 pub mod bundle;
+pub mod clock;
 pub mod columns;
 pub mod digest;
 pub mod hlc;

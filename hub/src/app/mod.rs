@@ -24,7 +24,9 @@ pub use self::privacy::{Mask, Reveal};
 pub use self::tasks::{TaskListError, task_entries};
 use crate::directives::{DirectiveStatus, ProblemStatus, TaskEntryStatus};
 use crate::export::{ExportKind, Row};
-use crate::store::{AuditEntry, BundleImport, DayLog, HubError, HubStore, Table};
+use crate::meeting::{self, Cutoff, HubSettings, SettingError};
+use crate::report::{TableReport, View};
+use crate::store::{AuditEntry, BundleImport, DayLog, HubError, HubStore, SnapshotTaken, Table};
 use privacy::Output;
 
 /// Any error of the application layer, for callers that handle them alike
@@ -36,9 +38,49 @@ pub enum Error {
     Hub(#[from] HubError),
     #[error(transparent)]
     TaskList(#[from] TaskListError),
+    #[error(transparent)]
+    Setting(#[from] SettingError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every setting of the hub: the table's, which every node receives, and
+/// the hub's own (the meeting's cut-off, the street's name), which none does.
+/// Serialised flat, as `config show` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Settings {
+    /// Key regions and isolation period, pushed down to the nodes.
+    #[serde(flatten)]
+    pub table: TableConfig,
+    /// Cut-off and street name, kept at the hub.
+    #[serde(flatten)]
+    pub hub: HubSettings,
+}
+
+/// A change of settings (`config set`); `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsChange {
+    /// New key regions (sent to every node).
+    pub key_regions: Option<Vec<String>>,
+    /// New isolation period in days (sent to every node).
+    pub isolation_days: Option<u32>,
+    /// New cut-off (hub only).
+    pub cutoff: Option<Cutoff>,
+    /// New street name, empty for none (hub only).
+    pub street_name: Option<String>,
+}
+
+impl SettingsChange {
+    /// Whether it changes anything the nodes receive.
+    pub fn touches_nodes(&self) -> bool {
+        self.key_regions.is_some() || self.isolation_days.is_some()
+    }
+
+    /// Whether it changes anything.
+    pub fn is_empty(&self) -> bool {
+        !self.touches_nodes() && self.cutoff.is_none() && self.street_name.is_none()
+    }
+}
 
 /// How far a directive has got with its targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,24 +387,129 @@ impl HubApp {
             .collect())
     }
 
-    /// Changes the table settings and sends them to every compound; returns
-    /// them and the directive's id (0 when no compound is enrolled).
+    /// Changes the settings given: the table's are sent to every compound
+    /// (one configuration directive, only when one of them is given), the
+    /// hub's own are stored and sent nowhere. Returns every setting and the
+    /// directive's id (0 when none was sent). Everything is checked before
+    /// anything is written.
     ///
     /// # Errors
-    /// An empty region list or an isolation period out of range.
-    pub fn set_config(
-        &self,
-        key_regions: Option<Vec<String>>,
-        isolation_days: Option<u32>,
-    ) -> Result<(TableConfig, i64), HubError> {
-        self.store().set_config(key_regions, isolation_days)
+    /// An empty region list, an isolation period out of range, or a bad
+    /// street name; nothing is changed then.
+    pub fn set_config(&self, change: SettingsChange) -> Result<(Settings, i64)> {
+        let street_name = change
+            .street_name
+            .as_deref()
+            .map(meeting::street_name)
+            .transpose()?;
+        let mut store = self.store();
+        let id = if change.touches_nodes() {
+            store
+                .set_config(change.key_regions, change.isolation_days)?
+                .1
+        } else {
+            0
+        };
+        if change.cutoff.is_some() || street_name.is_some() {
+            store.set_hub_settings(change.cutoff, street_name)?;
+        }
+        let settings = Settings {
+            table: store.table_config()?,
+            hub: store.hub_settings()?,
+        };
+        Ok((settings, id))
     }
 
-    /// The current table settings.
+    /// Every setting: the table's and the hub's own.
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn config(&self) -> Result<TableConfig, HubError> {
-        self.store().table_config()
+    pub fn config(&self) -> Result<Settings, HubError> {
+        let store = self.store();
+        Ok(Settings {
+            table: store.table_config()?,
+            hub: store.hub_settings()?,
+        })
+    }
+
+    /// The live daily table for `date` (default: today, China time), with
+    /// what changed since that date's snapshot when there is one.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn table_report(&self, date: Option<chrono::NaiveDate>) -> Result<TableReport, HubError> {
+        let store = self.store();
+        let settings = store.hub_settings()?;
+        let (table, since) = store.table_since_cutoff(date.unwrap_or_else(crate::today))?;
+        let mut report = TableReport::live(table);
+        report.settings = settings;
+        if let Some(since) = since {
+            report.snapshot_at = Some(since.taken_at);
+            report.since_cutoff = since.rows;
+            report.total_since_cutoff = since.total;
+        }
+        Ok(report)
+    }
+
+    /// The snapshot of the daily table for `date` (default: today), exactly
+    /// as it was taken; `None` when none was taken that day.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn table_snapshot(
+        &self,
+        date: Option<chrono::NaiveDate>,
+    ) -> Result<Option<TableReport>, HubError> {
+        let store = self.store();
+        let settings = store.hub_settings()?;
+        let Some((table, taken_at)) = store.table_snapshot(date.unwrap_or_else(crate::today))?
+        else {
+            return Ok(None);
+        };
+        let mut report = TableReport::live(table);
+        report.view = View::Snapshot;
+        report.settings = settings;
+        report.snapshot_at = Some(taken_at);
+        Ok(Some(report))
+    }
+
+    /// Takes the meeting's snapshot of today now (the hub's clock),
+    /// replacing an earlier one of today.
+    ///
+    /// # Errors
+    /// SQLite errors; nothing is written then.
+    pub fn take_snapshot(&self) -> Result<SnapshotTaken, HubError> {
+        let now = crate::now();
+        let taken = self
+            .store()
+            .take_snapshot(meeting::date_at(now), now, true)?;
+        Ok(taken.expect("a snapshot that replaces is always taken"))
+    }
+
+    /// What the cut-off worker does at `now`: take today's snapshot (the
+    /// cut-off has passed and none exists) or wait.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn cutoff_due(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<meeting::Next, HubError> {
+        let store = self.store();
+        let cutoff = store.hub_settings()?.cutoff;
+        let taken = store.snapshot_taken_at(meeting::date_at(now))?.is_some();
+        Ok(meeting::next(now, cutoff, taken))
+    }
+
+    /// Takes the snapshot of `date` now unless one of `date` exists
+    /// (decided inside the write transaction); `None` when one did.
+    ///
+    /// # Errors
+    /// SQLite errors; nothing is written then.
+    pub fn take_due_snapshot(
+        &self,
+        date: chrono::NaiveDate,
+    ) -> Result<Option<SnapshotTaken>, HubError> {
+        self.store().take_snapshot(date, crate::now(), false)
     }
 }

@@ -15,7 +15,14 @@ mod auth;
 mod bundle;
 mod day_log;
 mod digests;
+mod settings;
+mod snapshot;
 mod table;
+
+pub use snapshot::{
+    MeetingReport, ReportRow, Revisions, SinceCutoff, SnapshotTaken, StoredRows, revisions,
+    total_revisions,
+};
 
 use std::path::{Path, PathBuf};
 
@@ -331,6 +338,7 @@ impl HubStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA_SQL)?;
+        conn.execute_batch(snapshot::SNAPSHOT_SQL)?;
         crate::kinds::create_tables(&conn)?;
         crate::aggregates::ensure(&mut conn)?;
         let store = HubStore {
