@@ -303,6 +303,31 @@ async fn log_of_every_kind_through_the_binaries_and_a_cut_link() {
         "{text}"
     );
 
+    // The meeting's snapshot of 2020-02-10, with the hub's clock at noon
+    // that day (China time).
+    let noon = chrono::DateTime::parse_from_rfc3339("2020-02-10T04:00:00Z").unwrap();
+    #[allow(clippy::disallowed_methods)] // The real clock, to shift the hub's.
+    let offset = (noon.timestamp() - chrono::Utc::now().timestamp()).to_string();
+    lianfang_tests::ok_with(
+        "lianfang-hub",
+        &["snapshot", "--data", hub],
+        &[("LIANFANG_CLOCK_OFFSET_SECS", offset.as_str())],
+    );
+    let at_cutoff = hub_log(hub, "2020-02-10");
+    assert!(
+        at_cutoff["snapshot_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2020-02-10T04:00")
+    );
+    assert_eq!(at_cutoff["compounds"][0]["since_cutoff"], json!({}));
+    let none = run(
+        "lianfang-hub",
+        &["log", "--data", hub, "--date", "2020-02-09", "--snapshot"],
+    );
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no snapshot of 2020-02-09"));
+
     // An edited ledger, re-imported: a second fever, M2 notified. Only the
     // edited rows change, and both logs follow.
     let edited = write(

@@ -91,6 +91,10 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Print the date's log as the meeting's snapshot holds it (exit 2
+        /// when there is none).
+        #[arg(long)]
+        snapshot: bool,
     },
     /// Export merged records (persons, households or isolations) as CSV or
     /// JSON. ID numbers, phones and names are masked unless --unmasked, which is
@@ -412,10 +416,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data,
             date,
             format,
+            snapshot,
         } => {
             let data = data.context("--data is required")?;
             let date = date.as_deref().map(parse_date).transpose()?;
-            let log = HubApp::open_read_only(&data)?.log(date)?;
+            let app = HubApp::open_read_only(&data)?;
+            let log = if snapshot {
+                let Some(log) = app.log_snapshot(date)? else {
+                    let day = date.unwrap_or_else(lianfang_hub::today);
+                    eprintln!(
+                        "no snapshot of {day}: it is taken at the meeting's cut-off while \
+                         `lianfang-hub serve` runs, or now by `lianfang-hub snapshot`"
+                    );
+                    return Ok(ExitCode::from(NO_SNAPSHOT));
+                };
+                log
+            } else {
+                app.log(date)?
+            };
             out!("{}", report::render_log(&log, format));
         }
         Command::Table {

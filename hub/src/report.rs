@@ -174,46 +174,27 @@ pub fn render_report(report: &TableReport, format: Format) -> String {
             out.push('\n');
             out
         }
-        Format::Csv => {
-            let mut writer = csv::Writer::from_writer(Vec::new());
-            let mut header = vec!["compound", "name"];
-            header.extend(COLUMNS.iter().map(|(key, _)| *key));
-            header.extend(["last_sync", "caught_up", "source", "since_cutoff"]);
-            writer.write_record(&header).expect("in-memory write");
-            let rows = table.compounds.iter().enumerate().map(|(i, row)| {
-                (
-                    row.code.as_str(),
-                    row.name.as_str(),
-                    row.counts,
-                    row.last_sync.as_deref().unwrap_or(""),
-                    if row.caught_up { "true" } else { "false" },
-                    row.source.as_str(),
-                    report.revisions_of(i),
-                )
-            });
-            let total = (
-                "TOTAL",
-                "合计",
-                table.total,
-                "",
-                "",
-                "",
-                report.total_since_cutoff.as_slice(),
-            );
-            for (code, name, counts, last_sync, caught_up, source, revisions) in rows.chain([total])
-            {
-                let mut record = vec![code.to_owned(), name.to_owned()];
-                record.extend(counts.values().iter().map(u64::to_string));
-                record.extend([
-                    last_sync.to_owned(),
-                    caught_up.to_owned(),
-                    source.to_owned(),
-                    revisions_cell(revisions),
-                ]);
-                writer.write_record(&record).expect("in-memory write");
-            }
-            String::from_utf8(writer.into_inner().expect("in-memory flush")).expect("utf-8")
+        Format::Csv => Sheet {
+            title: String::new(),
+            keys: &COLUMNS,
+            rows: table
+                .compounds
+                .iter()
+                .enumerate()
+                .map(|(i, row)| SheetRow {
+                    code: &row.code,
+                    name: &row.name,
+                    values: row.counts.values().to_vec(),
+                    last_sync: row.last_sync.as_deref(),
+                    caught_up: row.caught_up,
+                    source: row.source,
+                    revisions: report.revisions_of(i),
+                })
+                .collect(),
+            total: table.total.values().to_vec(),
+            total_revisions: &report.total_since_cutoff,
         }
+        .csv(),
         Format::Text => text(report),
     }
 }
@@ -314,6 +295,7 @@ struct Sheet<'a> {
     keys: &'a [(&'a str, &'a str)],
     rows: Vec<SheetRow<'a>>,
     total: Vec<u64>,
+    total_revisions: &'a [(&'static str, i64)],
 }
 
 struct SheetRow<'a> {
@@ -323,16 +305,18 @@ struct SheetRow<'a> {
     last_sync: Option<&'a str>,
     caught_up: bool,
     source: Source,
+    /// The keys changed since the cut-off.
+    revisions: &'a [(&'static str, i64)],
 }
 
 impl Sheet<'_> {
-    /// CSV: `compound, name`, the keys, `last_sync, caught_up, source`; a
-    /// final `TOTAL` row.
+    /// CSV: `compound, name`, the keys, `last_sync, caught_up, source,
+    /// since_cutoff`; a final `TOTAL` row.
     fn csv(&self) -> String {
         let mut writer = csv::Writer::from_writer(Vec::new());
         let mut header = vec!["compound", "name"];
         header.extend(self.keys.iter().map(|(key, _)| *key));
-        header.extend(["last_sync", "caught_up", "source"]);
+        header.extend(["last_sync", "caught_up", "source", "since_cutoff"]);
         writer.write_record(&header).expect("in-memory write");
         for row in &self.rows {
             let mut record = vec![row.code.to_owned(), row.name.to_owned()];
@@ -341,12 +325,14 @@ impl Sheet<'_> {
                 row.last_sync.unwrap_or("").to_owned(),
                 row.caught_up.to_string(),
                 row.source.as_str().to_owned(),
+                revisions_cell(row.revisions),
             ]);
             writer.write_record(&record).expect("in-memory write");
         }
         let mut total = vec!["TOTAL".to_owned(), "合计".to_owned()];
         total.extend(self.total.iter().map(u64::to_string));
         total.extend([String::new(), String::new(), String::new()]);
+        total.push(revisions_cell(self.total_revisions));
         writer.write_record(&total).expect("in-memory write");
         String::from_utf8(writer.into_inner().expect("in-memory flush")).expect("utf-8")
     }
@@ -408,6 +394,36 @@ fn align(title: &str, lines: &[Vec<String>]) -> String {
     out
 }
 
+/// The daily log as the street office reads it: live, with what changed
+/// since that date's cut-off when its snapshot exists, or the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogReport {
+    pub log: DayLog,
+    pub view: View,
+    /// When the snapshot of the log's date was taken (RFC 3339), if one was.
+    pub snapshot_at: Option<String>,
+    /// Per row of the live log: the keys changed since the cut-off.
+    pub since_cutoff: Vec<Revisions>,
+    pub total_since_cutoff: Revisions,
+}
+
+impl LogReport {
+    /// The live `log`, with no snapshot to compare with.
+    pub fn live(log: DayLog) -> LogReport {
+        LogReport {
+            log,
+            view: View::Live,
+            snapshot_at: None,
+            since_cutoff: Vec::new(),
+            total_since_cutoff: Revisions::new(),
+        }
+    }
+
+    fn revisions_of(&self, i: usize) -> &[(&'static str, i64)] {
+        self.since_cutoff.get(i).map_or(&[], Vec::as_slice)
+    }
+}
+
 #[derive(Serialize)]
 struct JsonLogRow<'a> {
     compound: &'a str,
@@ -417,36 +433,44 @@ struct JsonLogRow<'a> {
     last_sync: Option<&'a str>,
     caught_up: bool,
     source: &'static str,
+    since_cutoff: JsonRevisions<'a>,
 }
 
 #[derive(Serialize)]
 struct JsonLog<'a> {
     date: String,
+    snapshot_at: Option<&'a str>,
     compounds: Vec<JsonLogRow<'a>>,
     total: &'a DailyLog,
+    total_since_cutoff: JsonRevisions<'a>,
     note: Option<&'a str>,
 }
 
 /// Renders the street's daily log in `format`.
-pub fn render_log(log: &DayLog, format: Format) -> String {
+pub fn render_log(report: &LogReport, format: Format) -> String {
+    let log = &report.log;
     let date = log.date.format("%Y-%m-%d").to_string();
     match format {
         Format::Json => {
             let json = JsonLog {
                 date,
+                snapshot_at: report.snapshot_at.as_deref(),
                 compounds: log
                     .compounds
                     .iter()
-                    .map(|row| JsonLogRow {
+                    .enumerate()
+                    .map(|(i, row)| JsonLogRow {
                         compound: &row.code,
                         name: &row.name,
                         log: &row.log,
                         last_sync: row.last_sync.as_deref(),
                         caught_up: row.caught_up,
                         source: row.source.as_str(),
+                        since_cutoff: JsonRevisions(report.revisions_of(i)),
                     })
                     .collect(),
                 total: &log.total,
+                total_since_cutoff: JsonRevisions(&report.total_since_cutoff),
                 note: log.note.as_deref(),
             };
             let mut out = serde_json::to_string_pretty(&json).expect("log serialises");
@@ -454,22 +478,31 @@ pub fn render_log(log: &DayLog, format: Format) -> String {
             out
         }
         Format::Csv | Format::Text => {
+            let title = match (report.view, &report.snapshot_at) {
+                (View::Snapshot, Some(at)) => {
+                    format!("日志 {date} 例会截点快照（取于 {}）", china_time(at))
+                }
+                _ => format!("日志 {date}"),
+            };
             let sheet = Sheet {
-                title: format!("日志 {date}"),
+                title,
                 keys: &KEYS,
                 rows: log
                     .compounds
                     .iter()
-                    .map(|row| SheetRow {
+                    .enumerate()
+                    .map(|(i, row)| SheetRow {
                         code: &row.code,
                         name: &row.name,
                         values: row.log.values().to_vec(),
                         last_sync: row.last_sync.as_deref(),
                         caught_up: row.caught_up,
                         source: row.source,
+                        revisions: report.revisions_of(i),
                     })
                     .collect(),
                 total: log.total.values().to_vec(),
+                total_revisions: &report.total_since_cutoff,
             };
             if format == Format::Csv {
                 sheet.csv()

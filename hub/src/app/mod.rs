@@ -25,8 +25,8 @@ pub use self::tasks::{TaskListError, task_entries};
 use crate::directives::{DirectiveStatus, ProblemStatus, TaskEntryStatus};
 use crate::export::{ExportKind, Row};
 use crate::meeting::{self, Cutoff, HubSettings, SettingError};
-use crate::report::{TableReport, View};
-use crate::store::{AuditEntry, BundleImport, DayLog, HubError, HubStore, SnapshotTaken, Table};
+use crate::report::{LogReport, TableReport, View};
+use crate::store::{AuditEntry, BundleImport, HubError, HubStore, SnapshotTaken, Table};
 use privacy::Output;
 
 /// Any error of the application layer, for callers that handle them alike
@@ -222,12 +222,42 @@ impl HubApp {
     }
 
     /// The street's daily log for `date` (default: today, China time), with
-    /// the clerk's note.
+    /// the clerk's note and what changed since the date's snapshot.
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn log(&self, date: Option<chrono::NaiveDate>) -> Result<DayLog, HubError> {
-        self.store().day_log(date.unwrap_or_else(crate::today))
+    pub fn log(&self, date: Option<chrono::NaiveDate>) -> Result<LogReport, HubError> {
+        let (log, since) = self
+            .store()
+            .log_since_cutoff(date.unwrap_or_else(crate::today))?;
+        let mut report = LogReport::live(log);
+        if let Some(since) = since {
+            report.snapshot_at = Some(since.taken_at);
+            report.since_cutoff = since.rows;
+            report.total_since_cutoff = since.total;
+        }
+        Ok(report)
+    }
+
+    /// The daily log of `date` (default: today) as the meeting's snapshot
+    /// holds it; `None` when none was taken that day.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn log_snapshot(
+        &self,
+        date: Option<chrono::NaiveDate>,
+    ) -> Result<Option<LogReport>, HubError> {
+        let Some((log, taken_at)) = self
+            .store()
+            .log_snapshot(date.unwrap_or_else(crate::today))?
+        else {
+            return Ok(None);
+        };
+        let mut report = LogReport::live(log);
+        report.view = View::Snapshot;
+        report.snapshot_at = Some(taken_at);
+        Ok(Some(report))
     }
 
     /// Sets the street clerk's note for `date`'s log (an empty text

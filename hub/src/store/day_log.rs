@@ -4,6 +4,7 @@
 use lianfang_proto::kinds::LogBy;
 use lianfang_proto::log::{DailyLog, LogFold};
 
+use super::snapshot::{MeetingReport, ReportRow, SinceCutoff};
 use super::*;
 use crate::kinds::{Storage, storage};
 
@@ -31,7 +32,91 @@ pub struct DayLog {
     pub note: Option<String>,
 }
 
+impl MeetingReport for DayLog {
+    const REPORT: &'static str = "log";
+
+    fn report_rows(&self) -> Vec<ReportRow<'_>> {
+        self.compounds
+            .iter()
+            .map(|row| ReportRow {
+                compound: &row.code,
+                values: log_values(&row.log),
+            })
+            .collect()
+    }
+}
+
+fn log_values(log: &DailyLog) -> Vec<(&'static str, i64)> {
+    lianfang_proto::log::KEYS
+        .iter()
+        .zip(log.values())
+        .map(|((key, _), value)| (*key, i64::try_from(value).unwrap_or(i64::MAX)))
+        .collect()
+}
+
 impl HubStore {
+    /// The live log of `date` and what changed in it since the date's
+    /// snapshot (`None` without one), read in one transaction.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn log_since_cutoff(
+        &self,
+        date: chrono::NaiveDate,
+    ) -> Result<(DayLog, Option<SinceCutoff>)> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
+        let log = self.day_log(date)?;
+        let since = self.since_cutoff(date, &log)?;
+        tx.commit()?;
+        Ok((log, since))
+    }
+
+    /// The daily log of `date` as the snapshot of `date` holds it (figures
+    /// and freshness as they stood; the note as it is now), with when it was
+    /// taken; `None` when there is none.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn log_snapshot(&self, date: chrono::NaiveDate) -> Result<Option<(DayLog, String)>> {
+        let Some((table, taken_at)) = self.table_snapshot(date)? else {
+            return Ok(None);
+        };
+        let values = self.snapshot_rows::<DayLog>(date)?;
+        let compounds: Vec<LogRow> = table
+            .compounds
+            .into_iter()
+            .map(|row| {
+                let stored = values.get(&row.code);
+                let log = DailyLog::from_values(std::array::from_fn(|i| {
+                    stored
+                        .and_then(|v| v.get(lianfang_proto::log::KEYS[i].0))
+                        .map_or(0, |&n| u64::try_from(n).unwrap_or(0))
+                }));
+                LogRow {
+                    code: row.code,
+                    name: row.name,
+                    log,
+                    last_sync: row.last_sync,
+                    caught_up: row.caught_up,
+                    source: row.source,
+                }
+            })
+            .collect();
+        let mut total = DailyLog::default();
+        for row in &compounds {
+            total.add(&row.log);
+        }
+        Ok(Some((
+            DayLog {
+                date,
+                compounds,
+                total,
+                note: self.log_note(date)?,
+            },
+            taken_at,
+        )))
+    }
+
     /// The daily log for `date`: every enrolled compound, sorted by code,
     /// and the street total. The arrivals are the table's.
     ///

@@ -304,8 +304,8 @@ impl HubStore {
             }
         }
         let rows = put_report(&tx, &day, &table)?;
-        // Each further report of the meeting is one call here, e.g.
-        // `put_report(&tx, &day, &self.daily_log(date)?)?;`
+        // Each further report of the meeting is one call here.
+        put_report(&tx, &day, &self.day_log_beside(&table)?)?;
         tx.commit()?;
         Ok(Some(SnapshotTaken {
             date,
