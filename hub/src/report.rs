@@ -89,11 +89,11 @@ pub fn revisions_cell(revisions: &[(&'static str, i64)]) -> String {
 }
 
 /// Revisions in the text table, by the columns' Chinese names: `人数+3 居家隔离-1`.
-fn revisions_text(revisions: &[(&'static str, i64)]) -> String {
+fn revisions_text(keys: &[(&str, &str)], revisions: &[(&'static str, i64)]) -> String {
     revisions
         .iter()
         .map(|(key, delta)| {
-            let zh = COLUMNS
+            let zh = keys
                 .iter()
                 .find(|(k, _)| k == key)
                 .map_or(*key, |(_, zh)| *zh);
@@ -230,60 +230,27 @@ fn title(report: &TableReport) -> String {
 
 fn text(report: &TableReport) -> String {
     let table = &report.table;
-    // The revisions' column only where there is something to compare with.
-    let revised = report.view == View::Live && report.snapshot_at.is_some();
-    let mut header: Vec<String> = vec!["小区".into(), "名称".into()];
-    header.extend(COLUMNS.iter().map(|(_, zh)| (*zh).to_owned()));
-    header.push("同步".into());
-    if revised {
-        header.push("截点后变动".into());
-    }
-    let numbers = 2..2 + COLUMNS.len();
-    let mut lines: Vec<Vec<String>> = vec![header];
-    for (i, row) in table.compounds.iter().enumerate() {
-        let mut line = vec![row.code.clone(), row.name.clone()];
-        line.extend(row.counts.values().iter().map(u64::to_string));
-        line.push(match (&row.last_sync, row.caught_up, row.source) {
-            (None, _, _) => "从未".into(),
-            (Some(at), true, _) => format!("{at} ✓"),
-            (Some(at), false, Source::Reported) => format!("{at} … (自报)"),
-            (Some(at), false, Source::Records) => format!("{at} …"),
-        });
-        if revised {
-            line.push(revisions_text(report.revisions_of(i)));
-        }
-        lines.push(line);
-    }
-    let mut total = vec!["合计".to_owned(), String::new()];
-    total.extend(table.total.values().iter().map(u64::to_string));
-    total.push(String::new());
-    if revised {
-        total.push(revisions_text(&report.total_since_cutoff));
-    }
-    lines.push(total);
-    let n = lines[0].len();
-    let widths: Vec<usize> = (0..n)
-        .map(|i| lines.iter().map(|l| width(&l[i])).max().unwrap_or(0))
-        .collect();
-    let mut out = title(report);
-    out.push('\n');
-    for (k, line) in lines.iter().enumerate() {
-        let cells: Vec<String> = line
+    Sheet {
+        title: title(report),
+        keys: &COLUMNS,
+        rows: table
+            .compounds
             .iter()
-            .zip(&widths)
             .enumerate()
-            .map(|(i, (cell, &w))| {
-                if numbers.contains(&i) && k > 0 {
-                    format!("{}{cell}", " ".repeat(w.saturating_sub(width(cell))))
-                } else {
-                    pad(cell, w)
-                }
+            .map(|(i, row)| SheetRow {
+                code: &row.code,
+                name: &row.name,
+                values: row.counts.values().to_vec(),
+                last_sync: row.last_sync.as_deref(),
+                caught_up: row.caught_up,
+                source: row.source,
+                revisions: report.revisions_of(i),
             })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
+            .collect(),
+        total: table.total.values().to_vec(),
+        total_revisions: &report.total_since_cutoff,
     }
-    out
+    .text(report.view == View::Live && report.snapshot_at.is_some())
 }
 
 /// A report of per-compound figures (the table, the log) as CSV and text
@@ -337,23 +304,33 @@ impl Sheet<'_> {
         String::from_utf8(writer.into_inner().expect("in-memory flush")).expect("utf-8")
     }
 
-    /// Aligned columns headed in Chinese, CJK characters counted double.
-    fn text(&self) -> String {
+    /// Aligned columns headed in Chinese, CJK characters counted double;
+    /// with `revised`, a last column of what changed since the cut-off.
+    fn text(&self, revised: bool) -> String {
         let mut header: Vec<String> = vec!["小区".into(), "名称".into()];
         header.extend(self.keys.iter().map(|(_, zh)| (*zh).to_owned()));
         header.push("同步".into());
+        if revised {
+            header.push("截点后变动".into());
+        }
         let mut lines: Vec<Vec<String>> = vec![header];
         for row in &self.rows {
             let mut line = vec![row.code.to_owned(), row.name.to_owned()];
             line.extend(row.values.iter().map(u64::to_string));
             line.push(freshness(row.last_sync, row.caught_up, row.source));
+            if revised {
+                line.push(revisions_text(self.keys, row.revisions));
+            }
             lines.push(line);
         }
         let mut total = vec!["合计".to_owned(), String::new()];
         total.extend(self.total.iter().map(u64::to_string));
         total.push(String::new());
+        if revised {
+            total.push(revisions_text(self.keys, self.total_revisions));
+        }
         lines.push(total);
-        align(&self.title, &lines)
+        align(&self.title, &lines, 2..2 + self.keys.len())
     }
 }
 
@@ -367,9 +344,9 @@ fn freshness(last_sync: Option<&str>, caught_up: bool, source: Source) -> String
     }
 }
 
-/// `title`, then `lines` in aligned columns: figures (between the name and
-/// the last column) right-aligned below the header.
-fn align(title: &str, lines: &[Vec<String>]) -> String {
+/// `title`, then `lines` in aligned columns, the columns in `numbers`
+/// right-aligned below the header.
+fn align(title: &str, lines: &[Vec<String>], numbers: std::ops::Range<usize>) -> String {
     let n = lines[0].len();
     let widths: Vec<usize> = (0..n)
         .map(|i| lines.iter().map(|l| width(&l[i])).max().unwrap_or(0))
@@ -381,7 +358,7 @@ fn align(title: &str, lines: &[Vec<String>]) -> String {
             .zip(&widths)
             .enumerate()
             .map(|(i, (cell, &w))| {
-                if i >= 2 && i < n - 1 && k > 0 {
+                if numbers.contains(&i) && k > 0 {
                     format!("{}{cell}", " ".repeat(w.saturating_sub(width(cell))))
                 } else {
                     pad(cell, w)
@@ -507,7 +484,7 @@ pub fn render_log(report: &LogReport, format: Format) -> String {
             if format == Format::Csv {
                 sheet.csv()
             } else {
-                let mut out = sheet.text();
+                let mut out = sheet.text(report.view == View::Live && report.snapshot_at.is_some());
                 if let Some(note) = &log.note {
                     out.push_str(&format!("说明: {note}\n"));
                 }
