@@ -436,6 +436,19 @@ fn a_malformed_clock_offset_stops_every_hub_command() {
             );
         }
     }
+    // The node refuses it the same way, before touching anything.
+    let node = root.path().join("node");
+    let out = run_with(
+        "lianfang-node",
+        &["status", "--data", node.to_str().unwrap()],
+        &[("LIANFANG_CLOCK_OFFSET_SECS", "soon")],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("LIANFANG_CLOCK_OFFSET_SECS"),
+        "{}",
+        stderr(&out)
+    );
     let out = run("lianfang-hub", &["table", "--data", hub, "--snapshot"]);
     assert_eq!(
         out.status.code(),

@@ -111,17 +111,39 @@ pub fn check_hub_address(hub: &str) -> Result<(), InitError> {
     }
 }
 
+/// The clock offset (`LIANFANG_CLOCK_OFFSET_SECS`, signed seconds), read
+/// once per process.
+fn clock_offset() -> &'static Result<i64, lianfang_proto::clock::OffsetError> {
+    static OFFSET: std::sync::OnceLock<Result<i64, lianfang_proto::clock::OffsetError>> =
+        std::sync::OnceLock::new();
+    OFFSET.get_or_init(|| match std::env::var(lianfang_proto::clock::OFFSET_VAR) {
+        Ok(value) => lianfang_proto::clock::parse_offset_secs(&value),
+        Err(std::env::VarError::NotPresent) => Ok(0),
+        Err(std::env::VarError::NotUnicode(value)) => Err(lianfang_proto::clock::OffsetError {
+            value: value.to_string_lossy().into_owned(),
+        }),
+    })
+}
+
+/// Checks `LIANFANG_CLOCK_OFFSET_SECS`: the binary calls this before any
+/// command, so a malformed value stops it instead of being ignored.
+///
+/// # Errors
+/// [`lianfang_proto::clock::OffsetError`] for a value that is not whole
+/// seconds in range.
+pub fn check_clock() -> Result<(), lianfang_proto::clock::OffsetError> {
+    clock_offset().as_ref().map(|_| ()).map_err(Clone::clone)
+}
+
 /// The node's wall clock: the one place it reads the time.
 ///
 /// `LIANFANG_CLOCK_OFFSET_SECS` (signed seconds) shifts it, to reproduce an
 /// office PC whose clock is wrong; record order does not depend on it (the
-/// HLC never goes backwards), which the tests check.
+/// HLC never goes backwards), which the tests check. A malformed value is
+/// refused by [`check_clock`], which the binary runs first.
 #[allow(clippy::disallowed_methods)] // The seam itself.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
-    let offset = std::env::var(lianfang_proto::clock::OFFSET_VAR)
-        .ok()
-        .and_then(|s| lianfang_proto::clock::parse_offset_secs(&s).ok())
-        .unwrap_or(0);
+    let offset = clock_offset().as_ref().copied().unwrap_or(0);
     chrono::Utc::now() + chrono::Duration::seconds(offset)
 }
 

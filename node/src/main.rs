@@ -193,6 +193,8 @@ fn parse_date(s: &str) -> anyhow::Result<chrono::NaiveDate> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Every command reads the node's clock: a malformed offset stops here.
+    lianfang_node::check_clock()?;
     match cli.command {
         Command::Init {
             data,
