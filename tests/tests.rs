@@ -6,6 +6,7 @@ mod architecture;
 mod cli;
 mod convergence;
 mod crash;
+mod daylog;
 mod directives;
 mod fuzz;
 mod interop;
