@@ -1005,7 +1005,7 @@ impl CompoundLedger {
 /// The sub-stream of a compound's seed that the day's ledgers are drawn
 /// from (health checks, services, masks, vehicles, disinfections, hotline,
 /// gates, surveys).
-const DAY_STREAM: u64 = 0x0da7_0f_0c0a_57ee;
+const DAY_STREAM: u64 = 0x000d_a70f_0c0a_57ee;
 
 /// Days of the day's ledgers the generator writes, ending at today.
 const DAYS_OF_WORK: u64 = 30;

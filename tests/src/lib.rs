@@ -411,7 +411,7 @@ pub fn log_oracle(ledger: &CompoundLedger, date: NaiveDate, config: &TableConfig
         let first = v.plate.chars().next().expect("a plate");
         let province = PLATE_PROVINCES.split('·').map(str::trim).find_map(|entry| {
             let (c, name) = entry.split_once(' ')?;
-            (c.chars().next() == Some(first)).then_some(name.trim())
+            c.starts_with(first).then_some(name.trim())
         });
         if province.is_some_and(key) {
             log.vehicles_key += 1;
