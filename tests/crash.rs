@@ -20,7 +20,6 @@ use lianfang_proto::{Kind, Lane};
 use lianfang_sim::generate::{self, CompoundLedger, StreetSpec};
 use lianfang_tests::{Serve, bin, ok, oracle};
 
-const LEDGER_KINDS: [Kind; 3] = [Kind::Household, Kind::Person, Kind::Isolation];
 const DATES: [&str; 2] = ["2020-02-10", "2020-02-15"];
 
 fn day(s: &str) -> NaiveDate {
@@ -42,7 +41,7 @@ fn big_compound() -> &'static CompoundLedger {
 
 /// Entries a fresh import of `compound` appends to the log: one per record.
 fn entries_of(compound: &CompoundLedger) -> u64 {
-    (compound.households.len() + compound.persons.len() + compound.isolations.len()) as u64
+    compound.n_records() as u64
 }
 
 /// Random delays (splitmix64), seeded from `LIANFANG_CRASH_SEED` or the clock.
@@ -272,9 +271,8 @@ impl LockProbe {
 fn hub_state(dir: &Path, code: &str) -> (u64, u64) {
     let store = HubStore::open_read_only(dir).unwrap();
     let cursor = store.cursor(code).unwrap();
-    let records = LEDGER_KINDS
-        .iter()
-        .map(|&kind| store.record_count(code, kind).unwrap())
+    let records = Kind::with_ledger()
+        .map(|(kind, _)| store.record_count(code, kind).unwrap())
         .sum();
     (cursor, records)
 }
@@ -287,11 +285,8 @@ fn assert_converged(hub: &Path, node: &Path, compound: &CompoundLedger) {
     assert_eq!(acked, head, "node knows the hub has everything");
     let store = HubStore::open_read_only(hub).unwrap();
     assert_eq!(store.cursor(&compound.code).unwrap(), head);
-    for (kind, n) in [
-        (Kind::Household, compound.households.len()),
-        (Kind::Person, compound.persons.len()),
-        (Kind::Isolation, compound.isolations.len()),
-    ] {
+    for (kind, _) in Kind::with_ledger() {
+        let n = compound.n_of(kind);
         assert_eq!(
             store.record_count(&compound.code, kind).unwrap(),
             n as u64,

@@ -453,6 +453,42 @@ fn assert_valid_ledger(ledger: &Ledger, path: &Path) {
             assert!(validate::parse_date(&p.return_date, today()).is_ok());
         }
     }
+    // The day's kinds: ids and dates as the rules keep them, enums set,
+    // plates normalised, temperatures in range.
+    for (kind, rows) in ledger.kinds() {
+        for row in rows {
+            assert_eq!(row.at.file, file);
+            assert!(!row.id.is_empty(), "{kind:?}: empty id accepted");
+            assert_short("id", &row.id);
+            for day in lianfang_proto::kinds::days(&row.body) {
+                let day = day.trim();
+                if !day.is_empty() {
+                    assert!(
+                        validate::parse_date(day, today()).is_ok(),
+                        "{kind:?}: day {day:?} accepted"
+                    );
+                }
+            }
+        }
+    }
+    for row in &ledger.of::<pb::HealthCheck>() {
+        assert!(validate::TEMPERATURE_TENTHS.contains(&row.body.temperature_tenths));
+        assert_ne!(row.body.slot(), pb::Slot::Unspecified);
+    }
+    for row in &ledger.of::<pb::VehicleCheck>() {
+        assert_eq!(
+            validate::plate::parse_plate(&row.body.plate).as_ref(),
+            Ok(&row.body.plate)
+        );
+        assert_ne!(row.body.action(), pb::VehicleAction::Unspecified);
+    }
+    for row in &ledger.of::<pb::Service>() {
+        assert_ne!(row.body.kind(), pb::ServiceKind::Unspecified);
+    }
+    for row in &ledger.of::<pb::Survey>() {
+        assert_ne!(row.body.source(), pb::SurveySource::Unspecified);
+        assert_ne!(row.body.result(), pb::AnswerResult::Unspecified);
+    }
     for row in &ledger.of::<pb::Isolation>() {
         let i = &row.body;
         assert_eq!(row.at.file, file);
@@ -646,6 +682,26 @@ const PLAUSIBLE: &[&str] = &[
     "户编号",
     "人员编号",
     "隔离编号",
+    "监测编号",
+    "预约编号",
+    "车牌",
+    "上午",
+    "pm",
+    "36.5",
+    "37.3℃",
+    "43.0",
+    "36.55",
+    "鄂A·12345",
+    "鄂a 1234D",
+    "XYZ123",
+    "送餐",
+    "劝返",
+    "未登记",
+    "来电",
+    "2020-02-20 09:30",
+    "2020-02-20 25:00",
+    "1000001",
+    "12.0",
 ];
 
 /// Bytes that trouble a CSV or UTF-8 reader.
@@ -701,37 +757,23 @@ fn quote(cell: &[u8], how: u8) -> Vec<u8> {
     }
 }
 
-const ENGLISH_HEADERS: [&[&str]; 3] = [
-    &["household_id", "building", "unit", "room", "housing"],
-    &[
-        "person_id",
-        "household_id",
-        "name",
-        "phone",
-        "id_number",
-        "nationality",
-        "origin",
-        "return_date",
-        "registered",
-    ],
-    &["isolation_id", "person_id", "kind", "start", "release"],
-];
-
-/// A CSV ledger with a real header and hostile rows.
+/// A CSV ledger of any kind with a real header (Chinese, or the English
+/// names) and hostile rows.
 fn hostile_csv() -> impl Strategy<Value = Vec<u8>> {
+    let n_ledgers = Kind::with_ledger().count();
     (
-        0usize..3,
+        0..n_ledgers,
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
         prop::collection::vec(prop::collection::vec((hostile_cell(), 0u8..4), 0..11), 0..6),
     )
         .prop_map(|(kind, english, bom, crlf, rows)| {
-            let header: Vec<&str> = match (kind, english) {
-                (_, true) => ENGLISH_HEADERS[kind].to_vec(),
-                (0, false) => generate::HOUSEHOLD_HEADERS.to_vec(),
-                (1, false) => generate::PERSON_HEADERS.to_vec(),
-                _ => generate::ISOLATION_HEADERS.to_vec(),
+            let (_, ledger) = Kind::with_ledger().nth(kind).expect("a ledger");
+            let header: Vec<&str> = if english {
+                ledger.columns.iter().map(|c| c.en).collect()
+            } else {
+                ledger.headers()
             };
             let newline: &[u8] = if crlf { b"\r\n" } else { b"\n" };
             let mut out = Vec::new();
@@ -912,6 +954,144 @@ fn fuzz_ledger_xlsx_mutated_workbook() {
     run(500, mutated(valid_xlsx_bytes()), |bytes| {
         std::fs::write(&path, &bytes).unwrap();
         let _ = check_ledger(&path);
+    });
+}
+
+/// A compound with rows in every ledger (home isolations, so checks and
+/// services), built once.
+fn day_compound() -> &'static CompoundLedger {
+    static COMPOUND: OnceLock<CompoundLedger> = OnceLock::new();
+    COMPOUND.get_or_init(|| {
+        let ledger = generate::compound(
+            &StreetSpec {
+                min_households: 60,
+                max_households: 60,
+                ..StreetSpec::demo(1)
+            },
+            0,
+        );
+        for (kind, _) in Kind::with_ledger() {
+            assert!(ledger.n_of(kind) > 0, "{kind:?}");
+        }
+        ledger
+    })
+}
+
+/// Values that are wrong in column `en` of `ledger` whatever the rest of
+/// the row holds (a reference to nothing, a bad date, a value off its
+/// list or range, a text too long, an empty required cell).
+fn bad_cells(ledger: &str, column: &lianfang_proto::kinds::Column) -> Vec<String> {
+    let long = "长".repeat(2001);
+    let mut bad: Vec<String> = match (ledger, column.en) {
+        (_, "person_id" | "household_id") if column.required => vec!["NOPE9".into()],
+        (_, "person_id" | "household_id") => vec!["NOPE9".into(), long],
+        (_, "date" | "received") => {
+            vec!["2020-02-30".into(), "1999-12-31".into(), "明天".into()]
+        }
+        (_, "notified_on" | "collected_on" | "closed") => {
+            vec!["2020-13-01".into(), "1999-12-31".into()]
+        }
+        (_, "reserved_at") => vec!["2020-02-20 25:00".into(), "2020-02-30 10:00".into()],
+        (_, "temperature") => vec!["43.0".into(), "36.55".into(), "34.9".into()],
+        (_, "slot") => vec!["晚上".into()],
+        ("services", "kind") => vec!["洗衣".into()],
+        (_, "quantity") => vec!["0".into(), "11".into(), "五".into()],
+        (_, "phone") => vec!["12345".into()],
+        (_, "plate") => vec!["XYZ123".into(), "鄂A1234".into()],
+        (_, "action") => vec!["放行".into()],
+        (_, "source") => vec!["网上".into()],
+        ("surveys", "result") => vec!["不知道".into()],
+        (_, "temperature_checks" | "parcels") => {
+            vec!["-1".into(), "1000001".into(), "1.5".into()]
+        }
+        _ => vec![long],
+    };
+    if column.required {
+        bad.push(String::new());
+    }
+    bad
+}
+
+/// Each day ledger of a real compound, one random cell of one random row
+/// made bad: the import is refused naming that file, row and column with
+/// a reason, and the node's log is as it was.
+#[test]
+fn fuzz_day_ledgers_with_a_bad_cell_are_refused_naming_it() {
+    let compound = day_compound();
+    let dir = tempfile::tempdir().unwrap();
+    let files = compound.write_csv(&dir.path().join("base")).unwrap();
+    assert_eq!(compound.code, "HM001", "the node's compound");
+    let node = RefCell::new(ImportNode::new());
+    let head = {
+        let mut node = node.borrow_mut();
+        lianfang_node::import::import_files(&mut node.store, &files, today(), 1_582_000_000_000)
+            .expect("the base ledgers import");
+        node.store.head().unwrap()
+    };
+    let day_ledgers: Vec<usize> = (0..files.len()).skip(3).collect();
+    let strategy = (
+        prop::sample::select(day_ledgers),
+        any::<Index>(),
+        any::<Index>(),
+        any::<Index>(),
+    );
+    run(300, strategy, |(l, row, column, value)| {
+        let rows = compound.ledgers()[l];
+        let ledger = rows.kind().ledger().expect("a ledger");
+        let row = row.index(rows.n_rows());
+        let c = column.index(ledger.columns.len());
+        let bad = bad_cells(ledger.name, &ledger.columns[c]);
+        let bad = &bad[value.index(bad.len())];
+        // The ledger's CSV with that one cell replaced.
+        let path = dir.path().join(format!("{}.csv", ledger.name));
+        let mut text = ledger.headers().join(",");
+        for i in 0..rows.n_rows() {
+            let mut cells = rows.cells(i);
+            if i == row {
+                cells[c].clone_from(bad);
+            }
+            assert!(
+                cells.iter().all(|c| !c.contains([',', '"', '\n'])),
+                "{cells:?}"
+            );
+            text.push('\n');
+            text.push_str(&cells.join(","));
+        }
+        std::fs::write(&path, text).unwrap();
+        let mut paths = files.clone();
+        paths[l] = path.clone();
+
+        let mut node = node.borrow_mut();
+        let result = lianfang_node::import::import_files(
+            &mut node.store,
+            &paths,
+            today(),
+            1_582_000_000_000,
+        );
+        let what = format!(
+            "{} row {} column {}: {bad:.20?}",
+            ledger.name,
+            row + 2,
+            ledger.columns[c].en
+        );
+        let e = match result {
+            Err(lianfang_node::import::ImportError::Ledger(e)) => e,
+            other => panic!("{what}: {other:?}"),
+        };
+        assert_eq!(e.file, path.display().to_string(), "{what}: {e}");
+        assert_eq!(e.row, Some(row + 2), "{what}: {e}");
+        assert_eq!(
+            e.column.as_deref(),
+            Some(ledger.columns[c].en),
+            "{what}: {e}"
+        );
+        assert!(!e.reason.trim().is_empty(), "{what}: {e}");
+        assert_clear_ledger_error(&e, &path);
+        assert_eq!(
+            node.store.head().unwrap(),
+            head,
+            "{what}: something was applied"
+        );
     });
 }
 
@@ -1649,11 +1829,8 @@ async fn hub_still_syncs(hub: &TestHub, index: usize) {
         .expect("a normal sync after the hostile traffic");
     assert_eq!(report.cursor, report.head);
     let store = hub.store();
-    for (kind, n) in [
-        (Kind::Household, ledger.households.len()),
-        (Kind::Person, ledger.persons.len()),
-        (Kind::Isolation, ledger.isolations.len()),
-    ] {
+    for (kind, _) in Kind::with_ledger() {
+        let n = ledger.n_of(kind);
         assert_eq!(
             store.record_count(&ledger.code, kind).unwrap(),
             n as u64,

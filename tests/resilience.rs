@@ -57,8 +57,7 @@ async fn lost_hub_rows_are_found_by_digest_and_only_their_buckets_resent() {
         .await
         .unwrap();
     assert_eq!(repair.digests_agree, Some(true));
-    let total =
-        (compound.households.len() + compound.persons.len() + compound.isolations.len()) as u64;
+    let total = compound.n_records() as u64;
     assert!(
         repair.repaired > 0 && repair.repaired * 4 < total,
         "resent {} of {total}: only the differing buckets",

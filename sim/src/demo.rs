@@ -1,6 +1,7 @@
 //! The main job: a generated street, a hub and one node per compound on
 //! loopback, each node behind its own poor link (latency, 2 Mbit/s, cuts),
-//! importing its ledger and syncing over real gRPC; then the day's notice
+//! importing its eleven ledgers (the population's and the day's work) and
+//! syncing over real gRPC; then the day's notice
 //! down and the receipts back; then the daily table, and whether the hub
 //! equals what the compounds hold, by digests and by table.
 
@@ -108,16 +109,14 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
         spec.compounds, spec.min_households, spec.max_households, spec.seed
     );
     let street = generate::street(&spec);
-    let n_records: u64 = street
-        .iter()
-        .map(|c| (c.households.len() + c.persons.len() + c.isolations.len()) as u64)
-        .sum();
-    eprintln!(
-        "  {} households, {} persons, {} isolations",
-        street.iter().map(|c| c.households.len()).sum::<usize>(),
-        street.iter().map(|c| c.persons.len()).sum::<usize>(),
-        street.iter().map(|c| c.isolations.len()).sum::<usize>()
-    );
+    let n_records: u64 = street.iter().map(|c| c.n_records() as u64).sum();
+    let per_ledger: Vec<String> = lianfang_proto::kinds::Kind::with_ledger()
+        .map(|(kind, ledger)| {
+            let n: usize = street.iter().map(|c| c.n_of(kind)).sum();
+            format!("{n} {}", ledger.name)
+        })
+        .collect();
+    eprintln!("  {n_records} records: {}", per_ledger.join(", "));
 
     let hub_dir = root.join("hub");
     let mut tokens = Vec::with_capacity(street.len());

@@ -9,6 +9,17 @@
 //! under home (居家) or central (集中) isolation. Every value passes the
 //! ledger rules of DESIGN.md ("Compound ledger import").
 //!
+//! The compound's day ("The compound's whole day") fills the other eight
+//! ledgers over the month ending at today, from a stream of the seed of its
+//! own (so the three above do not depend on it): two temperature checks a
+//! day of every home-isolated person (~3% of days missed, ~3% of days one
+//! check missed, 0.4% fevers), services to their households (rubbish 80%,
+//! meals 50%, shopping 35% of days), a mask queue (~¼ of households over
+//! the month, notified a day or two later, mostly collected), 2–8 vehicles
+//! a day (沪 60%, 鄂 5%, most 鄂 turned back), one or two disinfections,
+//! a hotline ticket every other day, a count per gate per day (2–4 gates)
+//! and a few surveys a day.
+//!
 //! Records hold the wire form (`pb::Person::nationality` is `"CN"` for
 //! Chinese nationals); the CSV / xlsx writers print Chinese nationals as an
 //! empty cell or `中国` (a compound's own habit, some compounds mix both).
@@ -17,9 +28,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{Datelike, NaiveDate};
+use lianfang_proto::kinds::{Kind, KindBody};
 use lianfang_proto::pb;
+use lianfang_proto::pb::record::Body;
 use lianfang_proto::validate::gb11643_check_char;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom as _;
 use rand::{Rng, SeedableRng};
 
 // ------------------------------------------------------------------ spec
@@ -128,14 +142,74 @@ pub fn compound_name(index: usize) -> String {
 
 // ------------------------------------------------------------------ ledger
 
-/// One compound's ledgers: `(id, record)` in id order.
+/// One compound's ledgers: `(id, record)` in id order, one field per kind
+/// with a ledger ([`CompoundLedger::ledgers`] sees them all alike).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompoundLedger {
+    /// The compound's code (`HM001`).
     pub code: String,
+    /// The compound's name.
     pub name: String,
+    /// 户: the flats.
     pub households: Vec<(String, pb::Household)>,
+    /// 人员: who lives there, and who came back from where.
     pub persons: Vec<(String, pb::Person)>,
+    /// 隔离: home and central isolations.
     pub isolations: Vec<(String, pb::Isolation)>,
+    /// 健康监测: two temperatures a day of each home-isolated person.
+    pub health_checks: Vec<(String, pb::HealthCheck)>,
+    /// 上门服务: meals, rubbish and shopping for isolated households.
+    pub services: Vec<(String, pb::Service)>,
+    /// 口罩预约: the mask queue, ids in queue order.
+    pub mask_reservations: Vec<(String, pb::MaskReservation)>,
+    /// 车辆排查: vehicles checked at the gates.
+    pub vehicle_checks: Vec<(String, pb::VehicleCheck)>,
+    /// 消毒: disinfection rounds.
+    pub disinfections: Vec<(String, pb::Disinfection)>,
+    /// 12345工单: hotline tickets.
+    pub hotline_tickets: Vec<(String, pb::HotlineTicket)>,
+    /// 门岗统计: one count per gate per day.
+    pub gate_counts: Vec<(String, pb::GateCount)>,
+    /// 排摸: the compound's own surveys of possible returnees.
+    pub surveys: Vec<(String, pb::Survey)>,
+}
+
+/// One ledger of a compound, whatever its kind: what generic code (the
+/// writers, the tests' oracles) needs of it.
+pub trait Rows {
+    /// The kind of its records.
+    fn kind(&self) -> Kind;
+    /// How many rows it has.
+    fn n_rows(&self) -> usize;
+    /// Row `i`'s id.
+    fn id(&self, i: usize) -> &str;
+    /// Row `i` as a record body.
+    fn body(&self, i: usize) -> Body;
+    /// Row `i`'s ledger cells, its id first, as the registry writes them.
+    fn cells(&self, i: usize) -> Vec<String>;
+}
+
+impl<M: KindBody> Rows for Vec<(String, M)> {
+    fn kind(&self) -> Kind {
+        M::KIND
+    }
+
+    fn n_rows(&self) -> usize {
+        self.len()
+    }
+
+    fn id(&self, i: usize) -> &str {
+        &self[i].0
+    }
+
+    fn body(&self, i: usize) -> Body {
+        self[i].1.clone().into_body()
+    }
+
+    fn cells(&self, i: usize) -> Vec<String> {
+        let (id, m) = &self[i];
+        std::iter::once(id.clone()).chain(m.cells()).collect()
+    }
 }
 
 /// CSV / sheet headers, exactly as compounds type them (the ledger format's).
@@ -520,50 +594,101 @@ pub fn compound(spec: &StreetSpec, index: usize) -> CompoundLedger {
 }
 
 impl CompoundLedger {
-    /// Writes `households.csv`, `persons.csv` and `isolations.csv` (UTF-8,
-    /// Chinese headers) into `dir`, creating it if needed; returns the paths.
+    /// Every ledger of the compound, in registry order
+    /// ([`Kind::with_ledger`]).
+    pub fn ledgers(&self) -> [&dyn Rows; 11] {
+        [
+            &self.households,
+            &self.persons,
+            &self.isolations,
+            &self.health_checks,
+            &self.services,
+            &self.mask_reservations,
+            &self.vehicle_checks,
+            &self.disinfections,
+            &self.hotline_tickets,
+            &self.gate_counts,
+            &self.surveys,
+        ]
+    }
+
+    /// Records in all ledgers: what a fresh import writes.
+    pub fn n_records(&self) -> usize {
+        self.ledgers().iter().map(|rows| rows.n_rows()).sum()
+    }
+
+    /// Records of `kind` (0 for a kind without a ledger).
+    pub fn n_of(&self, kind: Kind) -> usize {
+        self.ledgers()
+            .iter()
+            .find(|rows| rows.kind() == kind)
+            .map_or(0, |rows| rows.n_rows())
+    }
+
+    /// Every record as `(kind, id, body)`, ledger by ledger in id order.
+    pub fn bodies(&self) -> impl Iterator<Item = (Kind, &str, Body)> + '_ {
+        self.ledgers().into_iter().flat_map(|rows| {
+            (0..rows.n_rows()).map(move |i| (rows.kind(), rows.id(i), rows.body(i)))
+        })
+    }
+
+    /// The ledger's rows as the compound types them: the registry's cells,
+    /// with Chinese nationals written as an empty cell or `中国` (the
+    /// compound's own habit) in the person ledger.
+    fn typed_rows<'a>(&'a self, rows: &'a dyn Rows) -> impl Iterator<Item = Vec<String>> + 'a {
+        let style = cn_style(&self.code);
+        let nationality = Kind::Person
+            .ledger()
+            .and_then(|l| l.columns.iter().position(|c| c.en == "nationality"));
+        (0..rows.n_rows()).map(move |i| {
+            let mut cells = rows.cells(i);
+            if rows.kind() == Kind::Person
+                && let Some(cell) = nationality.and_then(|n| cells.get_mut(n))
+                && cell == "CN"
+            {
+                cn_label(style, i).clone_into(cell);
+            }
+            cells
+        })
+    }
+
+    /// Writes one CSV per ledger, `<ledger name>.csv` (`households.csv`,
+    /// …, `surveys.csv`; UTF-8, Chinese headers) into `dir`, creating it if
+    /// needed; returns the paths in registry order.
     pub fn write_csv(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir)?;
-        let paths = vec![
-            dir.join("households.csv"),
-            dir.join("persons.csv"),
-            dir.join("isolations.csv"),
-        ];
-        let mut w = csv::Writer::from_path(&paths[0])?;
-        w.write_record(HOUSEHOLD_HEADERS)?;
-        for row in self.household_rows() {
-            w.write_record(row)?;
+        let mut paths = Vec::new();
+        for rows in self.ledgers() {
+            let Some(ledger) = rows.kind().ledger() else {
+                continue;
+            };
+            let path = dir.join(format!("{}.csv", ledger.name));
+            let mut w = csv::Writer::from_path(&path)?;
+            w.write_record(ledger.headers())?;
+            for row in self.typed_rows(rows) {
+                w.write_record(&row)?;
+            }
+            w.flush()?;
+            paths.push(path);
         }
-        w.flush()?;
-        let mut w = csv::Writer::from_path(&paths[1])?;
-        w.write_record(PERSON_HEADERS)?;
-        for row in self.person_rows() {
-            w.write_record(row)?;
-        }
-        w.flush()?;
-        let mut w = csv::Writer::from_path(&paths[2])?;
-        w.write_record(ISOLATION_HEADERS)?;
-        for row in self.isolation_rows() {
-            w.write_record(row)?;
-        }
-        w.flush()?;
         Ok(paths)
     }
 
-    /// Writes one workbook with sheets `households`, `persons`,
-    /// `isolations`; Chinese headers; every cell a string (empty values are
-    /// left as blank cells).
+    /// Writes one workbook with a sheet per ledger, named by the ledger
+    /// (`households`, `persons`, …, `surveys`); Chinese headers; every cell
+    /// a string (empty values are left as blank cells).
     pub fn write_xlsx(&self, path: &Path) -> Result<(), rust_xlsxwriter::XlsxError> {
         use rust_xlsxwriter::{DocProperties, ExcelDateTime, Workbook, Worksheet};
 
-        fn put<const N: usize>(
+        fn put<S: AsRef<str>>(
             ws: &mut Worksheet,
             row: u32,
-            cells: [&str; N],
+            cells: &[S],
         ) -> Result<(), rust_xlsxwriter::XlsxError> {
             for (col, cell) in cells.iter().enumerate() {
+                let cell = cell.as_ref();
                 if !cell.is_empty() {
-                    ws.write_string(row, col as u16, *cell)?;
+                    ws.write_string(row, col as u16, cell)?;
                 }
             }
             Ok(())
@@ -573,73 +698,17 @@ impl CompoundLedger {
         // A fixed creation time keeps the file reproducible.
         let created = ExcelDateTime::from_ymd(2020, 2, 20)?;
         wb.set_properties(&DocProperties::new().set_creation_datetime(&created));
-
-        let ws = wb.add_worksheet().set_name("households")?;
-        put(ws, 0, HOUSEHOLD_HEADERS)?;
-        for (r, row) in self.household_rows().enumerate() {
-            put(ws, r as u32 + 1, row)?;
-        }
-        let ws = wb.add_worksheet().set_name("persons")?;
-        put(ws, 0, PERSON_HEADERS)?;
-        for (r, row) in self.person_rows().enumerate() {
-            put(ws, r as u32 + 1, row)?;
-        }
-        let ws = wb.add_worksheet().set_name("isolations")?;
-        put(ws, 0, ISOLATION_HEADERS)?;
-        for (r, row) in self.isolation_rows().enumerate() {
-            put(ws, r as u32 + 1, row)?;
+        for rows in self.ledgers() {
+            let Some(ledger) = rows.kind().ledger() else {
+                continue;
+            };
+            let ws = wb.add_worksheet().set_name(ledger.name)?;
+            put(ws, 0, &ledger.headers())?;
+            for (r, row) in self.typed_rows(rows).enumerate() {
+                put(ws, r as u32 + 1, &row)?;
+            }
         }
         wb.save(path)
-    }
-
-    fn household_rows(&self) -> impl Iterator<Item = [&str; 5]> + '_ {
-        self.households.iter().map(|(id, h)| {
-            [
-                id.as_str(),
-                h.building.as_str(),
-                h.unit.as_str(),
-                h.room.as_str(),
-                housing_label(h.housing),
-            ]
-        })
-    }
-
-    fn person_rows(&self) -> impl Iterator<Item = [&str; 9]> + '_ {
-        let style = cn_style(&self.code);
-        self.persons.iter().enumerate().map(move |(i, (id, p))| {
-            let nat = if p.nationality == "CN" {
-                cn_label(style, i)
-            } else {
-                p.nationality.as_str()
-            };
-            [
-                id.as_str(),
-                p.household_id.as_str(),
-                p.name.as_str(),
-                p.phone.as_str(),
-                p.id_number.as_str(),
-                nat,
-                p.origin.as_str(),
-                p.return_date.as_str(),
-                if p.registered { "是" } else { "否" },
-            ]
-        })
-    }
-
-    fn isolation_rows(&self) -> impl Iterator<Item = [&str; 5]> + '_ {
-        self.isolations.iter().map(|(id, x)| {
-            [
-                id.as_str(),
-                x.person_id.as_str(),
-                if x.kind == pb::IsolationKind::Central as i32 {
-                    "集中"
-                } else {
-                    "居家"
-                },
-                x.start.as_str(),
-                x.release.as_str(),
-            ]
-        })
     }
 
     /// One day of ledger work, deterministic in `seed` (and the current
@@ -650,6 +719,13 @@ impl CompoundLedger {
     /// `day`, switches housing between 自住 and 出租, starts isolations on
     /// `day`, corrects phone numbers and records early releases on `day`.
     /// Existing ids never change; new ids continue each sequence.
+    ///
+    /// The day's other ledgers get a whole day of work on `day` (from a
+    /// stream of their own, whatever `fraction` is, as long as it is not 0):
+    /// the day's health checks and services of the home-isolated, new mask
+    /// reservations and the queue's notifications and collections, vehicle
+    /// checks, disinfections, hotline tickets received and closed, a count
+    /// per gate and surveys. Call it once per day.
     pub fn edit_day(&mut self, seed: u64, fraction: f64, day: NaiveDate) {
         let fraction = if fraction.is_finite() {
             fraction.clamp(0.0, 1.0)
@@ -912,8 +988,593 @@ impl CompoundLedger {
         for k in sample(&mut rng, releasable.len(), n_misc - n_phone) {
             self.isolations[releasable[k]].1.release = day_s.clone();
         }
+
+        // 7. The day's other ledgers: a whole day of work on `day`, from
+        // a stream of its own.
+        let mut rng = StdRng::seed_from_u64(mix(
+            mix(mix(seed, str_hash(&self.code)), day_n as u64),
+            DAY_STREAM,
+        ));
+        let mut work = DayWork::new(self);
+        work.day(self, &mut rng, day);
     }
 }
+
+// ------------------------------------------------------------------ the day
+
+/// The sub-stream of a compound's seed that the day's ledgers are drawn
+/// from (health checks, services, masks, vehicles, disinfections, hotline,
+/// gates, surveys).
+const DAY_STREAM: u64 = 0x000d_a70f_0c0a_57ee;
+
+/// Days of the day's ledgers the generator writes, ending at today.
+const DAYS_OF_WORK: u64 = 30;
+
+/// A temperature check is missed with these odds (both checks of a day,
+/// or one of them); the person is then unchecked or half checked that day.
+const MISSED_DAY: f64 = 0.03;
+const MISSED_ONE: f64 = 0.03;
+/// Odds that a check reads a fever (37.3 °C or more).
+const FEVER: f64 = 0.004;
+
+/// What one day of a compound's work needs to know of its ledgers, built
+/// once (the persons and isolations do not change within the days).
+struct DayWork {
+    /// Staff (name pools for 测量人, 服务人, 执行人), stable per compound.
+    staff: Vec<String>,
+    volunteers: Vec<String>,
+    /// The compound's gates and each one's share of the traffic.
+    gates: Vec<(&'static str, f64)>,
+    /// Home isolations: (person index, first day, end day exclusive), days
+    /// from CE.
+    home: Vec<(usize, i32, i32)>,
+    /// Household index of each person.
+    household_of: Vec<usize>,
+    /// Households with somebody living there.
+    occupied: Vec<usize>,
+    /// First person of each household, if any.
+    first_person: Vec<Option<usize>>,
+    /// Persons who came back, and those of them not registered.
+    returnees: Vec<usize>,
+    unregistered: Vec<usize>,
+    /// Next number of each day ledger's ids.
+    next: [u64; 8],
+    pools: Pools,
+}
+
+impl DayWork {
+    fn new(ledger: &CompoundLedger) -> Self {
+        let mut fixed = StdRng::seed_from_u64(mix(str_hash(&ledger.code), DAY_STREAM));
+        let pools = Pools::new();
+        let name = |rng: &mut StdRng| {
+            let surname = pick_surname(rng, &pools);
+            let male = rng.random_bool(0.5);
+            chinese_name(rng, &pools, surname, male)
+        };
+        let staff: Vec<String> = (0..4).map(|_| name(&mut fixed)).collect();
+        let volunteers: Vec<String> = (0..6).map(|_| name(&mut fixed)).collect();
+        let n_gates = fixed.random_range(2..=4usize);
+        let mut names = GATES.to_vec();
+        // The main gate first, the others in a compound's own order.
+        names[1..].shuffle(&mut fixed);
+        let weights: Vec<f64> = (0..n_gates)
+            .map(|g| {
+                if g == 0 {
+                    2.0
+                } else {
+                    fixed.random_range(0.4..1.0)
+                }
+            })
+            .collect();
+        let sum: f64 = weights.iter().sum();
+        let gates = (0..n_gates).map(|g| (names[g], weights[g] / sum)).collect();
+
+        let hh: HashMap<&str, usize> = ledger
+            .households
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (id.as_str(), i))
+            .collect();
+        let pp: HashMap<&str, usize> = ledger
+            .persons
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (id.as_str(), i))
+            .collect();
+        let mut first_person = vec![None; ledger.households.len()];
+        let mut household_of = Vec::with_capacity(ledger.persons.len());
+        let (mut returnees, mut unregistered) = (Vec::new(), Vec::new());
+        for (i, (_, p)) in ledger.persons.iter().enumerate() {
+            let h = hh.get(p.household_id.as_str()).copied().unwrap_or(0);
+            household_of.push(h);
+            if let Some(first) = first_person.get_mut(h) {
+                first.get_or_insert(i);
+            }
+            if !p.return_date.is_empty() {
+                returnees.push(i);
+                if !p.registered {
+                    unregistered.push(i);
+                }
+            }
+        }
+        let occupied = (0..ledger.households.len())
+            .filter(|&h| first_person[h].is_some())
+            .collect();
+        let home = ledger
+            .isolations
+            .iter()
+            .filter(|(_, x)| x.kind == pb::IsolationKind::Home as i32)
+            .filter_map(|(_, x)| {
+                let person = *pp.get(x.person_id.as_str())?;
+                let start = parse_date(&x.start)?.num_days_from_ce();
+                let end = parse_date(&x.release).map_or(start + 14, |r| r.num_days_from_ce());
+                Some((person, start, end))
+            })
+            .collect();
+        let next = [
+            next_number(&ledger.health_checks),
+            next_number(&ledger.services),
+            next_number(&ledger.mask_reservations),
+            next_number(&ledger.vehicle_checks),
+            next_number(&ledger.disinfections),
+            next_number(&ledger.hotline_tickets),
+            next_number(&ledger.gate_counts),
+            next_number(&ledger.surveys),
+        ];
+        DayWork {
+            staff,
+            volunteers,
+            gates,
+            home,
+            household_of,
+            occupied,
+            first_person,
+            returnees,
+            unregistered,
+            next,
+            pools,
+        }
+    }
+
+    /// The next id of day ledger `k` (in [`DayWork::next`]'s order).
+    fn id(&mut self, k: usize) -> String {
+        const PREFIXES: [(&str, usize); 8] = [
+            ("HC", 7),
+            ("SR", 7),
+            ("MR", 6),
+            ("VC", 6),
+            ("DS", 5),
+            ("TK", 5),
+            ("GC", 5),
+            ("SU", 6),
+        ];
+        let (prefix, width) = PREFIXES[k];
+        let id = make_id(prefix, self.next[k], width);
+        self.next[k] += 1;
+        id
+    }
+
+    /// One day of the compound's work on `day`, nothing dated after it:
+    /// the day's checks and services of the home-isolated, the mask queue
+    /// moving, vehicles, disinfections, hotline tickets, gate counts and
+    /// surveys.
+    fn day(&mut self, ledger: &mut CompoundLedger, rng: &mut StdRng, day: NaiveDate) {
+        let d = day.num_days_from_ce();
+        let day_s = fmt_date(day);
+        let n_households = ledger.households.len().max(1) as f64;
+        let n_persons = ledger.persons.len() as f64;
+
+        // Home-isolated persons today, in id order, and their households.
+        let mut home: Vec<usize> = self
+            .home
+            .iter()
+            .filter(|(_, start, end)| *start <= d && d < *end)
+            .map(|(p, ..)| *p)
+            .collect();
+        home.sort_unstable();
+        home.dedup();
+        let mut households: Vec<usize> = home.iter().map(|&p| self.household_of[p]).collect();
+        households.sort_unstable();
+        households.dedup();
+
+        // 健康监测: 上午 and 下午, a few missed, a few fevers.
+        for &p in &home {
+            let missed_day = rng.random_bool(MISSED_DAY);
+            let missed_one = if rng.random_bool(MISSED_ONE) {
+                Some(rng.random_range(0..2))
+            } else {
+                None
+            };
+            for (k, slot) in [pb::Slot::Am, pb::Slot::Pm].into_iter().enumerate() {
+                if missed_day || missed_one == Some(k) {
+                    continue;
+                }
+                let fever = rng.random_bool(FEVER);
+                let tenths = if fever {
+                    rng.random_range(373..=389)
+                } else {
+                    358 + rng.random_range(0..=7) + rng.random_range(0..=6)
+                };
+                let symptoms = if fever {
+                    pick(rng, &["", "咳嗽", "乏力", "咽痛", "头痛"]).to_owned()
+                } else {
+                    String::new()
+                };
+                let checked_by = if rng.random_bool(0.85) {
+                    pick_ref(rng, &self.staff[..2]).clone()
+                } else {
+                    String::new()
+                };
+                let id = self.id(0);
+                ledger.health_checks.push((
+                    id,
+                    pb::HealthCheck {
+                        person_id: ledger.persons[p].0.clone(),
+                        date: day_s.clone(),
+                        slot: slot as i32,
+                        temperature_tenths: tenths,
+                        symptoms,
+                        checked_by,
+                    },
+                ));
+            }
+        }
+
+        // 上门服务: rubbish most days, meals and shopping often.
+        for &h in &households {
+            for (kind, odds) in [
+                (pb::ServiceKind::Rubbish, 0.8),
+                (pb::ServiceKind::Meal, 0.5),
+                (pb::ServiceKind::Shopping, 0.35),
+            ] {
+                if !rng.random_bool(odds) {
+                    continue;
+                }
+                let by = pick_ref(rng, &self.volunteers).clone();
+                let note = if rng.random_bool(0.08) {
+                    pick(rng, &["放门口", "已电话告知", "代缴水电费"]).to_owned()
+                } else {
+                    String::new()
+                };
+                let id = self.id(1);
+                ledger.services.push((
+                    id,
+                    pb::Service {
+                        household_id: ledger.households[h].0.clone(),
+                        date: day_s.clone(),
+                        kind: kind as i32,
+                        by,
+                        note,
+                    },
+                ));
+            }
+        }
+
+        // 口罩预约: the queue moves (notified a day or two after reserving,
+        // collected soon after), then today's reservations join it.
+        for (_, m) in ledger.mask_reservations.iter_mut() {
+            let Some(reserved) = parse_date(reserved_day_of(&m.reserved_at)) else {
+                continue;
+            };
+            if m.notified_on.is_empty() {
+                let odds = match (day - reserved).num_days() {
+                    ..=0 => 0.0,
+                    1 => 0.55,
+                    2 => 0.75,
+                    _ => 0.6,
+                };
+                if odds > 0.0 && rng.random_bool(odds) {
+                    m.notified_on = day_s.clone();
+                }
+            }
+            if !m.notified_on.is_empty() && m.collected_on.is_empty() {
+                let odds = if m.notified_on == day_s { 0.3 } else { 0.5 };
+                if rng.random_bool(odds) {
+                    m.collected_on = day_s.clone();
+                }
+            }
+        }
+        let n_masks = poisson(rng, n_households * 0.25 / DAYS_OF_WORK as f64);
+        let mut times: Vec<(u32, u32)> = (0..n_masks)
+            .map(|_| (rng.random_range(7..=21), rng.random_range(0..60)))
+            .collect();
+        times.sort_unstable();
+        for (hour, minute) in times {
+            let resident = !self.occupied.is_empty() && rng.random_bool(0.9);
+            let (name, phone, household_id) = if resident {
+                let h = pick(rng, &self.occupied);
+                let p = self.first_person[h].unwrap_or(0);
+                let person = &ledger.persons[p].1;
+                let phone = if person.phone.is_empty() {
+                    new_phone(rng, 0.0)
+                } else {
+                    person.phone.clone()
+                };
+                let household = if rng.random_bool(0.85) {
+                    ledger.households[h].0.clone()
+                } else {
+                    String::new()
+                };
+                (person.name.clone(), phone, household)
+            } else {
+                let surname = pick_surname(rng, &self.pools);
+                let male = rng.random_bool(0.5);
+                (
+                    chinese_name(rng, &self.pools, surname, male),
+                    new_phone(rng, 0.0),
+                    String::new(),
+                )
+            };
+            let quantity = if rng.random_bool(0.7) {
+                5
+            } else {
+                rng.random_range(1..=10)
+            };
+            let id = self.id(2);
+            ledger.mask_reservations.push((
+                id,
+                pb::MaskReservation {
+                    name,
+                    phone,
+                    household_id,
+                    reserved_at: format!("{day_s} {hour:02}:{minute:02}"),
+                    quantity,
+                    notified_on: String::new(),
+                    collected_on: String::new(),
+                },
+            ));
+        }
+
+        // 车辆排查: a handful a day, some from 湖北, some turned back.
+        for _ in 0..rng.random_range(2..=8) {
+            let (plate, province) = plate(rng);
+            let back_odds = if province == '鄂' { 0.6 } else { 0.06 };
+            let action = if rng.random_bool(back_odds) {
+                pb::VehicleAction::TurnedBack
+            } else {
+                pb::VehicleAction::Registered
+            };
+            let note = match action {
+                pb::VehicleAction::TurnedBack if rng.random_bool(0.5) => "非本小区车辆".to_owned(),
+                pb::VehicleAction::Registered if rng.random_bool(0.1) => "业主车辆".to_owned(),
+                _ => String::new(),
+            };
+            let id = self.id(3);
+            ledger.vehicle_checks.push((
+                id,
+                pb::VehicleCheck {
+                    date: day_s.clone(),
+                    plate,
+                    action: action as i32,
+                    note,
+                },
+            ));
+        }
+
+        // 消毒: one or two rounds.
+        for _ in 0..rng.random_range(1..=2) {
+            let area = pick(rng, AREAS).to_owned();
+            let by = if rng.random_bool(0.9) {
+                pick_ref(rng, &self.staff).clone()
+            } else {
+                String::new()
+            };
+            let id = self.id(4);
+            ledger.disinfections.push((
+                id,
+                pb::Disinfection {
+                    date: day_s.clone(),
+                    area,
+                    by,
+                },
+            ));
+        }
+
+        // 12345工单: open ones get closed, a few new ones come in.
+        for (_, t) in ledger.hotline_tickets.iter_mut() {
+            if t.closed.is_empty() && rng.random_bool(0.4) {
+                t.closed = day_s.clone();
+                t.result =
+                    pick(rng, &["已处理", "已电话回复", "已上门核实", "已转物业"]).to_owned();
+            }
+        }
+        for _ in 0..poisson(rng, 0.5) {
+            let same_day = rng.random_bool(0.2);
+            let (closed, result) = if same_day {
+                (day_s.clone(), "已电话回复".to_owned())
+            } else {
+                (String::new(), String::new())
+            };
+            let id = self.id(5);
+            ledger.hotline_tickets.push((
+                id,
+                pb::HotlineTicket {
+                    received: day_s.clone(),
+                    subject: pick(rng, SUBJECTS).to_owned(),
+                    closed,
+                    result,
+                },
+            ));
+        }
+
+        // 门岗统计: one count per gate.
+        let checks = n_persons * rng.random_range(0.5..0.9);
+        let parcels = n_households * rng.random_range(0.6..1.1);
+        for g in 0..self.gates.len() {
+            let (gate, share) = self.gates[g];
+            let jitter = rng.random_range(0.9..1.1);
+            let id = self.id(6);
+            ledger.gate_counts.push((
+                id,
+                pb::GateCount {
+                    date: day_s.clone(),
+                    gate: gate.to_owned(),
+                    temperature_checks: (checks * share * jitter).round() as u64,
+                    parcels: (parcels * share * jitter).round() as u64,
+                },
+            ));
+        }
+
+        // 排摸: calls, visits and lists; some find unregistered returnees.
+        let n_surveys = poisson(rng, 1.0 + n_households / 800.0);
+        for _ in 0..n_surveys {
+            let source = pick(
+                rng,
+                &[
+                    pb::SurveySource::Call,
+                    pb::SurveySource::Visit,
+                    pb::SurveySource::Visit,
+                    pb::SurveySource::List,
+                ],
+            );
+            let roll: f64 = rng.random();
+            let result = if roll < 0.55 {
+                pb::AnswerResult::Registered
+            } else if roll < 0.7 {
+                pb::AnswerResult::Unregistered
+            } else if roll < 0.9 {
+                pb::AnswerResult::NotLivingHere
+            } else {
+                pb::AnswerResult::Other
+            };
+            let found = match result {
+                pb::AnswerResult::Unregistered if !self.unregistered.is_empty() => {
+                    Some(pick(rng, &self.unregistered))
+                }
+                pb::AnswerResult::Registered | pb::AnswerResult::Unregistered
+                    if !self.returnees.is_empty() && rng.random_bool(0.7) =>
+                {
+                    Some(pick(rng, &self.returnees))
+                }
+                _ => None,
+            };
+            let (name, h) = match found {
+                Some(p) => (ledger.persons[p].1.name.clone(), self.household_of[p]),
+                None => {
+                    let surname = pick_surname(rng, &self.pools);
+                    let male = rng.random_bool(0.5);
+                    let h = rng.random_range(0..ledger.households.len().max(1));
+                    (chinese_name(rng, &self.pools, surname, male), h)
+                }
+            };
+            let address = ledger.households.get(h).map_or_else(
+                || "门岗".to_owned(),
+                |(_, x)| format!("{}号楼{}单元{}室", x.building, x.unit, x.room),
+            );
+            let note = match result {
+                pb::AnswerResult::Unregistered => "已通知登记".to_owned(),
+                pb::AnswerResult::NotLivingHere if rng.random_bool(0.5) => "房屋已出售".to_owned(),
+                _ => String::new(),
+            };
+            let id = self.id(7);
+            ledger.surveys.push((
+                id,
+                pb::Survey {
+                    date: day_s.clone(),
+                    name,
+                    address,
+                    source: source as i32,
+                    result: result as i32,
+                    person_id: found
+                        .map(|p| ledger.persons[p].0.clone())
+                        .unwrap_or_default(),
+                    note,
+                },
+            ));
+        }
+    }
+}
+
+/// The day of a `reserved_at` (`YYYY-MM-DD HH:MM`).
+fn reserved_day_of(reserved_at: &str) -> &str {
+    reserved_at.get(..10).unwrap_or(reserved_at)
+}
+
+/// A count with mean `mean` (Poisson, by Knuth's product of uniforms; the
+/// means here are small).
+fn poisson(rng: &mut StdRng, mean: f64) -> u32 {
+    let limit = (-mean.max(0.0)).exp();
+    let mut product: f64 = rng.random();
+    let mut n = 0;
+    while product > limit && n < 1000 {
+        product *= rng.random::<f64>();
+        n += 1;
+    }
+    n
+}
+
+/// A plate as the gate writes it down, and its province character: mostly
+/// 沪, then the neighbours, some 鄂; one in ten a new-energy plate.
+fn plate(rng: &mut StdRng) -> (String, char) {
+    const PROVINCES: [(char, u32); 10] = [
+        ('沪', 60),
+        ('苏', 9),
+        ('浙', 9),
+        ('皖', 6),
+        ('鄂', 5),
+        ('豫', 3),
+        ('赣', 2),
+        ('鲁', 2),
+        ('京', 2),
+        ('粤', 2),
+    ];
+    const BODY: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+    let mut x = rng.random_range(0..100);
+    let mut province = '沪';
+    for (c, w) in PROVINCES {
+        if x < w {
+            province = c;
+            break;
+        }
+        x -= w;
+    }
+    let mut s = String::with_capacity(12);
+    s.push(province);
+    s.push(char::from(
+        b'A' + rng.random_range(0..if province == '沪' { 14 } else { 26 }),
+    ));
+    if rng.random_bool(0.1) {
+        s.push(if rng.random_bool(0.5) { 'D' } else { 'F' });
+        push_num(&mut s, rng.random_range(0..100_000), 5);
+    } else {
+        for _ in 0..5 {
+            if rng.random_bool(0.2) {
+                s.push(char::from(pick(rng, BODY)));
+            } else {
+                s.push(char::from(b'0' + rng.random_range(0..10)));
+            }
+        }
+    }
+    (s, province)
+}
+
+/// Gates, the main one first.
+const GATES: [&str; 6] = ["南门", "北门", "东门", "西门", "2号门", "车行门"];
+
+/// What gets disinfected.
+const AREAS: &[&str] = &[
+    "全小区公共区域",
+    "电梯轿厢",
+    "楼道扶手",
+    "垃圾箱房",
+    "快递暂存点",
+    "大门岗亭",
+    "健身区",
+    "地下车库",
+];
+
+/// What the hotline is called about.
+const SUBJECTS: &[&str] = &[
+    "楼道堆物",
+    "口罩预约咨询",
+    "隔离户生活物资",
+    "返沪登记咨询",
+    "外来人员进出",
+    "快递进小区",
+    "噪音扰民",
+    "租户返沪未报",
+    "垃圾清运不及时",
+];
 
 /// `amount` distinct indices below `len` (all of them when fewer), in a
 /// deterministic order.
@@ -931,16 +1592,6 @@ fn next_number<T>(rows: &[(String, T)]) -> u64 {
         .max()
         .unwrap_or(0)
         + 1
-}
-
-fn housing_label(h: i32) -> &'static str {
-    if h == pb::Housing::Rented as i32 {
-        "出租"
-    } else if h == pb::Housing::Vacant as i32 {
-        "空置"
-    } else {
-        "自住"
-    }
 }
 
 fn iso_kind(central: bool) -> i32 {
@@ -1106,13 +1757,32 @@ impl<'a> Gen<'a> {
             }
         }
 
-        CompoundLedger {
+        let mut ledger = CompoundLedger {
             code,
             name,
             households,
             persons: self.persons,
             isolations: self.isolations,
+            health_checks: Vec::new(),
+            services: Vec::new(),
+            mask_reservations: Vec::new(),
+            vehicle_checks: Vec::new(),
+            disinfections: Vec::new(),
+            hotline_tickets: Vec::new(),
+            gate_counts: Vec::new(),
+            surveys: Vec::new(),
+        };
+        // The day's other ledgers come from a stream of their own, so the
+        // households, persons and isolations of a seed never change.
+        let mut rng =
+            StdRng::seed_from_u64(mix(mix(self.spec.seed, self.index as u64 + 1), DAY_STREAM));
+        let today = self.spec.today;
+        let first = today - chrono::Days::new(DAYS_OF_WORK - 1);
+        let mut work = DayWork::new(&ledger);
+        for day in first.iter_days().take_while(|d| *d <= today) {
+            work.day(&mut ledger, &mut rng, day);
         }
+        ledger
     }
 
     fn household_members(&mut self, hid: &str, rented: bool, foreign_share: f64) {
@@ -1369,6 +2039,10 @@ impl Pools {
 
 fn pick<T: Copy>(rng: &mut StdRng, items: &[T]) -> T {
     items[rng.random_range(0..items.len())]
+}
+
+fn pick_ref<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
+    &items[rng.random_range(0..items.len())]
 }
 
 /// Common surnames come first in the list and are drawn more often.
@@ -2331,6 +3005,158 @@ mod tests {
         }
     }
 
+    /// The day's ledgers: every record passes the record rule with the
+    /// generator's today, refers to what exists, ids are unique and in id
+    /// order, and the volumes look like a compound's month.
+    fn check_days(c: &CompoundLedger, today: NaiveDate) {
+        for rows in c.ledgers() {
+            for i in 0..rows.n_rows() {
+                let record = pb::Record {
+                    compound: c.code.clone(),
+                    id: rows.id(i).to_owned(),
+                    stamp: 1 << 16,
+                    origin: "gen".into(),
+                    deleted: false,
+                    body: Some(rows.body(i)),
+                };
+                if let Err(e) = lianfang_proto::validate::check_record(&record, today) {
+                    panic!("{} {}: {e:?}", c.code, record.id);
+                }
+                if i > 0 {
+                    assert!(
+                        rows.id(i - 1) < rows.id(i),
+                        "{:?}: ids in order",
+                        rows.kind()
+                    );
+                }
+            }
+        }
+        let hh: HashSet<&str> = c.households.iter().map(|(id, _)| id.as_str()).collect();
+        let pp: HashSet<&str> = c.persons.iter().map(|(id, _)| id.as_str()).collect();
+        for (_, x) in &c.health_checks {
+            assert!(pp.contains(x.person_id.as_str()));
+            assert!(valid_date(&x.date, today));
+        }
+        for (_, x) in &c.services {
+            assert!(hh.contains(x.household_id.as_str()));
+        }
+        for (_, x) in &c.mask_reservations {
+            assert!(x.household_id.is_empty() || hh.contains(x.household_id.as_str()));
+            assert!(x.notified_on.is_empty() || valid_date(&x.notified_on, today));
+            assert!(x.collected_on.is_empty() || valid_date(&x.collected_on, today));
+        }
+        for (_, x) in &c.surveys {
+            assert!(x.person_id.is_empty() || pp.contains(x.person_id.as_str()));
+        }
+        for (_, x) in &c.hotline_tickets {
+            assert!(x.closed.is_empty() || valid_date(&x.closed, today));
+        }
+        // The queue: ids in queue order (reserved_at, then id).
+        for w in c.mask_reservations.windows(2) {
+            assert!(w[0].1.reserved_at <= w[1].1.reserved_at, "{w:?}");
+        }
+    }
+
+    #[test]
+    fn day_ledgers_are_valid_and_lively() {
+        let spec = StreetSpec::demo(8);
+        let street = street(&spec);
+        for c in &street {
+            check_days(c, spec.today);
+        }
+        let today = fmt_date(spec.today);
+        let sum = |f: &dyn Fn(&CompoundLedger) -> usize| street.iter().map(f).sum::<usize>();
+        // Each home-isolated person today is checked twice, a few missed.
+        let checks_today = sum(&|c| {
+            c.health_checks
+                .iter()
+                .filter(|(_, x)| x.date == today)
+                .count()
+        });
+        let home_today = sum(&|c| {
+            let t = spec.today;
+            c.isolations
+                .iter()
+                .filter(|(_, x)| {
+                    let start = parse_date(&x.start).unwrap();
+                    let end = parse_date(&x.release).unwrap_or(start + chrono::Days::new(14));
+                    x.kind == pb::IsolationKind::Home as i32 && start <= t && t < end
+                })
+                .count()
+        });
+        assert!(home_today > 20, "{home_today}");
+        let share = checks_today as f64 / (2 * home_today) as f64;
+        assert!((0.9..1.0).contains(&share), "{share}");
+        let all_checks = sum(&|c| c.health_checks.len());
+        let fevers = sum(&|c| {
+            c.health_checks
+                .iter()
+                .filter(|(_, x)| x.temperature_tenths >= 373)
+                .count()
+        });
+        assert!(
+            fevers > 0 && fevers * 50 < all_checks,
+            "{fevers} of {all_checks}"
+        );
+        // Masks: most notified, most of those collected, the latest waiting.
+        let masks: Vec<&pb::MaskReservation> = street
+            .iter()
+            .flat_map(|c| c.mask_reservations.iter().map(|(_, m)| m))
+            .collect();
+        let notified = masks.iter().filter(|m| !m.notified_on.is_empty()).count();
+        let collected = masks.iter().filter(|m| !m.collected_on.is_empty()).count();
+        assert!(
+            notified * 10 > masks.len() * 8,
+            "{notified} of {}",
+            masks.len()
+        );
+        assert!(collected * 10 > notified * 8, "{collected} of {notified}");
+        assert!(
+            masks
+                .iter()
+                .any(|m| m.reserved_at.starts_with(&today) && m.notified_on.is_empty())
+        );
+        let vehicles: Vec<&pb::VehicleCheck> = street
+            .iter()
+            .flat_map(|c| c.vehicle_checks.iter().map(|(_, v)| v))
+            .collect();
+        assert!(vehicles.iter().any(|v| v.plate.starts_with('鄂')));
+        assert!(vehicles.iter().any(|v| v.plate.starts_with('苏')));
+        assert!(
+            vehicles
+                .iter()
+                .any(|v| v.action == pb::VehicleAction::TurnedBack as i32)
+        );
+        let open = sum(&|c| {
+            c.hotline_tickets
+                .iter()
+                .filter(|(_, t)| t.closed.is_empty())
+                .count()
+        });
+        assert!(open > 0 && open < sum(&|c| c.hotline_tickets.len()));
+        for c in &street {
+            let gates_today = c
+                .gate_counts
+                .iter()
+                .filter(|(_, g)| g.date == today)
+                .count();
+            assert!((2..=4).contains(&gates_today), "{gates_today}");
+            assert_eq!(c.gate_counts.len(), gates_today * DAYS_OF_WORK as usize);
+            assert!((30..=60).contains(&c.disinfections.len()));
+        }
+        let surveys: Vec<&pb::Survey> = street
+            .iter()
+            .flat_map(|c| c.surveys.iter().map(|(_, v)| v))
+            .collect();
+        assert!(surveys.iter().any(|v| !v.person_id.is_empty()));
+        assert!(
+            surveys
+                .iter()
+                .any(|v| v.result == pb::AnswerResult::Unregistered as i32)
+        );
+        assert!(sum(&|c| c.services.len()) > home_today);
+    }
+
     #[test]
     fn codes_and_names() {
         let names: HashSet<String> = (0..167).map(compound_name).collect();
@@ -2348,7 +3174,27 @@ mod tests {
         let c = compound(&StreetSpec::demo(2), 1);
         let dir = tempfile::tempdir().expect("tempdir");
         let paths = c.write_csv(dir.path()).expect("csv");
-        assert_eq!(paths.len(), 3);
+        assert_eq!(paths.len(), 11);
+        for (path, (_, ledger)) in paths.iter().zip(Kind::with_ledger()) {
+            assert!(path.ends_with(format!("{}.csv", ledger.name)), "{path:?}");
+            let text = std::fs::read_to_string(path).expect("read");
+            let header = text.lines().next().expect("header");
+            assert_eq!(header, ledger.headers().join(","));
+            let rows = c
+                .ledgers()
+                .into_iter()
+                .find(|r| r.kind().ledger().is_some_and(|l| l.name == ledger.name));
+            assert_eq!(
+                csv::Reader::from_path(path).expect("csv").records().count(),
+                rows.expect("a field per ledger").n_rows()
+            );
+        }
+        let checks = std::fs::read_to_string(&paths[3]).expect("read");
+        assert!(
+            checks.starts_with("监测编号,人员编号,日期,时段,体温,症状,测量人\n"),
+            "{checks:.80}"
+        );
+        assert!(checks.contains(",上午,") && checks.contains(",下午,"));
         let persons = std::fs::read_to_string(&paths[1]).expect("read");
         assert!(
             persons
@@ -2367,8 +3213,14 @@ mod tests {
         let mut wb: Xlsx<_> = open_workbook(&path).expect("open");
         assert_eq!(
             wb.sheet_names(),
-            vec!["households", "persons", "isolations"]
+            Kind::with_ledger()
+                .map(|(_, l)| l.name.to_owned())
+                .collect::<Vec<_>>()
         );
+        let masks = wb
+            .worksheet_range("mask_reservations")
+            .expect("mask_reservations");
+        assert_eq!(masks.height(), c.mask_reservations.len() + 1);
         let sheet = wb.worksheet_range("persons").expect("persons");
         assert_eq!(sheet.height(), c.persons.len() + 1);
         let header: Vec<String> = sheet
@@ -2470,6 +3322,14 @@ mod tests {
         assert!(near(h, 230_000.0), "{h}");
         assert!(near(p, 540_000.0), "{p}");
         assert!(near(g, 40_000.0), "{g}");
+        let mut total = 0;
+        for (kind, ledger) in Kind::with_ledger() {
+            let n: usize = all.iter().map(|c| c.n_of(kind)).sum();
+            eprintln!("  {}: {n}", ledger.name);
+            total += n;
+        }
+        eprintln!("  all: {total}");
+        assert!(total > 1_000_000, "{total}");
     }
 
     #[test]
@@ -2500,6 +3360,24 @@ mod tests {
         assert_eq!(a.isolations[base.isolations.len()].0, next);
 
         let day_s = fmt_date(day);
+        // The day's other ledgers: a day of work on `day`.
+        check_days(&a, day);
+        let dated = |c: &CompoundLedger| {
+            c.bodies()
+                .filter(|(_, _, b)| lianfang_proto::kinds::days(b)[0] == day_s)
+                .count()
+        };
+        assert_eq!(dated(&base), 0);
+        assert!(a.health_checks.iter().any(|(_, x)| x.date == day_s));
+        assert!(a.gate_counts.iter().any(|(_, x)| x.date == day_s));
+        assert!(dated(&a) > 20, "{}", dated(&a));
+        let notified = base
+            .mask_reservations
+            .iter()
+            .zip(&a.mask_reservations)
+            .filter(|(o, n)| o != n && n.1.notified_on == day_s)
+            .count();
+        assert!(notified > 0, "the queue moves");
         let arrivals = a
             .persons
             .iter()

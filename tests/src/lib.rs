@@ -5,7 +5,9 @@
 //! - [`TestHub`]: the hub's gRPC server in-process on `127.0.0.1:0`.
 //! - [`CutProxy`]: a loopback TCP proxy that cuts the link after N bytes.
 //! - [`bin`]: path of a workspace binary, built once per test run.
-//! - [`oracle`]: the daily table computed straight from a generated ledger.
+//! - [`oracle`]: the daily table computed straight from a generated ledger;
+//!   [`log_oracle`]: the daily log, likewise; [`log_fold`]: the production
+//!   log (`LogFold`) over the same ledger, for comparing the two.
 //! - [`rawgrpc`]: a gRPC client that is not tonic (raw `h2`, frames by hand).
 
 use std::net::SocketAddr;
@@ -16,8 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDate;
 use lianfang_hub::store::HubStore;
+use lianfang_proto::log::DailyLog;
 use lianfang_proto::pb;
-use lianfang_proto::table::DailyCounts;
+use lianfang_proto::table::{DailyCounts, TableConfig};
 use lianfang_sim::generate::CompoundLedger;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -290,6 +293,170 @@ pub fn oracle(ledger: &CompoundLedger, date: NaiveDate) -> DailyCounts {
         }
     }
     c
+}
+
+/// The provinces of DESIGN.md ("The compound's whole day"), as written
+/// there: a plate's first character and the province's full name.
+const PLATE_PROVINCES: &str = "京 北京市 · 津 天津市 · 沪 上海市 · 渝 重庆市 · 冀 河北省 · \
+    豫 河南省 · 云 云南省 · 辽 辽宁省 · 黑 黑龙江省 · 湘 湖南省 · 皖 安徽省 · 鲁 山东省 · \
+    新 新疆维吾尔自治区 · 苏 江苏省 · 浙 浙江省 · 赣 江西省 · 鄂 湖北省 · 桂 广西壮族自治区 · \
+    甘 甘肃省 · 晋 山西省 · 蒙 内蒙古自治区 · 陕 陕西省 · 吉 吉林省 · 闽 福建省 · 贵 贵州省 · \
+    粤 广东省 · 青 青海省 · 藏 西藏自治区 · 川 四川省 · 宁 宁夏回族自治区 · 琼 海南省";
+
+/// The daily log of one compound computed straight from its generated
+/// ledger, following DESIGN.md's definitions ("Daily log") under `config`
+/// (its key regions and isolation period). Written apart from
+/// `lianfang_proto::log` — no `LogFold`, no kind's log rule, no plate
+/// table of the proto crate — so the two check each other.
+pub fn log_oracle(ledger: &CompoundLedger, date: NaiveDate, config: &TableConfig) -> DailyLog {
+    use std::collections::HashSet;
+
+    let day = date.format("%Y-%m-%d").to_string();
+    let d = day.as_str();
+    let key = |name: &str| {
+        config
+            .key_regions
+            .iter()
+            .any(|k| !k.is_empty() && name.trim().starts_with(k.as_str()))
+    };
+    let mut log = DailyLog::default();
+
+    // 排摸.
+    for (_, s) in &ledger.surveys {
+        if s.date == d {
+            log.surveys += 1;
+            if s.result() == pb::AnswerResult::Unregistered {
+                log.surveys_unregistered += 1;
+            }
+        }
+    }
+
+    // 入沪: the table's returned today, key region or not.
+    for (_, p) in &ledger.persons {
+        if p.return_date == d {
+            if key(&p.origin) {
+                log.arrivals_key_today += 1;
+            } else {
+                log.arrivals_other_today += 1;
+            }
+        }
+    }
+
+    // 居家隔离 and its temperatures.
+    let mut home: HashSet<&str> = HashSet::new();
+    for (_, i) in &ledger.isolations {
+        if i.kind() != pb::IsolationKind::Home {
+            continue;
+        }
+        let start = NaiveDate::parse_from_str(&i.start, "%Y-%m-%d").expect("start date");
+        let end = if i.release.is_empty() {
+            start + chrono::Duration::days(i64::from(config.isolation_days))
+        } else {
+            NaiveDate::parse_from_str(&i.release, "%Y-%m-%d").expect("release date")
+        };
+        if start <= date && date < end {
+            home.insert(&i.person_id);
+        }
+    }
+    log.home_isolated_persons = home.len() as u64;
+    log.checks_due = 2 * log.home_isolated_persons;
+    let mut done: HashSet<(&str, i32)> = HashSet::new();
+    let mut checked: HashSet<&str> = HashSet::new();
+    let mut fever: HashSet<&str> = HashSet::new();
+    for (_, c) in &ledger.health_checks {
+        if c.date != d {
+            continue;
+        }
+        checked.insert(&c.person_id);
+        if home.contains(c.person_id.as_str()) {
+            done.insert((&c.person_id, c.slot));
+        }
+        // 37.3 °C or more.
+        if c.temperature_tenths >= 373 {
+            fever.insert(&c.person_id);
+        }
+    }
+    log.checks_done = done.len() as u64;
+    log.unchecked_persons = home.iter().filter(|p| !checked.contains(*p)).count() as u64;
+    log.fever_persons = fever.len() as u64;
+
+    // 上门服务.
+    for (_, s) in &ledger.services {
+        if s.date != d {
+            continue;
+        }
+        match s.kind() {
+            pb::ServiceKind::Meal => log.meals += 1,
+            pb::ServiceKind::Rubbish => log.rubbish += 1,
+            pb::ServiceKind::Shopping => log.shopping += 1,
+            pb::ServiceKind::Unspecified => {}
+        }
+    }
+
+    // 口罩: reserved_at is `YYYY-MM-DD HH:MM`; empty dates never match.
+    for (_, m) in &ledger.mask_reservations {
+        let reserved = &m.reserved_at[..10];
+        log.masks_reserved += u64::from(reserved == d);
+        log.masks_notified += u64::from(m.notified_on == d);
+        log.masks_collected += u64::from(m.collected_on == d);
+        let notified_later = m.notified_on.is_empty() || m.notified_on.as_str() > d;
+        log.masks_waiting += u64::from(reserved <= d && notified_later);
+    }
+
+    // 车辆: a plate's region is its province's full name.
+    for (_, v) in &ledger.vehicle_checks {
+        if v.date != d {
+            continue;
+        }
+        let first = v.plate.chars().next().expect("a plate");
+        let province = PLATE_PROVINCES.split('·').map(str::trim).find_map(|entry| {
+            let (c, name) = entry.split_once(' ')?;
+            c.starts_with(first).then_some(name.trim())
+        });
+        if province.is_some_and(key) {
+            log.vehicles_key += 1;
+        }
+        if v.action() == pb::VehicleAction::TurnedBack {
+            log.vehicles_turned_back += 1;
+        }
+    }
+
+    log.disinfections = ledger
+        .disinfections
+        .iter()
+        .filter(|(_, x)| x.date == d)
+        .count() as u64;
+
+    // 12345.
+    for (_, t) in &ledger.hotline_tickets {
+        log.hotline_received += u64::from(t.received == d);
+        log.hotline_closed += u64::from(t.closed == d);
+        let closed_later = t.closed.is_empty() || t.closed.as_str() > d;
+        log.hotline_open += u64::from(t.received.as_str() <= d && closed_later);
+    }
+
+    // 门岗.
+    for (_, g) in &ledger.gate_counts {
+        if g.date == d {
+            log.gate_temperature_checks += g.temperature_checks;
+            log.parcels += g.parcels;
+        }
+    }
+    log
+}
+
+/// The production daily log of a generated ledger: every record through
+/// `LogFold` (and the table through `TableBuilder`, for the arrivals), as
+/// node and hub compute it.
+pub fn log_fold(ledger: &CompoundLedger, date: NaiveDate, config: &TableConfig) -> DailyLog {
+    let builder = lianfang_proto::table::TableBuilder::new(config, date);
+    let mut counts = DailyCounts::default();
+    let mut fold = lianfang_proto::log::LogFold::new(config, date);
+    for (_, _, body) in ledger.bodies() {
+        lianfang_proto::kinds::count(&body, &builder, &mut counts);
+        fold.add(&body);
+    }
+    fold.finish(&counts)
 }
 
 /// Sets up a node for `ledger` in `dir` (init against `hub_url`, then

@@ -10,7 +10,8 @@ USAGE:
 
 OPTIONS:
     --compounds N    compounds in the street (default 167: ~230k households,
-                     ~540k persons, ~40k isolations)
+                     ~540k persons, ~40k isolations and ~1.2M records of the
+                     day's eight ledgers: ~2.0M records)
     --quick          small run: 12 compounds, fewer repetitions
     --only NAME      run one measurement (and the setup it needs); NAME is one of
                      initial, incremental, thin, apply, table, import, rss,
@@ -41,8 +42,8 @@ MEASUREMENTS:
                  (targets <= 50 ms and <= 1 s); the key regions changed at run
                  time (rebuild time, then the table again); `lianfang-hub table
                  --format json` as a process, median of 5 (target <= 100 ms)
-    import       import_files of the largest compound (2,600 households) into a
-                 fresh node, median of 5 (target <= 1 s)
+    import       import_files of the largest compound (2,600 households, all
+                 eleven ledgers) into a fresh node, median of 5 (target <= 1 s)
     rss          real binaries: node daemon idle (target <= 20 MB) and while
                  syncing a big backlog; hub serving all nodes syncing at once
                  (target <= 200 MB)

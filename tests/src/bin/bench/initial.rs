@@ -32,10 +32,11 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
             dur(took)
         );
         report.info(
-            "setup: ledger import of the whole street (2 threads)",
+            "setup: ledger import of the whole street, eleven ledgers (2 threads)",
             format!(
-                "{} ({} records/s)",
+                "{} for {} records ({} records/s)",
                 dur(took),
+                thousands(n_records as f64),
                 thousands(n_records as f64 / took.as_secs_f64())
             ),
         );
@@ -50,7 +51,7 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
         if args.runs("initial") {
             let rate = totals.sent as f64 / totals.wall.as_secs_f64();
             report.info(
-                "1. initial sync, wall time (plain loopback)",
+                "1. initial sync of all eleven ledgers, wall time (plain loopback)",
                 format!(
                     "{} for {} entries, {} nodes, {} at once",
                     dur(totals.wall),

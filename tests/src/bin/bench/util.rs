@@ -48,8 +48,20 @@ pub(crate) fn median_f(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
+/// Records in all eleven ledgers of a compound: what a fresh import writes.
 pub(crate) fn records_of(c: &CompoundLedger) -> usize {
-    c.households.len() + c.persons.len() + c.isolations.len()
+    c.n_records()
+}
+
+/// Records per ledger over `street`, `households 230,393, …`.
+pub(crate) fn per_ledger(street: &[CompoundLedger]) -> String {
+    lianfang_proto::kinds::Kind::with_ledger()
+        .map(|(kind, ledger)| {
+            let n: usize = street.iter().map(|c| c.n_of(kind)).sum();
+            format!("{} {}", ledger.name, thousands(n as f64))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Prints `stage` with the time since the start.
