@@ -282,9 +282,9 @@ fn each_bad_day_row_names_file_row_column_and_reason_and_changes_nothing() {
             "services.csv",
             "送餐",
             "洗衣",
-            // The column by its English name: `kind` is also the isolation
-            // ledger's, whose header (隔离方式) the error shows today.
-            &["services.csv row 2", "(kind)", "洗衣"],
+            // `kind` is also the isolation ledger's (隔离方式): the error
+            // names the services ledger's header.
+            &["services.csv row 2", "column 服务类型 (kind)", "洗衣"],
         ),
         (
             "mask_reservations.csv",

@@ -226,6 +226,26 @@ async fn log_of_every_kind_through_the_binaries_and_a_cut_link() {
     );
     ok("lianfang-node", &["import", "--data", &node_b, &gates_b[0]]);
 
+    // A bad plate refuses the whole file, said once, naming the cell.
+    let bad = write(
+        &root.path().join("ledger-bad"),
+        &[(
+            "vehicles-bad.csv",
+            "车辆记录编号,日期,车牌,处置,备注\nV9,2020-02-10,鄂A54321,登记,\nV10,2020-02-10,XYZ123,登记,\n",
+        )],
+    );
+    let out = run("lianfang-node", &["import", "--data", &node_a, &bad[0]]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr
+            .matches("vehicles-bad.csv row 3, column 车牌 (plate)")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("XYZ123"), "{stderr}");
+
     // The node's own log needs no link.
     assert_eq!(keys_of(&node_log(&node_a, "2020-02-10")), expected_0210());
     assert_eq!(node_log(&node_a, "2020-02-10")["date"], "2020-02-10");

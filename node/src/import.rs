@@ -19,7 +19,7 @@ use crate::store::{Change, Store, StoreError, WriteSummary};
 /// Errors of an import; nothing was written when one is returned.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{0}")]
+    #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -42,7 +42,7 @@ pub fn import_files(
         return Err(ImportError::NoFiles);
     }
     let ledger = ledger::read_files(paths, today)?;
-    import_ledger(store, ledger, wall_ms)
+    import_ledger(store, ledger, today, wall_ms)
 }
 
 /// Applies an already parsed ledger (see [`import_files`]).
@@ -52,9 +52,10 @@ pub fn import_files(
 pub fn import_ledger(
     store: &mut Store,
     ledger: Ledger,
+    today: chrono::NaiveDate,
     wall_ms: u64,
 ) -> Result<WriteSummary, ImportError> {
-    check_rules(&ledger, crate::today())?;
+    check_rules(&ledger, today)?;
     check_references(store, &ledger)?;
     let changes = ledger.into_rows().map(|(kind, row)| Change {
         kind,

@@ -37,6 +37,10 @@ pub struct RowRef {
     /// 1-based spreadsheet row number: the header is row 1 when nothing
     /// precedes it, the first data row 2.
     pub row: usize,
+    /// The ledger the row is of, once its header told it: column names in
+    /// errors are that ledger's (`kind` is 服务类型 in services, 隔离方式
+    /// in isolations).
+    pub kind: Option<Kind>,
 }
 
 impl fmt::Display for RowRef {
@@ -130,6 +134,8 @@ pub struct LedgerError {
     pub column: Option<String>,
     /// What is wrong: a short lower-case phrase without a trailing period.
     pub reason: String,
+    /// The ledger whose column `column` is, when known.
+    pub kind: Option<Kind>,
 }
 
 impl LedgerError {
@@ -138,13 +144,14 @@ impl LedgerError {
     /// (`household_id`), Chinese (`户编号`) or both (`户编号 (household_id)`),
     /// and is kept as its English name; other text is kept and shown as given.
     pub fn at(at: &RowRef, column: &str, reason: impl Into<String>) -> Self {
-        let column = find_column(column).map_or(column, |c| c.en);
+        let column = find_column(at.kind, column).map_or(column, |c| c.en);
         Self {
             file: at.file.clone(),
             sheet: at.sheet.clone(),
             row: Some(at.row),
             column: Some(column.to_owned()),
             reason: reason.into(),
+            kind: at.kind,
         }
     }
 
@@ -161,6 +168,7 @@ impl LedgerError {
             row,
             column: None,
             reason: reason.into(),
+            kind: None,
         }
     }
 }
@@ -175,7 +183,7 @@ impl fmt::Display for LedgerError {
             write!(f, " row {row}")?;
         }
         if let Some(column) = &self.column {
-            write!(f, ", column {}", column_label(column))?;
+            write!(f, ", column {}", column_label(self.kind, column))?;
         }
         write!(f, ": {}", self.reason)
     }
@@ -224,9 +232,11 @@ pub fn read_files(paths: &[PathBuf], today: NaiveDate) -> Result<Ledger, LedgerE
 
 /// The ledger column `name` stands for: its English name, Chinese header, or
 /// label `证件号码 (id_number)`. Columns of the same name in two kinds agree.
-fn find_column(name: &str) -> Option<&'static Column> {
-    Kind::with_ledger()
-        .flat_map(|(_, ledger)| ledger.columns.iter())
+fn find_column(kind: Option<Kind>, name: &str) -> Option<&'static Column> {
+    // The row's own ledger first: an English name may stand for different
+    // headers in different ledgers.
+    let own = kind.map(columns).unwrap_or_default().iter();
+    own.chain(Kind::with_ledger().flat_map(|(_, ledger)| ledger.columns.iter()))
         .find(|c| {
             c.en == name
                 || c.zh == name
@@ -239,8 +249,8 @@ fn find_column(name: &str) -> Option<&'static Column> {
 }
 
 /// `证件号码 (id_number)` for a known column; anything else as given.
-fn column_label(name: &str) -> String {
-    find_column(name).map_or_else(|| name.to_owned(), |c| format!("{} ({})", c.zh, c.en))
+fn column_label(kind: Option<Kind>, name: &str) -> String {
+    find_column(kind, name).map_or_else(|| name.to_owned(), |c| format!("{} ({})", c.zh, c.en))
 }
 
 /// Whether header text `name` (trimmed) names `column`.
@@ -611,6 +621,7 @@ impl Import {
             file: table.file.clone(),
             sheet: table.sheet.clone(),
             row: header.row,
+            kind: Some(kind),
         };
         let mut positions: HashMap<&'static str, usize> = HashMap::new();
         for (i, name) in names.iter().enumerate() {
@@ -649,6 +660,7 @@ impl Import {
                     file: table.file.clone(),
                     sheet: table.sheet.clone(),
                     row: raw.row,
+                    kind: Some(kind),
                 },
             };
             let id = self.id(kind, &cells)?;
@@ -1291,6 +1303,7 @@ I002,P003,集中,2020-02-10,2020-02-24
             file: "persons.csv".into(),
             sheet: None,
             row: 7,
+            kind: None,
         };
         let err = LedgerError::at(&at, "id_number", "bad check digit: expected 5, found 3");
         assert_eq!(
@@ -1301,6 +1314,7 @@ I002,P003,集中,2020-02-10,2020-02-24
             file: "street.xlsx".into(),
             sheet: Some("persons".into()),
             row: 7,
+            kind: Some(Kind::Person),
         };
         assert_eq!(
             LedgerError::at(&at, "household_id", "no such household H9").to_string(),

@@ -235,11 +235,14 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
         .count();
 
     let table = hub.table(date)?;
+    let log = hub.day_log_beside(&table)?;
     let mut mismatched = Vec::new();
-    for row in &table.compounds {
+    for (row, log_row) in table.compounds.iter().zip(&log.compounds) {
         let store = Store::open(&root.join("nodes").join(&row.code).join("data"))?;
-        let own = store.table(date, &store.table_config()?)?;
-        if own != row.counts || row.digests_agree != Some(true) {
+        let config = store.table_config()?;
+        let own = store.table(date, &config)?;
+        let own_log = store.day_log(date, &config, &own)?;
+        if own != row.counts || own_log != log_row.log || row.digests_agree != Some(true) {
             mismatched.push(row.code.clone());
         }
     }
@@ -257,6 +260,14 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     });
 
     lianfang_hub::out!("{}", report::render(&table, options.format));
+    // The day's log beside the table, as the meeting reads both (with JSON
+    // or CSV on stdout, only the table, so stdout stays one document).
+    if options.format == Format::Text {
+        lianfang_hub::out!(
+            "\n{}",
+            report::render_log(&report::LogReport::live(log), options.format)
+        );
+    }
     eprintln!(
         "{} compounds, {n_records} records in {:.1?}; links carried {:.1} MB up, {:.1} MB down; \
          {} cuts, {resends} resumed sessions",
@@ -276,7 +287,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     let verdict = if mismatched.is_empty() {
         format!(
             "hub equals what the compounds hold: yes — digests agree for {n}/{n} compounds, \
-             and each compound's own table equals its row"
+             and each compound's own table and log equal its rows"
         )
     } else {
         format!(

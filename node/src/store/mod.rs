@@ -240,7 +240,7 @@ impl std::fmt::Display for WriteSummary {
         {
             writeln!(
                 f,
-                "{name:<11} {:>7} added {:>7} updated {:>7} deleted {:>7} unchanged",
+                "{name:<17} {:>7} added {:>7} updated {:>7} deleted {:>7} unchanged",
                 c.added, c.updated, c.deleted, c.unchanged
             )?;
         }
