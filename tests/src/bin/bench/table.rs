@@ -55,6 +55,76 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
                 label,
             );
         }
+        // ------------------------------------------------ 5b. daily log
+        stage(started, "5b. daily log of the whole street");
+        let config = store.table_config()?;
+        for (date, label) in [(spec.today, "today"), (month_back, "a month back")] {
+            let mut times = Vec::new();
+            let mut total = lianfang_proto::log::DailyLog::default();
+            for _ in 0..5 {
+                let t = Instant::now();
+                let log = store.day_log(date)?;
+                times.push(t.elapsed());
+                total = log.total;
+            }
+            // The same figures as the oracle, summed over the street.
+            let mut expected = lianfang_proto::log::DailyLog::default();
+            for compound in street.iter() {
+                expected.add(&lianfang_tests::log_oracle(compound, date, &config));
+            }
+            if total != expected {
+                bail!("the log of {date} differs from the oracle: {total:?} vs {expected:?}");
+            }
+            let m = median(times.clone());
+            eprintln!(
+                "    day_log({date}): {:?}",
+                times.iter().map(|t| dur(*t)).collect::<Vec<_>>()
+            );
+            report.at_most(
+                &format!(
+                    "5b. HubStore::day_log({date}) {label} ({} compounds, median of 5)",
+                    street.len()
+                ),
+                dur(m),
+                m.as_secs_f64(),
+                0.050,
+                "50 ms",
+            );
+        }
+        if let Some(dir) = bins.as_ref() {
+            let mut times = Vec::new();
+            for _ in 0..5 {
+                let t = Instant::now();
+                let out = Command::new(dir.join("lianfang-hub"))
+                    .arg("log")
+                    .arg("--data")
+                    .arg(&hub.dir)
+                    .args(["--date", &spec.today.to_string(), "--format", "json"])
+                    .output()?;
+                times.push(t.elapsed());
+                if !out.status.success() {
+                    bail!(
+                        "lianfang-hub log failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }
+            let m = median(times.clone());
+            eprintln!(
+                "    lianfang-hub log: {:?}",
+                times.iter().map(|t| dur(*t)).collect::<Vec<_>>()
+            );
+            report.at_most(
+                &format!(
+                    "5b. `lianfang-hub log --format json` as a process, today ({} compounds, median of 5)",
+                    street.len()
+                ),
+                dur(m),
+                m.as_secs_f64(),
+                0.100,
+                "100 ms",
+            );
+        }
         drop(store);
         let data = if args.varied { "varied" } else { "default" };
         let hub_bin = bins.as_ref().map(|dir| dir.join("lianfang-hub"));
