@@ -326,6 +326,16 @@ enum ConfigCommand {
     },
 }
 
+/// Says that `date` (default today) has no snapshot; exit 2.
+fn no_snapshot(date: Option<chrono::NaiveDate>) -> ExitCode {
+    let day = date.unwrap_or_else(lianfang_hub::today);
+    eprintln!(
+        "no snapshot of {day}: it is taken at the meeting's cut-off while \
+         `lianfang-hub serve` runs, or now by `lianfang-hub snapshot`"
+    );
+    ExitCode::from(NO_SNAPSHOT)
+}
+
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -423,12 +433,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = HubApp::open_read_only(&data)?;
             let log = if snapshot {
                 let Some(log) = app.log_snapshot(date)? else {
-                    let day = date.unwrap_or_else(lianfang_hub::today);
-                    eprintln!(
-                        "no snapshot of {day}: it is taken at the meeting's cut-off while \
-                         `lianfang-hub serve` runs, or now by `lianfang-hub snapshot`"
-                    );
-                    return Ok(ExitCode::from(NO_SNAPSHOT));
+                    return Ok(no_snapshot(date));
                 };
                 log
             } else {
@@ -446,12 +451,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = HubApp::open_read_only(&data)?;
             let report = if snapshot {
                 let Some(report) = app.table_snapshot(date)? else {
-                    let day = date.unwrap_or_else(lianfang_hub::today);
-                    eprintln!(
-                        "no snapshot of {day}: it is taken at the meeting's cut-off while \
-                         `lianfang-hub serve` runs, or now by `lianfang-hub snapshot`"
-                    );
-                    return Ok(ExitCode::from(NO_SNAPSHOT));
+                    return Ok(no_snapshot(date));
                 };
                 report
             } else {

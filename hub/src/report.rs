@@ -174,27 +174,7 @@ pub fn render_report(report: &TableReport, format: Format) -> String {
             out.push('\n');
             out
         }
-        Format::Csv => Sheet {
-            title: String::new(),
-            keys: &COLUMNS,
-            rows: table
-                .compounds
-                .iter()
-                .enumerate()
-                .map(|(i, row)| SheetRow {
-                    code: &row.code,
-                    name: &row.name,
-                    values: row.counts.values().to_vec(),
-                    last_sync: row.last_sync.as_deref(),
-                    caught_up: row.caught_up,
-                    source: row.source,
-                    revisions: report.revisions_of(i),
-                })
-                .collect(),
-            total: table.total.values().to_vec(),
-            total_revisions: &report.total_since_cutoff,
-        }
-        .csv(),
+        Format::Csv => sheet(report).csv(),
         Format::Text => text(report),
     }
 }
@@ -229,6 +209,11 @@ fn title(report: &TableReport) -> String {
 }
 
 fn text(report: &TableReport) -> String {
+    sheet(report).text(report.view == View::Live && report.snapshot_at.is_some())
+}
+
+/// The table laid out for CSV and text.
+fn sheet(report: &TableReport) -> Sheet<'_> {
     let table = &report.table;
     Sheet {
         title: title(report),
@@ -250,7 +235,6 @@ fn text(report: &TableReport) -> String {
         total: table.total.values().to_vec(),
         total_revisions: &report.total_since_cutoff,
     }
-    .text(report.view == View::Live && report.snapshot_at.is_some())
 }
 
 /// A report of per-compound figures (the table, the log) as CSV and text

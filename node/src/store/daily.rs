@@ -52,11 +52,27 @@ impl Store {
     pub fn table(&self, date: chrono::NaiveDate, config: &TableConfig) -> Result<DailyCounts> {
         let builder = TableBuilder::new(config, date);
         let mut counts = DailyCounts::default();
-        // Record by record, so a large compound never has every body
-        // decoded at once.
+        self.each_live(
+            |kind| kind.spec().in_table,
+            |body| lianfang_proto::kinds::count(body, &builder, &mut counts),
+        )?;
+        Ok(counts)
+    }
+
+    /// Calls `f` with the body of every live record of the kinds `wanted`
+    /// says, record by record, so a large compound never has every body
+    /// decoded at once.
+    ///
+    /// # Errors
+    /// SQLite errors or undecodable bodies.
+    pub(super) fn each_live(
+        &self,
+        wanted: impl Fn(Kind) -> bool,
+        mut f: impl FnMut(&pb::record::Body),
+    ) -> Result<()> {
         let kinds: Vec<String> = Kind::ALL
             .into_iter()
-            .filter(|kind| kind.spec().in_table)
+            .filter(|kind| wanted(*kind))
             .map(|kind| (kind as i64).to_string())
             .collect();
         let mut stmt = self.conn.prepare_cached(&format!(
@@ -68,9 +84,11 @@ impl Store {
             let Some(kind) = Kind::from_i64(row.get(0)?) else {
                 continue;
             };
-            let body = decode_body(kind, row.get_ref(1)?.as_blob().unwrap_or_default())?;
-            lianfang_proto::kinds::count(&body, &builder, &mut counts);
+            f(&decode_body(
+                kind,
+                row.get_ref(1)?.as_blob().unwrap_or_default(),
+            )?);
         }
-        Ok(counts)
+        Ok(())
     }
 }
