@@ -9,7 +9,7 @@
 //! calls with counts of records sharing their days
 //! ([`Kind::log_days`](crate::kinds::Kind::log_days)).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -164,8 +164,8 @@ pub struct LogFold<'a> {
     day: String,
     log: DailyLog,
     home: HashSet<String>,
-    checks: HashSet<(String, i32)>,
-    checked: HashSet<String>,
+    /// Persons checked on the date, each with a bit per slot checked.
+    checks: HashMap<String, u8>,
     fever: HashSet<String>,
 }
 
@@ -178,8 +178,7 @@ impl<'a> LogFold<'a> {
             day: date.format("%Y-%m-%d").to_string(),
             log: DailyLog::default(),
             home: HashSet::new(),
-            checks: HashSet::new(),
-            checked: HashSet::new(),
+            checks: HashMap::new(),
             fever: HashSet::new(),
         }
     }
@@ -202,14 +201,15 @@ impl<'a> LogFold<'a> {
         log.home_isolated_persons = self.home.len() as u64;
         log.checks_due = 2 * log.home_isolated_persons;
         log.checks_done = self
-            .checks
+            .home
             .iter()
-            .filter(|(person, _)| self.home.contains(person))
-            .count() as u64;
+            .filter_map(|person| self.checks.get(person))
+            .map(|slots| u64::from(slots.count_ones()))
+            .sum();
         log.unchecked_persons = self
             .home
             .iter()
-            .filter(|person| !self.checked.contains(*person))
+            .filter(|person| !self.checks.contains_key(*person))
             .count() as u64;
         log.fever_persons = self.fever.len() as u64;
         self.log
@@ -247,9 +247,16 @@ impl<'a> LogFold<'a> {
         if !self.is_today(day) {
             return;
         }
-        self.checks.insert((person.to_owned(), slot));
-        self.checked.insert(person.to_owned());
-        if tenths >= crate::kinds::health_check::FEVER_TENTHS {
+        // A bit per slot (am, pm); most persons are already known, so a key
+        // is allocated only for a new one.
+        let bit = 1u8 << slot.clamp(0, 7);
+        match self.checks.get_mut(person) {
+            Some(slots) => *slots |= bit,
+            None => {
+                self.checks.insert(person.to_owned(), bit);
+            }
+        }
+        if tenths >= crate::kinds::health_check::FEVER_TENTHS && !self.fever.contains(person) {
             self.fever.insert(person.to_owned());
         }
     }

@@ -29,6 +29,9 @@ ON CONFLICT (compound, id) DO UPDATE SET
     kind = excluded.kind, start = excluded.start, release = excluded.release, body = excluded.body
 WHERE (excluded.stamp, excluded.origin) >= (isolation.stamp, isolation.origin)";
 
+    // The log counts home isolations begun by the date.
+    const LOG_ROWS_SQL: &'static str = "kind = 1 AND start <= ?1";
+
     fn columns<'a>(&'a self, values: &mut Vec<&'a dyn ToSql>) {
         values.extend([&self.kind as &dyn ToSql, &self.start, &self.release]);
     }

@@ -31,8 +31,9 @@ use rusqlite::{Connection, params};
 pub(crate) const GENERIC_TABLE: &str = "response";
 
 /// The generic table of the compound's day: kinds the daily log reads by
-/// day, with the days of [`lianfang_proto::kinds::days`] projected and
-/// indexed.
+/// day, with the days of [`lianfang_proto::kinds::days`] projected, and
+/// kept in order of the first of them (one record is still one row, by
+/// `(compound, kind, id)`).
 pub(crate) const DAY_TABLE: &str = "day_record";
 
 const DAY_SCHEMA_SQL: &str = "
@@ -47,9 +48,10 @@ CREATE TABLE IF NOT EXISTS day_record (
     day2     TEXT    NOT NULL,
     day3     TEXT    NOT NULL,
     body     BLOB    NOT NULL,
-    PRIMARY KEY (compound, kind, id)
+    -- Clustered by day, so the log reads a date's records as one range.
+    PRIMARY KEY (day, compound, kind, id)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS day_record_day ON day_record (day);
+CREATE UNIQUE INDEX IF NOT EXISTS day_record_id ON day_record (compound, kind, id);
 ";
 
 const UPSERT_DAY_SQL: &str = "
@@ -97,6 +99,10 @@ pub(crate) trait Projected: KindBody {
     /// Appends the projected values to `values`, in the table's column
     /// order.
     fn columns<'a>(&'a self, values: &mut Vec<&'a dyn ToSql>);
+    /// For a kind the daily log reads whole: an SQL condition on the
+    /// projected columns, with `?1` the date (`YYYY-MM-DD`), that keeps every
+    /// live row the log of that date can count (and may keep more).
+    const LOG_ROWS_SQL: &'static str = "?1 IS NOT NULL";
 }
 
 /// Where a kind's versions are stored.
@@ -109,6 +115,8 @@ pub(crate) enum Storage {
         upsert_sql: &'static str,
         /// Runs `upsert_sql` for one version.
         upsert: fn(&mut rusqlite::Statement<'_>, &pb::Record, &Body) -> rusqlite::Result<usize>,
+        /// [`Projected::LOG_ROWS_SQL`].
+        log_rows_sql: &'static str,
     },
     /// The generic record table, [`GENERIC_TABLE`].
     Generic,
@@ -144,6 +152,7 @@ impl Storage {
             schema_sql: M::SCHEMA_SQL,
             upsert_sql: M::UPSERT_SQL,
             upsert: upsert::<M>,
+            log_rows_sql: M::LOG_ROWS_SQL,
         }
     }
 

@@ -150,14 +150,40 @@ impl HubStore {
         // A database from before the kinds of the day, opened read-only,
         // has no table of the day (nor any of its records).
         let has_day_table = self.has_table(crate::kinds::DAY_TABLE)?;
+        let decode = |kind: Kind, row: &rusqlite::Row<'_>| -> Result<pb::record::Body> {
+            kind.decode_body(row.get_ref(1)?.as_blob().unwrap_or_default())
+                .map_err(|e| HubError::Malformed(e.to_string()))
+        };
+        // The date's records of the day that the log reads whole, in one
+        // pass over the date's index entries.
+        if has_day_table {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT compound, body, kind FROM day_record WHERE day = ?1 AND deleted = 0",
+            )?;
+            let mut rows = stmt.query([&day])?;
+            while let Some(row) = rows.next()? {
+                let Some(kind) = Kind::from_i64(row.get(2)?) else {
+                    continue;
+                };
+                if kind.spec().log != Some(LogBy::Record) {
+                    continue;
+                }
+                if let Some(&i) = index.get(text(row, 0)?) {
+                    folds[i].add(&decode(kind, row)?);
+                }
+            }
+        }
         for kind in Kind::ALL {
             let Some(by) = kind.spec().log else {
                 continue;
             };
-            if matches!(storage(kind), Storage::Day) && !has_day_table {
+            let day_kind = matches!(storage(kind), Storage::Day);
+            if day_kind && !has_day_table {
                 continue;
             }
             match (by, storage(kind)) {
+                // Read above.
+                (LogBy::Record, Storage::Day) => {}
                 // Counted by their days from the aggregate: only groups that
                 // can touch the date (begun by it, not closed before it).
                 (LogBy::Days, Storage::Day) if by_days => {
@@ -174,37 +200,22 @@ impl HubStore {
                         }
                     }
                 }
-                // Read whole, on the date only.
-                (LogBy::Record, Storage::Day) => {
-                    let mut stmt = self.conn.prepare_cached(
-                        "SELECT compound, body FROM day_record
-                         WHERE day = ?1 AND kind = ?2 AND deleted = 0",
-                    )?;
-                    let mut rows = stmt.query(params![day, kind as i64])?;
-                    while let Some(row) = rows.next()? {
-                        if let Some(&i) = index.get(text(row, 0)?) {
-                            let body = kind
-                                .decode_body(row.get_ref(1)?.as_blob().unwrap_or_default())
-                                .map_err(|e| HubError::Malformed(e.to_string()))?;
-                            folds[i].add(&body);
-                        }
-                    }
-                }
-                // Every live record of the kind (isolations: who is
-                // home-isolated on the date), or a kind of the day counted
-                // by its days without the aggregate.
-                (LogBy::Record | LogBy::Days, _) => {
+                // Every live record of the kind its table says the date may
+                // count (isolations: home ones begun by the date), or a kind
+                // of the day counted by its days without the aggregate.
+                (LogBy::Record | LogBy::Days, storage) => {
+                    let rows_sql = match storage {
+                        Storage::Projection { log_rows_sql, .. } => log_rows_sql,
+                        Storage::Generic | Storage::Day => "?1 IS NOT NULL",
+                    };
                     let mut stmt = self.conn.prepare_cached(&format!(
-                        "SELECT compound, body FROM {} WHERE deleted = 0",
+                        "SELECT compound, body FROM {} WHERE deleted = 0 AND ({rows_sql})",
                         record_table(kind)
                     ))?;
-                    let mut rows = stmt.query([])?;
+                    let mut rows = stmt.query([&day])?;
                     while let Some(row) = rows.next()? {
                         if let Some(&i) = index.get(text(row, 0)?) {
-                            let body = kind
-                                .decode_body(row.get_ref(1)?.as_blob().unwrap_or_default())
-                                .map_err(|e| HubError::Malformed(e.to_string()))?;
-                            folds[i].add(&body);
+                            folds[i].add(&decode(kind, row)?);
                         }
                     }
                 }
