@@ -116,12 +116,10 @@ pub fn check_hub_address(hub: &str) -> Result<(), InitError> {
 fn clock_offset() -> &'static Result<i64, lianfang_proto::clock::OffsetError> {
     static OFFSET: std::sync::OnceLock<Result<i64, lianfang_proto::clock::OffsetError>> =
         std::sync::OnceLock::new();
-    OFFSET.get_or_init(|| match std::env::var(lianfang_proto::clock::OFFSET_VAR) {
-        Ok(value) => lianfang_proto::clock::parse_offset_secs(&value),
-        Err(std::env::VarError::NotPresent) => Ok(0),
-        Err(std::env::VarError::NotUnicode(value)) => Err(lianfang_proto::clock::OffsetError {
-            value: value.to_string_lossy().into_owned(),
-        }),
+    OFFSET.get_or_init(|| {
+        lianfang_proto::clock::offset_from(
+            std::env::var_os(lianfang_proto::clock::OFFSET_VAR).as_deref(),
+        )
     })
 }
 

@@ -24,6 +24,21 @@ pub struct OffsetError {
     pub value: String,
 }
 
+/// The offset the variable's value gives: none when it is unset, else as
+/// [`parse_offset_secs`] (a value that is not Unicode is refused).
+///
+/// # Errors
+/// [`OffsetError`] for a value that is not an offset.
+pub fn offset_from(value: Option<&std::ffi::OsStr>) -> Result<i64, OffsetError> {
+    match value.map(std::ffi::OsStr::to_str) {
+        None => Ok(0),
+        Some(Some(text)) => parse_offset_secs(text),
+        Some(None) => Err(OffsetError {
+            value: value.unwrap_or_default().to_string_lossy().into_owned(),
+        }),
+    }
+}
+
 /// Parses an offset in signed whole seconds; white space around it is
 /// ignored, and so is an empty value (no offset).
 ///

@@ -92,28 +92,7 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
             );
         }
         if let Some(dir) = bins.as_ref() {
-            let mut times = Vec::new();
-            for _ in 0..5 {
-                let t = Instant::now();
-                let out = Command::new(dir.join("lianfang-hub"))
-                    .arg("log")
-                    .arg("--data")
-                    .arg(&hub.dir)
-                    .args(["--date", &spec.today.to_string(), "--format", "json"])
-                    .output()?;
-                times.push(t.elapsed());
-                if !out.status.success() {
-                    bail!(
-                        "lianfang-hub log failed: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-            }
-            let m = median(times.clone());
-            eprintln!(
-                "    lianfang-hub log: {:?}",
-                times.iter().map(|t| dur(*t)).collect::<Vec<_>>()
-            );
+            let m = cli_median(&dir.join("lianfang-hub"), "log", &hub.dir, spec.today)?;
             report.at_most(
                 &format!(
                     "5b. `lianfang-hub log --format json` as a process, today ({} compounds, median of 5)",
@@ -130,28 +109,7 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
         let hub_bin = bins.as_ref().map(|dir| dir.join("lianfang-hub"));
         let cli_table = |report: &mut Report, what: &str| -> anyhow::Result<()> {
             let Some(bin) = &hub_bin else { return Ok(()) };
-            let mut times = Vec::new();
-            for _ in 0..5 {
-                let t = Instant::now();
-                let out = Command::new(bin)
-                    .arg("table")
-                    .arg("--data")
-                    .arg(&hub.dir)
-                    .args(["--date", &spec.today.to_string(), "--format", "json"])
-                    .output()?;
-                times.push(t.elapsed());
-                if !out.status.success() {
-                    bail!(
-                        "lianfang-hub table failed: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-            }
-            let m = median(times.clone());
-            eprintln!(
-                "    lianfang-hub table ({what}): {:?}",
-                times.iter().map(|t| dur(*t)).collect::<Vec<_>>()
-            );
+            let m = cli_median(bin, "table", &hub.dir, spec.today)?;
             report.at_most(
                 &format!(
                     "5. `lianfang-hub table --format json` as a process, {what} ({} compounds, median of 5)",
@@ -203,4 +161,36 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     }
 
     Ok(())
+}
+
+/// Runs `lianfang-hub COMMAND --data DIR --date DATE --format json` five
+/// times; the median wall time.
+fn cli_median(
+    bin: &Path,
+    command: &str,
+    dir: &Path,
+    date: chrono::NaiveDate,
+) -> anyhow::Result<Duration> {
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let out = Command::new(bin)
+            .arg(command)
+            .arg("--data")
+            .arg(dir)
+            .args(["--date", &date.to_string(), "--format", "json"])
+            .output()?;
+        times.push(t.elapsed());
+        if !out.status.success() {
+            bail!(
+                "lianfang-hub {command} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    eprintln!(
+        "    lianfang-hub {command}: {:?}",
+        times.iter().map(|t| dur(*t)).collect::<Vec<_>>()
+    );
+    Ok(median(times))
 }
