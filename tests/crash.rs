@@ -548,21 +548,27 @@ fn node_killed_during_sync_resumes_without_loss_or_double_apply() {
 }
 
 /// Every cursor a session starting at `start` can leave between whole
-/// batches in its first ten, when its first batch holds `first` entries and
-/// each next one grows, stays or shrinks as `BatchSizer` may (the sizes
-/// depend on the calls' timing, which the test does not control).
+/// batches in its first ten, when it starts at `first` entries a batch and
+/// each call (the first exchange, which may carry no bulk entries, too)
+/// grows, keeps or shrinks the size as `BatchSizer` may (the sizes depend
+/// on the calls' timing, which the test does not control).
 fn batch_ends(start: u64, head: u64, first: u64) -> std::collections::HashSet<u64> {
     let (min, max) = (16u64, 20_000u64);
+    let next_sizes = |size: u64| [(size + size / 2 + 1).min(max), size, (size / 2).max(min)];
     let mut ends = std::collections::HashSet::from([start, head]);
     let mut seen = std::collections::HashSet::new();
-    let mut todo = vec![(start, first.clamp(min, max), 0)];
+    let first = first.clamp(min, max);
+    let mut todo: Vec<(u64, u64, u32)> = std::iter::once(first)
+        .chain(next_sizes(first))
+        .map(|size| (start, size, 0))
+        .collect();
     while let Some((at, size, depth)) = todo.pop() {
         if at >= head || depth == 10 || !seen.insert((at, size)) {
             continue;
         }
         let next = (at + size).min(head);
         ends.insert(next);
-        for size in [(size + size / 2 + 1).min(max), size, (size / 2).max(min)] {
+        for size in next_sizes(size) {
             todo.push((next, size, depth + 1));
         }
     }
