@@ -54,8 +54,9 @@ fn production_crates_link_only_their_own_side() {
     // dir → the lianfang crates it may depend on, exactly.
     let allowed: BTreeMap<&str, &[&str]> = BTreeMap::from([
         ("proto", &[][..]),
-        ("node", &["lianfang-proto"][..]),
-        ("hub", &["lianfang-proto"][..]),
+        ("node", &["lianfang-proto", "lianfang-web"][..]),
+        ("hub", &["lianfang-proto", "lianfang-web"][..]),
+        ("web", &[][..]),
         (
             "sim",
             &["lianfang-hub", "lianfang-node", "lianfang-proto"][..],
@@ -67,6 +68,7 @@ fn production_crates_link_only_their_own_side() {
                 "lianfang-node",
                 "lianfang-proto",
                 "lianfang-sim",
+                "lianfang-web",
             ][..],
         ),
     ]);

@@ -22,4 +22,5 @@ mod security;
 mod simulation;
 mod skew;
 mod sync;
+mod web_guard;
 mod worker;

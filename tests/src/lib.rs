@@ -25,6 +25,8 @@ use lianfang_sim::generate::CompoundLedger;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
+pub mod browser;
+pub mod http1;
 pub mod rawgrpc;
 
 /// A hub serving on loopback in this process, with its data in a temp dir.
