@@ -29,8 +29,11 @@ ON CONFLICT (compound, id) DO UPDATE SET
     kind = excluded.kind, start = excluded.start, release = excluded.release, body = excluded.body
 WHERE (excluded.stamp, excluded.origin) >= (isolation.stamp, isolation.origin)";
 
-    // The log counts home isolations begun by the date.
-    const LOG_ROWS_SQL: &'static str = "kind = 1 AND start <= ?1";
+    // The log counts home isolations begun by the date and not ended before
+    // it: released after it, or (without a release) begun less than an
+    // isolation period before it (`TableConfig::isolation_end`). An unreadable
+    // release falls to the second test, as the fold does.
+    const LOG_ROWS_SQL: &'static str = "kind = 1 AND start <= ?1 AND (release > ?1 OR start > ?2)";
 
     fn columns<'a>(&'a self, values: &mut Vec<&'a dyn ToSql>) {
         values.extend([&self.kind as &dyn ToSql, &self.start, &self.release]);

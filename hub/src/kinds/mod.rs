@@ -100,9 +100,11 @@ pub(crate) trait Projected: KindBody {
     /// order.
     fn columns<'a>(&'a self, values: &mut Vec<&'a dyn ToSql>);
     /// For a kind the daily log reads whole: an SQL condition on the
-    /// projected columns, with `?1` the date (`YYYY-MM-DD`), that keeps every
-    /// live row the log of that date can count (and may keep more).
-    const LOG_ROWS_SQL: &'static str = "?1 IS NOT NULL";
+    /// projected columns, with `?1` the date (`YYYY-MM-DD`) and `?2` the date
+    /// one isolation period before it, that keeps every live row the log of
+    /// that date can count (and may keep more). Both parameters are always
+    /// bound.
+    const LOG_ROWS_SQL: &'static str = "?1 IS NOT NULL AND ?2 IS NOT NULL";
 }
 
 /// Where a kind's versions are stored.

@@ -146,6 +146,11 @@ impl HubStore {
             .map(|_| LogFold::new(&config, date))
             .collect();
         let day = date.format("%Y-%m-%d").to_string();
+        let period_before = date
+            .checked_sub_days(chrono::Days::new(u64::from(config.isolation_days)))
+            .unwrap_or(chrono::NaiveDate::MIN)
+            .format("%Y-%m-%d")
+            .to_string();
         let by_days = crate::aggregates::present(&self.conn)?;
         // A database from before the kinds of the day, opened read-only,
         // has no table of the day (nor any of its records).
@@ -206,13 +211,13 @@ impl HubStore {
                 (LogBy::Record | LogBy::Days, storage) => {
                     let rows_sql = match storage {
                         Storage::Projection { log_rows_sql, .. } => log_rows_sql,
-                        Storage::Generic | Storage::Day => "?1 IS NOT NULL",
+                        Storage::Generic | Storage::Day => "?1 IS NOT NULL AND ?2 IS NOT NULL",
                     };
                     let mut stmt = self.conn.prepare_cached(&format!(
                         "SELECT compound, body FROM {} WHERE deleted = 0 AND ({rows_sql})",
                         record_table(kind)
                     ))?;
-                    let mut rows = stmt.query([&day])?;
+                    let mut rows = stmt.query([&day, &period_before])?;
                     while let Some(row) = rows.next()? {
                         if let Some(&i) = index.get(text(row, 0)?) {
                             folds[i].add(&decode(kind, row)?);
