@@ -155,10 +155,16 @@ impl HubStore {
         // A database from before the kinds of the day, opened read-only,
         // has no table of the day (nor any of its records).
         let has_day_table = self.has_table(crate::kinds::DAY_TABLE)?;
-        let decode = |kind: Kind, row: &rusqlite::Row<'_>| -> Result<pb::record::Body> {
-            kind.decode_body(row.get_ref(1)?.as_blob().unwrap_or_default())
-                .map_err(|e| HubError::Malformed(e.to_string()))
-        };
+        // One reused message per kind (`decode_body_into`).
+        let mut scratch: Vec<pb::record::Body> = Kind::ALL.iter().map(|k| k.empty_body()).collect();
+        let mut fold_row =
+            |kind: Kind, row: &rusqlite::Row<'_>, fold: &mut LogFold<'_>| -> Result<()> {
+                let body = &mut scratch[Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0)];
+                kind.decode_body_into(row.get_ref(1)?.as_blob().unwrap_or_default(), body)
+                    .map_err(|e| HubError::Malformed(e.to_string()))?;
+                fold.add(body);
+                Ok(())
+            };
         // The date's records of the day that the log reads whole, in one
         // pass over the date's index entries.
         if has_day_table {
@@ -174,7 +180,7 @@ impl HubStore {
                     continue;
                 }
                 if let Some(&i) = index.get(text(row, 0)?) {
-                    folds[i].add(&decode(kind, row)?);
+                    fold_row(kind, row, &mut folds[i])?;
                 }
             }
         }
@@ -220,7 +226,7 @@ impl HubStore {
                     let mut rows = stmt.query([&day, &period_before])?;
                     while let Some(row) = rows.next()? {
                         if let Some(&i) = index.get(text(row, 0)?) {
-                            folds[i].add(&decode(kind, row)?);
+                            fold_row(kind, row, &mut folds[i])?;
                         }
                     }
                 }
