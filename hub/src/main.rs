@@ -545,6 +545,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
             let addr = listener.local_addr()?;
+            let mut web_warning = None;
             let web_listener = match (web, no_web) {
                 (_, true) => None,
                 (Some(web), false) => Some(
@@ -555,10 +556,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (None, false) => match tokio::net::TcpListener::bind(DEFAULT_WEB).await {
                     Ok(listener) => Some(listener),
                     Err(e) => {
-                        eprintln!(
-                            "warning: dashboard not started: cannot listen on {DEFAULT_WEB}: {e} \
-                             (give --web HOST:PORT)"
-                        );
+                        // Said after the banner, which scripts read first.
+                        web_warning = Some(format!(
+                            "warning: dashboard not started: {DEFAULT_WEB} is not free ({e}); \
+                             give --web HOST:PORT"
+                        ));
                         None
                     }
                 },
@@ -573,6 +575,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "lianfang-hub serving {} ({scheme}) on {addr}",
                 data.display()
             );
+            if let Some(warning) = web_warning {
+                eprintln!("{warning}");
+            }
             if let Some(web) = &web_listener {
                 let web_addr = web.local_addr()?;
                 let scheme = if lianfang_hub::dashboard::requires_tls(web_addr, tls) {

@@ -20,6 +20,10 @@
 //! - `xlsx.rs`: the street's own forms as xlsx.
 //! - `chart.rs`: SVG charts drawn here.
 
+// A handler's helpers return the page to answer with as their error (a 400
+// for a bad date, a 500): it is built once per request, not worth a box.
+#![allow(clippy::result_large_err)]
+
 mod chart;
 mod directives;
 mod pages;

@@ -11,8 +11,11 @@ use lianfang_tests::http1;
 
 use super::*;
 
-/// (path, repetitions, p95 limit in seconds and as text; `None`: reported only).
-const PAGES: [(&str, usize, Option<(f64, &str)>); 4] = [
+/// A p95 limit: seconds, and as the report writes it.
+type Limit = Option<(f64, &'static str)>;
+
+/// (path, repetitions, p95 limit; `None`: reported only).
+const PAGES: [(&str, usize, Limit); 4] = [
     ("/table", 60, Some((0.100, "100 ms"))),
     ("/table.xlsx", 30, Some((0.300, "300 ms"))),
     ("/log", 20, None),
