@@ -177,7 +177,10 @@ fn street() -> Street {
 async fn wait_url(browser: &Browser, want: impl Fn(&str) -> bool) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let url = browser.url().await;
+        let url = match browser.client.current_url().await {
+            Ok(url) => url.to_string(),
+            Err(_) => String::new(),
+        };
         if want(&url) || std::time::Instant::now() > deadline {
             return url;
         }
@@ -189,7 +192,11 @@ async fn wait_url(browser: &Browser, want: impl Fn(&str) -> bool) -> String {
 async fn wait_text(browser: &Browser, needle: &str) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let text = browser.text().await;
+        // Mid-navigation the old body is gone and the new one not there yet.
+        let text = match browser.client.find(fantoccini::Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         if text.contains(needle) || std::time::Instant::now() > deadline {
             return text;
         }
