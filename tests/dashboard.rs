@@ -344,6 +344,35 @@ async fn dashboard_login_table_notice_matrix_xlsx_and_refusals() {
     assert!(text.contains("尚未确认（1）：HM002"), "{text}");
     browser.screenshot("notice-matrix").await;
 
+    // An inspection with a failed item: it becomes a problem sent down.
+    browser.goto(&street.hub.url("/inspections")).await;
+    browser.select("compound", "HM001").await;
+    browser.fill("inspector", "李书记").await;
+    browser.click("input[name=parcel_point][value=fail]").await;
+    browser
+        .fill("parcel_point_note", "快递堆放在门外无人看管")
+        .await;
+    browser.click("main button[type=submit]").await;
+    let url = wait_url(&browser, |u| u.contains("saved=")).await;
+    assert!(url.contains("/inspections?saved="), "{url}");
+    browser.goto(&street.hub.url("/problems")).await;
+    let text = browser.text().await;
+    assert!(text.contains("巡察未通过：快递外卖集中点"), "{text}");
+    browser.screenshot("problems").await;
+    browser
+        .goto(&street.hub.url("/trends?compound=HM001&date=2020-02-20"))
+        .await;
+    let text = browser.text().await;
+    assert!(
+        text.contains("每日返沪人数") && text.contains("2020-02-20"),
+        "{text}"
+    );
+    assert!(
+        browser.source().await.contains("<svg"),
+        "charts drawn on the server"
+    );
+    browser.screenshot("trends").await;
+
     // The xlsx, fetched with the browser's session, read back.
     let cookie = session_cookie(&browser).await;
     let cookie_for_xlsx = cookie.clone();
@@ -420,7 +449,7 @@ async fn dashboard_login_table_notice_matrix_xlsx_and_refusals() {
         .filter(|e| e["user"] == "wang")
         .map(|e| e["event"].as_str().unwrap())
         .collect();
-    for event in ["login_refused", "login", "notice", "download"] {
+    for event in ["login_refused", "login", "notice", "inspection", "download"] {
         assert!(by_wang.contains(&event), "{event}: {by_wang:?}");
     }
 
