@@ -55,7 +55,7 @@ fn production_crates_link_only_their_own_side() {
     let allowed: BTreeMap<&str, &[&str]> = BTreeMap::from([
         ("proto", &[][..]),
         ("node", &["lianfang-proto"][..]),
-        ("hub", &["lianfang-proto"][..]),
+        ("hub", &["lianfang-proto", "lianfang-web"][..]),
         ("web", &[][..]),
         (
             "sim",

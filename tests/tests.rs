@@ -6,6 +6,7 @@ mod architecture;
 mod cli;
 mod convergence;
 mod crash;
+mod dashboard;
 mod dayledger;
 mod daylog;
 mod directives;

@@ -34,6 +34,7 @@ impl From<HubError> for Status {
             | HubError::UnknownKind { .. }
             | HubError::InvalidCode(_)
             | HubError::Bundle(_)
+            | HubError::InvalidUser(_)
             | HubError::InvalidRecord { .. } => Status::invalid_argument(message),
             HubError::UnknownCompound(_) | HubError::UnknownDirective(_) => {
                 Status::not_found(message)

@@ -16,6 +16,9 @@
 //!   revisions since the cut-off, or as the cut-off's snapshot.
 //! - [`meeting`]: the meeting's cut-off and the street's name (hub-local
 //!   settings), and the worker that takes each day's snapshot at the cut-off.
+//! - [`dashboard`]: the street office's web pages (`serve --web`): login
+//!   and sessions, the table, log, notices, tasks, problems, inspections and
+//!   trends, the street's xlsx form; every handler calls [`app::HubApp`].
 //! - [`app`]: the application layer: every operation of the CLI (and the
 //!   coming dashboard) over one shared store handle, with the audited
 //!   privacy step and the parsing of verification lists.
@@ -26,6 +29,7 @@
 pub mod admit;
 pub mod aggregates;
 pub mod app;
+pub mod dashboard;
 pub mod directives;
 pub mod export;
 pub mod grpc;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use lianfang_hub::app::{self, HubApp, Reveal, SettingsChange};
+use lianfang_hub::app::{self, HubApp, Reveal, Role, SettingsChange};
 use lianfang_hub::directives::TaskEntryStatus;
 use lianfang_hub::export;
 use lianfang_hub::meeting::{self, Cutoff};
@@ -36,6 +36,13 @@ enum Command {
         /// Compound name shown in the table, e.g. 联洋新苑.
         #[arg(long)]
         name: Option<String>,
+        /// The street official assigned to the compound (公务员对点联系),
+        /// shown on its dashboard page.
+        #[arg(long, value_name = "NAME")]
+        liaison: Option<String>,
+        /// The liaison official's phone.
+        #[arg(long, value_name = "PHONE", requires = "liaison")]
+        liaison_phone: Option<String>,
     },
     /// Serve the sync service until interrupted (Ctrl-C or SIGTERM).
     Serve {
@@ -46,10 +53,26 @@ enum Command {
         /// its own certificate (nodes pin its CA from their token).
         #[arg(long, default_value = "127.0.0.1:7700")]
         listen: String,
-        /// Use TLS on loopback too (nodes then use https://).
+        /// Use TLS on loopback too (nodes then use https://; the dashboard
+        /// too).
         #[arg(long)]
         tls: bool,
+        /// Address of the street office's dashboard (web pages; log in with
+        /// a user from `user add`). Port 0 picks a free port; the bound
+        /// address is printed as `dashboard: http://HOST:PORT/`. Off
+        /// loopback it uses TLS with the hub's certificate. Without this
+        /// flag the default address is tried and skipped with a warning
+        /// when taken.
+        #[arg(long, value_name = "HOST:PORT")]
+        web: Option<String>,
+        /// Do not serve the dashboard.
+        #[arg(long, conflicts_with = "web")]
+        no_web: bool,
     },
+    /// Dashboard users: add, list, remove, change a password. Passwords are
+    /// read from stdin (never from a flag) and stored hashed (argon2).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Print the daily table for a date; safe while `serve` runs. Once the
     /// date's snapshot exists, each row also shows what changed since the
     /// cut-off (`since_cutoff`).
@@ -187,6 +210,112 @@ enum DirectiveCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a dashboard user; the password is the first line of stdin
+    /// (`--password-stdin`), at least 8 characters.
+    Add {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        /// User name (letters, digits, '.', '-', '_').
+        #[arg(long)]
+        user: String,
+        /// staff: reads, sends notices, tasks and problems; admin: also
+        /// manages users, enrolments and configuration.
+        #[arg(long, value_enum, default_value_t = Role::Staff)]
+        role: Role,
+        /// Read the password from stdin (required: never as a flag).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List the dashboard users with their roles.
+    List {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Remove a dashboard user and end their sessions (the last admin stays).
+    Remove {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        #[arg(long)]
+        user: String,
+    },
+    /// Set a user's password (first line of stdin); ends their sessions and
+    /// lifts a lock from wrong passwords.
+    Passwd {
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        #[arg(long)]
+        user: String,
+        /// Read the password from stdin (required: never as a flag).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+/// The password: the first line of stdin, without its line ending.
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    anyhow::ensure!(
+        !password.is_empty(),
+        "no password on stdin: pipe it in, e.g. `printf '%s\\n' \"$PW\" | lianfang-hub user add ... --password-stdin`"
+    );
+    Ok(password)
+}
+
+fn user_command(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add {
+            data, user, role, ..
+        } => {
+            let password = read_password()?;
+            HubApp::open(&data)?.add_user(&user, role, &password)?;
+            eprintln!("added {} user {user}", role.as_str());
+        }
+        UserCommand::List { data, format } => {
+            let users = HubApp::open_read_only(&data)?.users()?;
+            match format {
+                Format::Json | Format::Csv => print_json(&users)?,
+                Format::Text if users.is_empty() => {
+                    outln!(
+                        "no users: add the first admin with `lianfang-hub user add --role admin`"
+                    )
+                }
+                Format::Text => {
+                    for u in users {
+                        let lock = match &u.locked_until {
+                            Some(until) => format!("  locked until {until}"),
+                            None => String::new(),
+                        };
+                        outln!(
+                            "{:<16} {:<6} since {}{lock}",
+                            u.name,
+                            u.role.as_str(),
+                            u.created_at
+                        );
+                    }
+                }
+            }
+        }
+        UserCommand::Remove { data, user } => {
+            HubApp::open(&data)?.remove_user(&user)?;
+            eprintln!("removed user {user}; their sessions ended");
+        }
+        UserCommand::Passwd { data, user, .. } => {
+            let password = read_password()?;
+            HubApp::open(&data)?.set_password(&user, &password)?;
+            eprintln!("password of {user} changed; their sessions ended");
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -378,6 +507,9 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// Where `serve` puts the dashboard unless told otherwise.
+const DEFAULT_WEB: &str = "127.0.0.1:7781";
+
 /// Exit status of `table --snapshot` when the date has no snapshot.
 const NO_SNAPSHOT: u8 = 2;
 
@@ -389,20 +521,52 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data,
             compound,
             name,
+            liaison,
+            liaison_phone,
         } => {
-            let token = HubApp::open(&data)?.enroll(&compound, name.as_deref())?;
+            let app = HubApp::open(&data)?;
+            let token = app.enroll(&compound, name.as_deref())?;
+            if let Some(liaison) = liaison {
+                app.set_liaison(&compound, &liaison, liaison_phone.as_deref().unwrap_or(""))?;
+            }
             eprintln!(
                 "enrolled {compound}; on the compound's PC run:\n  lianfang-node init --data DIR --compound {compound} --hub http://HUB:PORT --token <token below>"
             );
             outln!("{token}");
         }
-        Command::Serve { data, listen, tls } => {
+        Command::Serve {
+            data,
+            listen,
+            tls,
+            web,
+            no_web,
+        } => {
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
             let addr = listener.local_addr()?;
-            let tls = lianfang_hub::server::requires_tls(addr, tls);
-            let scheme = if tls {
+            let mut web_warning = None;
+            let web_listener = match (web, no_web) {
+                (_, true) => None,
+                (Some(web), false) => Some(
+                    tokio::net::TcpListener::bind(&web)
+                        .await
+                        .with_context(|| format!("cannot listen on --web {web}"))?,
+                ),
+                (None, false) => match tokio::net::TcpListener::bind(DEFAULT_WEB).await {
+                    Ok(listener) => Some(listener),
+                    Err(e) => {
+                        // Said after the banner, which scripts read first.
+                        web_warning = Some(format!(
+                            "warning: dashboard not started: {DEFAULT_WEB} is not free ({e}); \
+                             give --web HOST:PORT"
+                        ));
+                        None
+                    }
+                },
+            };
+            let tls_grpc = lianfang_hub::server::requires_tls(addr, tls);
+            let scheme = if tls_grpc {
                 "https (TLS)"
             } else {
                 "plaintext, loopback only"
@@ -411,8 +575,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "lianfang-hub serving {} ({scheme}) on {addr}",
                 data.display()
             );
-            lianfang_hub::server::run(listener, &data, tls, shutdown_signal()).await?;
+            if let Some(warning) = web_warning {
+                eprintln!("{warning}");
+            }
+            if let Some(web) = &web_listener {
+                let web_addr = web.local_addr()?;
+                let scheme = if lianfang_hub::dashboard::requires_tls(web_addr, tls) {
+                    "https"
+                } else {
+                    "http"
+                };
+                eprintln!("dashboard: {scheme}://{web_addr}/");
+            }
+            lianfang_hub::server::run_with_dashboard(
+                listener,
+                web_listener,
+                &data,
+                tls,
+                shutdown_signal(),
+            )
+            .await?;
         }
+        Command::User(command) => user_command(command)?,
         Command::Log {
             command: Some(LogCommand::Note { data, date, text }),
             ..

@@ -128,6 +128,8 @@ pub enum ServeError {
     Listener(#[from] std::io::Error),
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("dashboard: {0}")]
+    Dashboard(String),
 }
 
 /// Whether a hub listening on `addr` serves TLS: always off loopback (a
@@ -202,6 +204,56 @@ pub async fn run(
     }
     served?;
     Ok(())
+}
+
+/// Serves the gRPC service on `listener` and, when given, the dashboard on
+/// `web` (same data directory, its own `HubApp`), until `shutdown`; both
+/// stop together, and a failure of either stops the other.
+///
+/// # Errors
+/// As [`run`], or the dashboard's start-up errors.
+pub async fn run_with_dashboard(
+    listener: TcpListener,
+    web: Option<TcpListener>,
+    dir: &Path,
+    tls: bool,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let Some(web) = web else {
+        return run(listener, dir, tls, shutdown).await;
+    };
+    let app = HubApp::open(dir)?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let dashboard = crate::dashboard::run(web, app, tls, wait(stopped.clone()));
+    let grpc = run(listener, dir, tls, wait(stopped));
+    let signal = async {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    tokio::pin!(dashboard, grpc, signal);
+    let mut signalled = false;
+    let mut grpc_done: Option<Result<(), ServeError>> = None;
+    let mut web_done: Option<Result<(), crate::dashboard::DashboardError>> = None;
+    while grpc_done.is_none() || web_done.is_none() {
+        tokio::select! {
+            () = &mut signal, if !signalled => signalled = true,
+            r = &mut grpc, if grpc_done.is_none() => {
+                let _ = stop.send(true);
+                grpc_done = Some(r);
+            }
+            r = &mut dashboard, if web_done.is_none() => {
+                let _ = stop.send(true);
+                web_done = Some(r);
+            }
+        }
+    }
+    grpc_done.unwrap_or(Ok(()))?;
+    web_done
+        .unwrap_or(Ok(()))
+        .map_err(|e| ServeError::Dashboard(e.to_string()))
 }
 
 #[cfg(test)]

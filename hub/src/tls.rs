@@ -155,3 +155,40 @@ fn create(tls: &Path) -> Result<(), TlsError> {
     write(&tls.join("ca.pem"), &ca_cert.pem(), false)?;
     Ok(())
 }
+
+/// The host names the server certificate carries besides addresses: a
+/// browser off loopback opens the dashboard by [`SERVER_NAME`] (the hosts
+/// file maps it to the hub's address) and trusts `DIR/tls/ca.pem`.
+pub fn host_names() -> Vec<String> {
+    vec![SERVER_NAME.to_owned()]
+}
+
+/// The certificates of a PEM chain, for a rustls server (the dashboard).
+///
+/// # Errors
+/// A PEM text that holds no certificate.
+pub fn pem_certs(
+    pem: &str,
+) -> Result<Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>>, String> {
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("server certificate: {e}"))?;
+    if certs.is_empty() {
+        return Err("server certificate: no certificate in the PEM".into());
+    }
+    Ok(certs)
+}
+
+/// The private key of a PEM text, for a rustls server.
+///
+/// # Errors
+/// A PEM text that holds no key.
+pub fn pem_key(
+    pem: &str,
+) -> Result<tokio_rustls::rustls::pki_types::PrivateKeyDer<'static>, String> {
+    use tokio_rustls::rustls::pki_types::PrivateKeyDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| format!("server key: {e}"))
+}

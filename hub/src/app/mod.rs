@@ -12,7 +12,9 @@
 //! [`HubApp::blocking`] or `tokio::task::spawn_blocking`.
 
 mod privacy;
+mod street;
 mod tasks;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,7 +23,14 @@ use lianfang_proto::pb;
 use lianfang_proto::table::TableConfig;
 
 pub use self::privacy::{Mask, Reveal};
-pub use self::tasks::{TaskListError, task_entries};
+pub use self::street::{
+    CHECKLIST, Inspection, InspectionRecorded, MAX_TREND_DAYS, TrendDay, checklist_label,
+};
+pub use self::tasks::{TaskListError, task_entries, task_entries_uploaded};
+pub use self::users::{
+    FREE_FAILURES, MIN_PASSWORD, Role, SESSION_HOURS, Session, SessionUser, User, UserError,
+    lock_secs,
+};
 use crate::directives::{DirectiveStatus, ProblemStatus, TaskEntryStatus};
 use crate::export::{ExportKind, Row};
 use crate::meeting::{self, Cutoff, HubSettings, SettingError};
@@ -40,6 +49,8 @@ pub enum Error {
     TaskList(#[from] TaskListError),
     #[error(transparent)]
     Setting(#[from] SettingError),
+    #[error(transparent)]
+    User(#[from] UserError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

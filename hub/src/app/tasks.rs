@@ -46,6 +46,36 @@ pub fn task_entries(
     entries: &[String],
     file: Option<&Path>,
 ) -> Result<Vec<pb::VerificationEntry>, TaskListError> {
+    let csv = match file {
+        Some(path) => Some(csv_rows(path)?),
+        None => None,
+    };
+    entries_of(entries, csv)
+}
+
+/// As [`task_entries`], with the CSV as uploaded bytes (the dashboard's
+/// form) named `name` in errors.
+///
+/// # Errors
+/// As [`task_entries`].
+pub fn task_entries_uploaded(
+    entries: &[String],
+    upload: Option<(&str, &[u8])>,
+) -> Result<Vec<pb::VerificationEntry>, TaskListError> {
+    let csv = match upload {
+        Some((name, bytes)) => Some(csv_rows_from(
+            csv::Reader::from_reader(bytes),
+            Path::new(name),
+        )?),
+        None => None,
+    };
+    entries_of(entries, csv)
+}
+
+fn entries_of(
+    entries: &[String],
+    csv: Option<Vec<[String; 4]>>,
+) -> Result<Vec<pb::VerificationEntry>, TaskListError> {
     let mut rows: Vec<[String; 4]> = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let parts: Vec<&str> = entry.split('|').map(str::trim).collect();
@@ -57,9 +87,7 @@ pub fn task_entries(
         }
         rows.push([0, 1, 2, 3].map(|k| parts[k].to_owned()));
     }
-    if let Some(path) = file {
-        rows.extend(csv_rows(path)?);
-    }
+    rows.extend(csv.into_iter().flatten());
     if rows.is_empty() {
         return Err(TaskListError::Empty);
     }
@@ -89,10 +117,19 @@ pub fn task_entries(
 
 /// (name, phone, address, reason) of each row of a CSV list.
 fn csv_rows(path: &Path) -> Result<Vec<[String; 4]>, TaskListError> {
-    let mut reader = csv::Reader::from_path(path).map_err(|source| TaskListError::Read {
+    let reader = csv::Reader::from_path(path).map_err(|source| TaskListError::Read {
         path: path.to_owned(),
         source,
     })?;
+    csv_rows_from(reader, path)
+}
+
+/// (name, phone, address, reason) of each row of a CSV list read from
+/// `reader`, `path` naming it in errors.
+fn csv_rows_from<R: std::io::Read>(
+    mut reader: csv::Reader<R>,
+    path: &Path,
+) -> Result<Vec<[String; 4]>, TaskListError> {
     let headers = reader
         .headers()
         .map_err(|source| TaskListError::NoHeader {

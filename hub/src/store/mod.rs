@@ -13,12 +13,15 @@
 mod apply;
 mod auth;
 mod bundle;
+mod compounds;
 mod day_log;
 mod digests;
 mod settings;
 mod snapshot;
 mod table;
+mod users;
 
+pub use compounds::{CompoundStatus, InspectionItem, LaneState, StoredInspection};
 pub use snapshot::{
     MeetingReport, ReportRow, Revisions, SinceCutoff, SnapshotTaken, StoredRows, revisions,
     total_revisions,
@@ -170,6 +173,9 @@ pub enum HubError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A dashboard user that cannot be added, changed or removed so.
+    #[error("{0}")]
+    InvalidUser(String),
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -192,6 +198,8 @@ pub struct AuditEntry {
     /// enroll, revoke, foreign_record, invalid_record, unmasked_output, …
     pub event: String,
     pub detail: String,
+    /// The dashboard user who did it (`None`: the CLI, or a node).
+    pub user: Option<String>,
 }
 
 /// What importing a bundle did.
@@ -312,6 +320,7 @@ pub struct HubStore {
 
 use crate::kinds::record_table;
 pub use day_log::{DayLog, LogRow};
+pub use users::{LoginState, SessionOwner, StoredUser};
 
 /// A TEXT column borrowed from a row.
 pub(crate) fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
@@ -339,6 +348,11 @@ impl HubStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA_SQL)?;
         conn.execute_batch(snapshot::SNAPSHOT_SQL)?;
+        conn.execute_batch(users::USERS_SQL)?;
+        conn.execute_batch(compounds::INSPECTION_SQL)?;
+        users::add_column(&conn, "audit", "user", "TEXT")?;
+        users::add_column(&conn, "compound", "liaison", "TEXT")?;
+        users::add_column(&conn, "compound", "liaison_phone", "TEXT")?;
         crate::kinds::create_tables(&conn)?;
         crate::aggregates::ensure(&mut conn)?;
         let store = HubStore {

@@ -15,7 +15,7 @@ OPTIONS:
     --quick          small run: 12 compounds, fewer repetitions
     --only NAME      run one measurement (and the setup it needs); NAME is one of
                      initial, incremental, thin, apply, table, import, rss,
-                     real
+                     real, dashboard
     --parallel P     node syncs run at once in the street-wide syncs (default 8)
     --seed S         generator seed (default 2020)
     --tls            section 8 (real) with the hub serving TLS, as it always does
@@ -47,13 +47,16 @@ MEASUREMENTS:
     rss          real binaries: node daemon idle (target <= 20 MB) and while
                  syncing a big backlog; hub serving all nodes syncing at once
                  (target <= 200 MB)
+    dashboard    the real `lianfang-hub serve --web` on the synced street, one
+                 user logged in: GET /table (target p95 <= 100 ms),
+                 /table.xlsx (p95 <= 300 ms), /log and /trends (reported)
     real         the street's initial sync as users run it: one `lianfang-node
                  sync --once` process per compound, 4 and then 8 at once,
                  against `lianfang-hub serve` (target >= 150,000 records/s; the
                  hub's CPU per record within 1.5x the apply-only figure)
 ";
 
-pub(crate) const MEASUREMENTS: [&str; 8] = [
+pub(crate) const MEASUREMENTS: [&str; 9] = [
     "initial",
     "incremental",
     "thin",
@@ -62,6 +65,7 @@ pub(crate) const MEASUREMENTS: [&str; 8] = [
     "import",
     "rss",
     "real",
+    "dashboard",
 ];
 
 #[derive(Debug, Clone)]

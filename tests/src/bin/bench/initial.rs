@@ -18,7 +18,7 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     let started = *started;
     let n_records = *n_records;
     // ---------------------------------------------------------- set A: plain
-    if args.runs_any(&["initial", "incremental", "table", "apply"]) {
+    if args.runs_any(&["initial", "incremental", "table", "apply", "dashboard"]) {
         stage(started, "set A: hub in process, nodes straight to it");
         let hub_dir = root.join("a").join("hub");
         let tokens = enroll_all(&hub_dir, street)?;
@@ -45,7 +45,7 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     }
 
     // ---------------------------------------------------------- 1. initial (plain)
-    if args.runs_any(&["initial", "incremental", "table"]) {
+    if args.runs_any(&["initial", "incremental", "table", "dashboard"]) {
         stage(started, "1. initial sync of the street, plain loopback");
         let totals = sync_all(dirs_a, args.parallel, "initial sync A").await?;
         if args.runs("initial") {

@@ -39,6 +39,7 @@ use tokio::net::TcpListener;
 mod apply;
 mod args;
 mod counted;
+mod dashboard;
 mod import;
 mod incremental;
 mod initial;
@@ -135,7 +136,7 @@ async fn run() -> anyhow::Result<()> {
     );
 
     // Build the binaries first, so a compile never overlaps a measurement.
-    let bins = if args.runs_any(&["rss", "table", "real"]) {
+    let bins = if args.runs_any(&["rss", "table", "real", "dashboard"]) {
         stage(
             started,
             "locating the release binaries of lianfang-node and lianfang-hub",
@@ -157,6 +158,7 @@ async fn run() -> anyhow::Result<()> {
         "table",
         "rss",
         "real",
+        "dashboard",
     ]);
     let mut street = Vec::new();
     let mut files = Vec::new();
@@ -213,6 +215,7 @@ async fn run() -> anyhow::Result<()> {
     };
     initial::run(&mut ctx).await?;
     table::run(&mut ctx).await?;
+    dashboard::run(&mut ctx).await?;
     counted::run(&mut ctx).await?;
     incremental::run(&mut ctx).await?;
     thin::run(&mut ctx).await?;
