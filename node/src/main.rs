@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use lianfang_node::app::{NodeApp, Reveal};
 use lianfang_node::directives;
+use lianfang_node::page::{Page, PageOptions};
 use lianfang_node::sync::{Progress, SyncError, SyncOptions, SyncReport, sync_once};
 use lianfang_node::worker::{Event, OutboxWorker, WorkerOptions};
 use lianfang_node::{out, outln};
@@ -167,6 +168,33 @@ enum Command {
         data: PathBuf,
         /// Bundle file to write.
         file: PathBuf,
+    },
+    /// Serve the compound office's page (large type, works without
+    /// JavaScript) and run the sync worker beside it: every change made on
+    /// the page goes up at once, and on an interval, with backoff while the
+    /// link is down; the page never waits for the link. Prints
+    /// `page: http://HOST:PORT/` when ready; Ctrl-C or SIGTERM stops it
+    /// after the write in progress.
+    Serve {
+        #[arg(long, env = "LIANFANG_NODE_DATA")]
+        data: PathBuf,
+        /// Address to listen on. The page shows personal data, so it
+        /// listens on loopback (127.0.0.1) unless --allow-remote is given;
+        /// port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:7780")]
+        listen: std::net::SocketAddr,
+        /// Let the page listen off loopback (e.g. 0.0.0.0:7780 for the
+        /// office's other PCs). Anyone who can reach it sees the compound's
+        /// records: use it only on the office's own network.
+        #[arg(long)]
+        allow_remote: bool,
+        /// Seconds between syncs when nothing is written (a write syncs at
+        /// once; a failed sync is retried sooner, with backoff).
+        #[arg(long, default_value_t = 30)]
+        interval: u64,
+        /// Deadline of each call to the hub, in seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
     },
     /// Delete records (a tombstone that syncs to the hub like any change).
     Delete {
@@ -390,6 +418,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 file.display(),
                 summary.bytes
             );
+        }
+        Command::Serve {
+            data,
+            listen,
+            allow_remote,
+            interval,
+            timeout,
+        } => {
+            let options = PageOptions {
+                listen,
+                allow_remote,
+                worker: WorkerOptions::every(
+                    Duration::from_secs(interval.max(1)),
+                    SyncOptions {
+                        call_timeout: Duration::from_secs(timeout.max(1)),
+                        ..SyncOptions::default()
+                    },
+                ),
+            };
+            lianfang_node::page::check_listen(&options)?;
+            let page = Page::bind(NodeApp::open(&data)?, options).await?;
+            outln!("page: {}", page.url());
+            lianfang_node::out::flush()?;
+            page.run(shutdown_signal()).await?;
         }
         Command::Delete { data, kind, ids } => {
             let kind = Kind::parse(&kind).with_context(|| {

@@ -163,4 +163,23 @@ impl Store {
             .collect::<Result<_, _>>()?;
         Ok(ids)
     }
+
+    /// The live records of one kind, newest version first (by stamp), as
+    /// `(id, stamp, body)`.
+    ///
+    /// # Errors
+    /// SQLite errors or an undecodable stored body.
+    pub fn live_records(&self, kind: Kind) -> Result<Vec<(String, u64, pb::record::Body)>> {
+        let mut stmt = self.conn.prepare_cached(LIVE_RECORDS_SQL)?;
+        let mut rows = stmt.query([kind as i64])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let body = decode_body(kind, row.get_ref(2)?.as_blob().unwrap_or_default())?;
+            out.push((row.get(0)?, row.get::<_, i64>(1)? as u64, body));
+        }
+        Ok(out)
+    }
 }
+
+const LIVE_RECORDS_SQL: &str =
+    "SELECT id, stamp, body FROM record WHERE kind = ?1 AND deleted = 0 ORDER BY stamp DESC, id";
