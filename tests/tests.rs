@@ -15,6 +15,7 @@ mod ledger;
 mod links;
 mod log_oracle;
 mod meeting;
+mod node_page;
 mod protocol;
 mod registry;
 mod resilience;

@@ -2,7 +2,7 @@
 //! over one shared store handle, with typed results and typed errors.
 //!
 //! The CLI (`src/main.rs`) parses flags, calls a [`NodeApp`] method and
-//! prints the result; the coming page (`lianfang-node serve`) holds the same
+//! prints the result; the page (`lianfang-node serve`, [`crate::page`]) holds the same
 //! [`NodeApp`] (cheap to clone) and calls it through [`NodeApp::blocking`].
 //! Neither touches SQL or masks anything itself.
 //!

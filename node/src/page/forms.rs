@@ -78,7 +78,7 @@ pub(crate) struct Field {
     /// The ledger's Chinese header: the label.
     pub(crate) label: &'static str,
     pub(crate) required: bool,
-    /// `text`, `date`, `tel`, or `select` (then `choices`).
+    /// `text` or `select` (then `choices`).
     pub(crate) input: &'static str,
     /// The values of a select, the empty one first when it may be empty.
     pub(crate) choices: Vec<String>,
@@ -88,6 +88,9 @@ pub(crate) struct Field {
     pub(crate) error: Option<String>,
     /// A short hint under the field.
     pub(crate) hint: &'static str,
+    /// The keyboard a phone shows (`inputmode`): `tel`, `decimal`,
+    /// `numeric`, or "" for text.
+    pub(crate) keyboard: &'static str,
     /// The id of a record being edited: shown, not changed.
     pub(crate) readonly: bool,
 }
@@ -148,10 +151,7 @@ pub(crate) fn fields(kind: Kind, editing: bool, value: impl Fn(&str) -> String) 
             } else {
                 // Dates are typed as text: the ledger's forms (2020-02-03,
                 // 2020/2/3, 2020年2月3日) all work, on any browser.
-                match column.en {
-                    "phone" => "tel",
-                    _ => "text",
-                }
+                "text"
             };
             let hint = match column.en {
                 "date" | "start" | "release" | "return_date" | "received" | "closed"
@@ -164,8 +164,15 @@ pub(crate) fn fields(kind: Kind, editing: bool, value: impl Fn(&str) -> String) 
                 _ if i == 0 && !editing => "留空则自动编号",
                 _ => "",
             };
+            let keyboard = match column.en {
+                "phone" => "tel",
+                "temperature" => "decimal",
+                "quantity" | "temperature_checks" | "parcels" => "numeric",
+                _ => "",
+            };
             Field {
                 name: column.en,
+                keyboard,
                 label: column.zh,
                 required: column.required && !(i == 0 && !editing),
                 input,

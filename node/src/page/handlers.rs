@@ -202,9 +202,9 @@ async fn day(State(state): State<PageState>) -> Response {
             last_success: sync
                 .last_success
                 .or(status.last_success)
-                .unwrap_or_else(|| "从未".into()),
+                .map_or_else(|| "从未".into(), |at| local_time(&at)),
             last_error: sync.last_error,
-            refusal,
+            refusal: refusal.map(|(at, reason)| (local_time(&at), reason)),
         },
         table: lianfang_proto::table::COLUMNS
             .iter()

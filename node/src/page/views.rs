@@ -165,8 +165,7 @@ pub(crate) struct MessagePage {
     pub(crate) message: String,
 }
 
-/// `138****5678`-style masking happens in the app; the templates only need
-/// a kind's Chinese label of an answer result.
+/// The Chinese label of an answer result's English name.
 pub(crate) fn result_label(result: &str) -> &'static str {
     match result {
         "registered" => "已登记",
@@ -174,5 +173,29 @@ pub(crate) fn result_label(result: &str) -> &'static str {
         "not_living_here" => "不在住",
         "other" => "其他",
         _ => "",
+    }
+}
+
+/// An RFC 3339 instant as the compound reads it: China time (UTC+8),
+/// `2020-02-20 16:02`; anything else as given.
+pub(crate) fn local_time(at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at).map_or_else(
+        |_| at.to_owned(),
+        |t| {
+            (t.with_timezone(&chrono::Utc) + chrono::Duration::hours(8))
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        },
+    )
+}
+
+/// What the page calls a kind of directive.
+pub(crate) fn directive_kind(kind: &str) -> &str {
+    match kind {
+        "notice" => "提示",
+        "task" => "核查任务",
+        "problem" => "整改问题",
+        "config" => "配置",
+        other => other,
     }
 }

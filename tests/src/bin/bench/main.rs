@@ -42,6 +42,7 @@ mod counted;
 mod import;
 mod incremental;
 mod initial;
+mod page;
 mod procs;
 mod real;
 mod report;
@@ -135,7 +136,7 @@ async fn run() -> anyhow::Result<()> {
     );
 
     // Build the binaries first, so a compile never overlaps a measurement.
-    let bins = if args.runs_any(&["rss", "table", "real"]) {
+    let bins = if args.runs_any(&["rss", "table", "real", "page"]) {
         stage(
             started,
             "locating the release binaries of lianfang-node and lianfang-hub",
@@ -220,6 +221,7 @@ async fn run() -> anyhow::Result<()> {
     real::run(&mut ctx).await?;
     import::run(&mut ctx).await?;
     rss::run(&mut ctx).await?;
+    page::run(&mut ctx).await?;
     let Ctx {
         args,
         spec,
