@@ -335,8 +335,12 @@ fn refused(
 ) -> Response {
     let mut form = form_of(kind.kind, id.is_some(), fields);
     let mut error = None;
+    let mut label = "";
     match form.iter_mut().find(|f| Some(f.name) == e.column()) {
-        Some(f) => f.error = Some(e.reason()),
+        Some(f) => {
+            f.error = Some(e.reason());
+            label = f.label;
+        }
         None => error = Some(e.reason()),
     }
     render(
@@ -348,7 +352,7 @@ fn refused(
             masked: None,
             fields: Some(form),
             error: Some(error.map_or_else(
-                || "有一项填写不对，见下方红字；未保存。".to_owned(),
+                || format!("「{label}」填写不对，见该项下方红字；未保存。"),
                 |e| format!("未保存：{e}"),
             )),
             flash: None,
