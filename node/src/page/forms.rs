@@ -174,7 +174,7 @@ pub(crate) fn fields(kind: Kind, editing: bool, value: impl Fn(&str) -> String) 
                 name: column.en,
                 keyboard,
                 label: column.zh,
-                required: column.required && !(i == 0 && !editing),
+                required: column.required && (editing || i != 0),
                 input,
                 choices,
                 value,

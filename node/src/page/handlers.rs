@@ -121,15 +121,16 @@ fn field<'f>(fields: &'f Fields, name: &str) -> Option<&'f str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// The second lock: the form's `csrf` field (the guard was the first).
-fn check_csrf(state: &PageState, fields: &Fields) -> Result<(), Response> {
-    if state.csrf_ok(field(fields, "csrf")) {
-        Ok(())
-    } else {
-        Err(lianfang_web::guard::forbidden(
-            "the form's csrf field is missing or wrong (reload the page and try again)",
-        ))
-    }
+/// The second lock: whether the form's `csrf` field is right (the guard
+/// was the first); [`refuse_csrf`] is the answer when it is not.
+fn csrf_ok(state: &PageState, fields: &Fields) -> bool {
+    state.csrf_ok(field(fields, "csrf"))
+}
+
+fn refuse_csrf() -> Response {
+    lianfang_web::guard::forbidden(
+        "the form's csrf field is missing or wrong (reload the page and try again)",
+    )
 }
 
 fn see_other(to: &str) -> Response {
@@ -362,8 +363,8 @@ fn refused(
 }
 
 async fn save(state: PageState, kind: PageKind, id: Option<String>, fields: Fields) -> Response {
-    if let Err(refused) = check_csrf(&state, &fields) {
-        return refused;
+    if !csrf_ok(&state, &fields) {
+        return refuse_csrf();
     }
     let (for_app, id_for_app) = (fields.clone(), id.clone());
     let saved = state
@@ -499,8 +500,8 @@ async fn delete(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if let Err(refused) = check_csrf(&state, &fields) {
-        return refused;
+    if !csrf_ok(&state, &fields) {
+        return refuse_csrf();
     }
     if field(&fields, "confirm") != Some("yes") {
         return delete_page(&state, kind, id).await;
@@ -558,8 +559,8 @@ async fn ack(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if let Err(refused) = check_csrf(&state, &fields) {
-        return refused;
+    if !csrf_ok(&state, &fields) {
+        return refuse_csrf();
     }
     let response = field(&fields, "response")
         .unwrap_or_default()
@@ -597,8 +598,8 @@ async fn answer(
     Path((task, entry)): Path<(String, String)>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if let Err(refused) = check_csrf(&state, &fields) {
-        return refused;
+    if !csrf_ok(&state, &fields) {
+        return refuse_csrf();
     }
     let typed = field(&fields, "result").unwrap_or_default();
     let Some(result) = parse_result(typed) else {
@@ -644,8 +645,8 @@ async fn fix(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if let Err(refused) = check_csrf(&state, &fields) {
-        return refused;
+    if !csrf_ok(&state, &fields) {
+        return refuse_csrf();
     }
     let note = field(&fields, "note").unwrap_or_default().trim().to_owned();
     let fixed = id.clone();
@@ -682,8 +683,8 @@ async fn mask_queue(State(state): State<PageState>) -> Response {
 }
 
 async fn notify(State(state): State<PageState>, Form(fields): Form<Fields>) -> Response {
-    if let Err(refused) = check_csrf(&state, &fields) {
-        return refused;
+    if !csrf_ok(&state, &fields) {
+        return refuse_csrf();
     }
     let typed = field(&fields, "n").unwrap_or_default().trim().to_owned();
     let n = match typed.parse::<usize>() {
@@ -752,9 +753,7 @@ async fn import(State(state): State<PageState>, mut multipart: Multipart) -> Res
         }
     }
     if !state.csrf_ok(csrf.as_deref()) {
-        return lianfang_web::guard::forbidden(
-            "the form's csrf field is missing or wrong (reload the page and try again)",
-        );
+        return refuse_csrf();
     }
     let imported = state
         .app
