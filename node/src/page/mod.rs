@@ -181,12 +181,21 @@ impl Page {
         let router = handlers::router(self.state)
             .layer(axum::middleware::from_fn_with_state(origins, same_origin));
         let (stop, stopped) = watch::channel(false);
-        let server = axum::serve(self.listener, router).with_graceful_shutdown(async move {
-            shutdown.await;
+        let stop = Arc::new(stop);
+        let signalled = Arc::clone(&stop);
+        let server = async move {
+            let served = axum::serve(self.listener, router)
+                .with_graceful_shutdown(async move {
+                    shutdown.await;
+                    signalled.send_replace(true);
+                })
+                .await;
+            // A listener that failed stops the worker too.
             stop.send_replace(true);
-        });
+            served
+        };
         let worker = self.worker.run(stopped, |_| {});
-        let (served, _) = tokio::join!(async { server.await }, worker);
+        let (served, _) = tokio::join!(server, worker);
         served.map_err(ServeError::Serve)
     }
 }
