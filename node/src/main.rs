@@ -565,10 +565,25 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-// One thread: a node does one thing at a time, and fewer threads keep
-// fewer allocator arenas holding memory between syncs.
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+// One thread, and one for blocking work: a node does one thing at a time
+// (its store is one connection behind a lock), and every thread that
+// allocates keeps an allocator arena holding memory (with a blocking pool
+// of many threads, `serve` held twice the memory after a day's pages).
+fn main() -> ExitCode {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(1)
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(async_main()),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn async_main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LIANFANG_LOG")

@@ -76,11 +76,13 @@ fn day(s: &str) -> Option<NaiveDate> {
 }
 
 fn typed<M: KindBody>(store: &Store) -> Result<Vec<(String, M)>, StoreError> {
-    Ok(store
-        .live_records(M::KIND)?
-        .into_iter()
-        .filter_map(|(id, _, body)| Some((id, M::from_body(&body)?.clone())))
-        .collect())
+    let mut out = Vec::new();
+    store.for_each_live(M::KIND, |id, _, body| {
+        if let Some(m) = M::from_body(&body) {
+            out.push((id.to_owned(), m.clone()));
+        }
+    })?;
+    Ok(out)
 }
 
 /// The waiting queue: live reservations not yet notified whose reserved
@@ -145,14 +147,17 @@ impl Day {
         let isolations = typed::<pb::Isolation>(store)?;
         let today = date_text(date);
         let mut checked: HashMap<String, HashSet<i32>> = HashMap::new();
-        for (_, check) in typed::<pb::HealthCheck>(store)? {
-            if check.date == today {
+        // A month of checks: read one at a time, today's kept.
+        store.for_each_live(Kind::HealthCheck, |_, _, body| {
+            if let Some(check) = pb::HealthCheck::from_body(&body)
+                && check.date == today
+            {
                 checked
-                    .entry(check.person_id)
+                    .entry(check.person_id.clone())
                     .or_default()
                     .insert(check.slot);
             }
-        }
+        })?;
         Ok(Day {
             households: typed::<pb::Household>(store)?.into_iter().collect(),
             persons: typed::<pb::Person>(store)?,

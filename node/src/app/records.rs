@@ -85,7 +85,7 @@ pub struct RecordView {
 }
 
 impl RecordView {
-    fn new(kind: Kind, id: String, stamp: u64, body: &pb::record::Body) -> Self {
+    pub(crate) fn new(kind: Kind, id: String, stamp: u64, body: &pb::record::Body) -> Self {
         let cells = cells(&id, body);
         RecordView {
             kind,
@@ -263,21 +263,42 @@ impl NodeApp {
         let store = self.store();
         let privacy = privacy::step(&store, Reveal::Masked, "")?;
         let q = q.trim();
-        let mut rows: Vec<RecordView> = store
-            .live_records(kind)?
-            .into_iter()
-            .map(|(id, stamp, body)| RecordView::new(kind, id, stamp, &body))
-            .filter(|view| q.is_empty() || matches(kind, &view.cells, q))
-            .collect();
+        // One record at a time: only the matching ids and the asked page's
+        // rows are kept (the page is clamped to the last one afterwards).
+        let wanted = page.max(1);
+        let mut matching = 0;
+        let mut rows: Vec<RecordView> = Vec::new();
+        let mut last: Vec<RecordView> = Vec::new();
+        store.for_each_live(kind, |id, stamp, body| {
+            let cells = cells(id, &body);
+            if !q.is_empty() && !matches(kind, &cells, q) {
+                return;
+            }
+            let on = matching / PER_PAGE + 1;
+            matching += 1;
+            let view = RecordView {
+                kind,
+                id: id.to_owned(),
+                stamp,
+                cells,
+            };
+            if on == wanted {
+                rows.push(view);
+            } else if on > wanted {
+                return;
+            } else {
+                if matching % PER_PAGE == 1 {
+                    last.clear();
+                }
+                last.push(view);
+            }
+        })?;
         drop(store);
-        let matching = rows.len();
         let pages = matching.div_ceil(PER_PAGE).max(1);
-        let page = page.clamp(1, pages);
-        rows = rows
-            .into_iter()
-            .skip((page - 1) * PER_PAGE)
-            .take(PER_PAGE)
-            .collect();
+        let page = wanted.min(pages);
+        if page < wanted {
+            rows = last;
+        }
         rows.mask(privacy);
         Ok(ListPage {
             rows,
