@@ -284,9 +284,7 @@ impl NodeApp {
             };
             if on == wanted {
                 rows.push(view);
-            } else if on > wanted {
-                return;
-            } else {
+            } else if on < wanted {
                 if matching % PER_PAGE == 1 {
                     last.clear();
                 }
