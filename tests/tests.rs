@@ -16,6 +16,7 @@ mod ledger;
 mod links;
 mod log_oracle;
 mod meeting;
+mod node_page;
 mod protocol;
 mod registry;
 mod resilience;

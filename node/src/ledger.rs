@@ -203,10 +203,24 @@ impl fmt::Display for LedgerError {
 /// header that names no ledger or lacks a required column or repeats one, a
 /// bad value, or an id already used by an earlier row of the same kind.
 pub fn read_files(paths: &[PathBuf], today: NaiveDate) -> Result<Ledger, LedgerError> {
+    let named: Vec<(String, PathBuf)> = paths
+        .iter()
+        .map(|path| (path.display().to_string(), path.clone()))
+        .collect();
+    read_named(&named, today)
+}
+
+/// [`read_files`] with each file named in errors as the caller says (an
+/// upload's own file name, not where it was saved); the format is told by
+/// the name's extension.
+///
+/// # Errors
+/// As [`read_files`].
+pub fn read_named(files: &[(String, PathBuf)], today: NaiveDate) -> Result<Ledger, LedgerError> {
     let mut import = Import::new(today);
-    for path in paths {
-        let file = path.display().to_string();
-        let tables = match FileFormat::of(path) {
+    for (file, path) in files {
+        let file = file.clone();
+        let tables = match FileFormat::of(Path::new(&file)) {
             Some(FileFormat::Csv) => vec![read_csv(path, &file)?],
             Some(FileFormat::Workbook) => read_xlsx_sparse(path, &file)?,
             None => {
@@ -225,6 +239,48 @@ pub fn read_files(paths: &[PathBuf], today: NaiveDate) -> Result<Ledger, LedgerE
             import.table(table)?;
         }
     }
+    Ok(import.ledger)
+}
+
+/// The file name a form's errors carry (a form is a one-row ledger).
+pub const FORM_FILE: &str = "form";
+
+/// Reads one form as a one-row ledger of `kind`: `fields` are (column,
+/// value) pairs named by the ledger's English column names (`person_id`,
+/// `phone`, …); other names are ignored. The row goes through the very
+/// parsing an imported ledger row goes through, so a value is accepted
+/// exactly when the same cell in a ledger is, with the same error text; an
+/// error names the column in English ([`LedgerError::column`]).
+///
+/// # Errors
+/// The first bad value, as a ledger row's.
+pub fn read_form(
+    kind: Kind,
+    fields: &[(String, String)],
+    today: NaiveDate,
+) -> Result<Ledger, LedgerError> {
+    let mut names = Vec::new();
+    let mut cells = Vec::new();
+    for column in columns(kind) {
+        if let Some((_, value)) = fields.iter().find(|(name, _)| name == column.en) {
+            names.push(column.en.to_owned());
+            cells.push(Ok(value.clone()));
+        }
+    }
+    let table = Table {
+        file: FORM_FILE.to_owned(),
+        sheet: None,
+        first_column: 0,
+        rows: vec![
+            RawRow {
+                row: 1,
+                cells: names.iter().cloned().map(Ok).collect(),
+            },
+            RawRow { row: 2, cells },
+        ],
+    };
+    let mut import = Import::new(today);
+    import.rows_of(kind, &table, &names)?;
     Ok(import.ledger)
 }
 
@@ -599,7 +655,7 @@ impl Import {
 
     /// Parses one CSV file or sheet into the ledger.
     fn table(&mut self, table: &Table) -> Result<(), LedgerError> {
-        let Some((header, body)) = table.rows.split_first() else {
+        let Some((header, _)) = table.rows.split_first() else {
             return Ok(());
         };
         let sheet = table.sheet.as_deref();
@@ -614,6 +670,15 @@ impl Import {
             })
             .collect::<Result<Vec<String>, LedgerError>>()?;
         let kind = detect(&names).ok_or_else(|| header_error(undetected()))?;
+        self.rows_of(kind, table, &names)
+    }
+
+    /// Parses the rows of a table whose kind is known from its header
+    /// `names` (trimmed).
+    fn rows_of(&mut self, kind: Kind, table: &Table, names: &[String]) -> Result<(), LedgerError> {
+        let Some((header, body)) = table.rows.split_first() else {
+            return Ok(());
+        };
         let parse = crate::kinds::ledger_ops(kind)
             .expect("a kind with a ledger has a ledger module")
             .parse;

@@ -14,6 +14,8 @@
 //!   coming page) over one shared store handle, with the audited privacy step.
 //! - [`worker`]: the sync worker (`OutboxWorker`): syncs on local writes and
 //!   on an interval, with backoff, until shut down.
+//! - [`page`]: the compound office's page (`lianfang-node serve`): HTML over
+//!   [`app::NodeApp`], with the sync worker beside it.
 //!
 //! The binary `lianfang-node` (`src/main.rs`) only parses flags, calls
 //! [`app::NodeApp`] (or runs the worker) and prints; tests call the same
@@ -24,6 +26,7 @@ pub mod import;
 mod kinds;
 pub mod ledger;
 pub mod out;
+pub mod page;
 pub mod store;
 pub mod sync;
 pub mod worker;

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use lianfang_node::app::{NodeApp, Reveal};
 use lianfang_node::directives;
+use lianfang_node::page::{Page, PageOptions};
 use lianfang_node::sync::{Progress, SyncError, SyncOptions, SyncReport, sync_once};
 use lianfang_node::worker::{Event, OutboxWorker, WorkerOptions};
 use lianfang_node::{out, outln};
@@ -167,6 +168,33 @@ enum Command {
         data: PathBuf,
         /// Bundle file to write.
         file: PathBuf,
+    },
+    /// Serve the compound office's page (large type, works without
+    /// JavaScript) and run the sync worker beside it: every change made on
+    /// the page goes up at once, and on an interval, with backoff while the
+    /// link is down; the page never waits for the link. Prints
+    /// `page: http://HOST:PORT/` when ready; Ctrl-C or SIGTERM stops it
+    /// after the write in progress.
+    Serve {
+        #[arg(long, env = "LIANFANG_NODE_DATA")]
+        data: PathBuf,
+        /// Address to listen on. The page shows personal data, so it
+        /// listens on loopback (127.0.0.1) unless --allow-remote is given;
+        /// port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:7780")]
+        listen: std::net::SocketAddr,
+        /// Let the page listen off loopback (e.g. 0.0.0.0:7780 for the
+        /// office's other PCs). Anyone who can reach it sees the compound's
+        /// records: use it only on the office's own network.
+        #[arg(long)]
+        allow_remote: bool,
+        /// Seconds between syncs when nothing is written (a write syncs at
+        /// once; a failed sync is retried sooner, with backoff).
+        #[arg(long, default_value_t = 30)]
+        interval: u64,
+        /// Deadline of each call to the hub, in seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
     },
     /// Delete records (a tombstone that syncs to the hub like any change).
     Delete {
@@ -391,6 +419,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 summary.bytes
             );
         }
+        Command::Serve {
+            data,
+            listen,
+            allow_remote,
+            interval,
+            timeout,
+        } => {
+            let options = PageOptions {
+                listen,
+                allow_remote,
+                worker: WorkerOptions::every(
+                    Duration::from_secs(interval.max(1)),
+                    SyncOptions {
+                        call_timeout: Duration::from_secs(timeout.max(1)),
+                        ..SyncOptions::default()
+                    },
+                ),
+            };
+            lianfang_node::page::check_listen(&options)?;
+            let page = Page::bind(NodeApp::open(&data)?, options).await?;
+            outln!("page: {}", page.url());
+            lianfang_node::out::flush()?;
+            page.run(shutdown_signal()).await?;
+        }
         Command::Delete { data, kind, ids } => {
             let kind = Kind::parse(&kind).with_context(|| {
                 format!("--kind {kind:?} is not one of {}", Kind::typed_names())
@@ -513,10 +565,25 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-// One thread: a node does one thing at a time, and fewer threads keep
-// fewer allocator arenas holding memory between syncs.
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+// One thread, and one for blocking work: a node does one thing at a time
+// (its store is one connection behind a lock), and every thread that
+// allocates keeps an allocator arena holding memory (with a blocking pool
+// of many threads, `serve` held twice the memory after a day's pages).
+fn main() -> ExitCode {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(1)
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(async_main()),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn async_main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LIANFANG_LOG")

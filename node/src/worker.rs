@@ -1,6 +1,6 @@
 //! The node's sync worker: keeps the hub up to date for as long as the
-//! process runs (`lianfang-node sync` without `--once`, and the coming
-//! `lianfang-node serve` beside its page).
+//! process runs (`lianfang-node sync` without `--once`, and
+//! `lianfang-node serve` beside its page, [`crate::page`]).
 //!
 //! [`OutboxWorker::run`] loops: one sync ([`crate::sync::sync_once`]), then
 //! a wait, until the shutdown signal says stop.

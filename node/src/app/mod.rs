@@ -2,7 +2,7 @@
 //! over one shared store handle, with typed results and typed errors.
 //!
 //! The CLI (`src/main.rs`) parses flags, calls a [`NodeApp`] method and
-//! prints the result; the coming page (`lianfang-node serve`) holds the same
+//! prints the result; the page (`lianfang-node serve`, [`crate::page`]) holds the same
 //! [`NodeApp`] (cheap to clone) and calls it through [`NodeApp::blocking`].
 //! Neither touches SQL or masks anything itself.
 //!
@@ -16,7 +16,9 @@
 //! The methods block (SQLite); from async code call them inside
 //! [`NodeApp::blocking`] or `tokio::task::spawn_blocking`.
 
+mod day;
 mod privacy;
+mod records;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,7 +30,9 @@ use lianfang_proto::table::DailyCounts;
 use serde::Serialize;
 use tokio::sync::Notify;
 
+pub use self::day::{BuildingDay, MaskCall, QueueEntry, Unchecked};
 pub use self::privacy::{Mask, Reveal};
+pub use self::records::{ListPage, PER_PAGE, RecordView, SaveError};
 use crate::directives::{self, AnswerError, ProblemItem, Received, TaskEntry};
 use crate::import::ImportError;
 use crate::store::{Change, Identity, Store, StoreError, WriteSummary};
@@ -65,6 +69,8 @@ pub enum Error {
     Delete(#[from] DeleteError),
     #[error(transparent)]
     Bundle(#[from] BundleExportError),
+    #[error(transparent)]
+    Save(#[from] SaveError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -253,6 +259,68 @@ impl NodeApp {
     pub fn import(&self, files: &[PathBuf]) -> Result<WriteSummary, ImportError> {
         let summary =
             crate::import::import_files(&mut self.store(), files, crate::today(), crate::now_ms())?;
+        self.wrote(&summary);
+        Ok(summary)
+    }
+
+    /// Imports ledger files uploaded by a page, all or nothing, exactly as
+    /// [`NodeApp::import`]: each is `(its own file name, its bytes)`, named
+    /// by that name in errors and read by its extension. The bytes are kept
+    /// in `DIR/uploads/` while they are read, then removed.
+    ///
+    /// # Errors
+    /// As [`NodeApp::import`]; an upload that cannot be saved is an error
+    /// at its file.
+    pub fn import_uploads(&self, files: &[(String, Vec<u8>)]) -> Result<WriteSummary, ImportError> {
+        if files.is_empty() {
+            return Err(ImportError::NoFiles);
+        }
+        let dir = self
+            .dir()
+            .join("uploads")
+            .join(format!("{:016x}", rand::random::<u64>()));
+        let saved = (|| -> std::io::Result<Vec<(String, PathBuf)>> {
+            std::fs::create_dir_all(&dir)?;
+            files
+                .iter()
+                .enumerate()
+                .map(|(i, (name, bytes))| {
+                    // Only the extension of the user's name is used for the
+                    // saved file: the name itself is shown, never trusted.
+                    let ext = Path::new(name)
+                        .extension()
+                        .and_then(|e| e.to_str())
+                        .unwrap_or("")
+                        .to_ascii_lowercase();
+                    let path = dir.join(format!("{i}.{ext}"));
+                    std::fs::write(&path, bytes)?;
+                    Ok((name.clone(), path))
+                })
+                .collect()
+        })();
+        let result = match saved {
+            Ok(named) => crate::ledger::read_named(&named, crate::today())
+                .map_err(ImportError::from)
+                .and_then(|ledger| {
+                    let mut store = self.store();
+                    crate::import::import_ledger(
+                        &mut store,
+                        ledger,
+                        crate::today(),
+                        crate::now_ms(),
+                    )
+                }),
+            Err(e) => Err(ImportError::Ledger(crate::ledger::LedgerError {
+                file: files[0].0.clone(),
+                sheet: None,
+                row: None,
+                column: None,
+                reason: format!("cannot save the upload: {e}"),
+                kind: None,
+            })),
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        let summary = result?;
         self.wrote(&summary);
         Ok(summary)
     }

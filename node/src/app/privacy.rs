@@ -13,6 +13,10 @@
 
 use lianfang_proto::mask::Privacy;
 
+use lianfang_proto::kinds::Sensitive;
+
+use super::day::QueueEntry;
+use super::records::RecordView;
 use crate::directives::TaskEntry;
 use crate::store::{Store, StoreError};
 
@@ -56,6 +60,29 @@ pub(crate) fn step(store: &Store, reveal: Reveal, what: &str) -> Result<Privacy,
     })
 }
 
+/// The privacy step for one record's full values (a page's reveal): the
+/// audit entry names the record.
+///
+/// # Errors
+/// SQLite errors; then nothing may be shown.
+pub(crate) fn step_record(
+    store: &Store,
+    reveal: Reveal,
+    kind: &str,
+    id: &str,
+) -> Result<Privacy, StoreError> {
+    Ok(match reveal {
+        Reveal::Masked => Privacy::Masked,
+        Reveal::Unmasked => {
+            store.audit(
+                "unmasked_output",
+                &format!("{kind} {id} shown with ID numbers and phones unmasked"),
+            )?;
+            Privacy::Unmasked
+        }
+    })
+}
+
 /// An output that holds personal data, masked in place as `privacy` says.
 pub trait Mask {
     /// Masks what `privacy` masks.
@@ -65,6 +92,28 @@ pub trait Mask {
 impl Mask for TaskEntry {
     fn mask(&mut self, privacy: Privacy) {
         // The name stays: the worker finds the person by it.
+        self.phone = privacy.phone(&self.phone);
+    }
+}
+
+impl Mask for RecordView {
+    /// ID numbers and phones; the name stays, as in task lists (the worker
+    /// finds the person by it).
+    fn mask(&mut self, privacy: Privacy) {
+        let columns = self.kind.ledger().map_or(&[][..], |l| l.columns);
+        for (column, cell) in columns.iter().zip(self.cells.iter_mut()) {
+            match column.sensitive {
+                Some(Sensitive::IdNumber) => *cell = privacy.id_number(cell),
+                Some(Sensitive::Phone) => *cell = privacy.phone(cell),
+                Some(Sensitive::Name) | None => {}
+            }
+        }
+    }
+}
+
+impl Mask for QueueEntry {
+    /// The phone; the name stays (the worker calls the person by it).
+    fn mask(&mut self, privacy: Privacy) {
         self.phone = privacy.phone(&self.phone);
     }
 }

@@ -163,4 +163,40 @@ impl Store {
             .collect::<Result<_, _>>()?;
         Ok(ids)
     }
+
+    /// The live records of one kind, newest version first (by stamp), as
+    /// `(id, stamp, body)`.
+    ///
+    /// # Errors
+    /// SQLite errors or an undecodable stored body.
+    pub fn live_records(&self, kind: Kind) -> Result<Vec<(String, u64, pb::record::Body)>> {
+        let mut out = Vec::new();
+        self.for_each_live(kind, |id, stamp, body| {
+            out.push((id.to_owned(), stamp, body));
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` with each live record of one kind, newest version first,
+    /// one at a time (nothing of the kind is held at once).
+    ///
+    /// # Errors
+    /// SQLite errors or an undecodable stored body.
+    pub fn for_each_live(
+        &self,
+        kind: Kind,
+        mut f: impl FnMut(&str, u64, pb::record::Body),
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(LIVE_RECORDS_SQL)?;
+        let mut rows = stmt.query([kind as i64])?;
+        while let Some(row) = rows.next()? {
+            let body = decode_body(kind, row.get_ref(2)?.as_blob().unwrap_or_default())?;
+            let id = row.get_ref(0)?.as_str().unwrap_or_default();
+            f(id, row.get::<_, i64>(1)? as u64, body);
+        }
+        Ok(())
+    }
 }
+
+const LIVE_RECORDS_SQL: &str =
+    "SELECT id, stamp, body FROM record WHERE kind = ?1 AND deleted = 0 ORDER BY stamp DESC, id";

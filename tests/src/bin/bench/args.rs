@@ -15,7 +15,7 @@ OPTIONS:
     --quick          small run: 12 compounds, fewer repetitions
     --only NAME      run one measurement (and the setup it needs); NAME is one of
                      initial, incremental, thin, apply, table, import, rss,
-                     real, dashboard
+                     real, dashboard, page
     --parallel P     node syncs run at once in the street-wide syncs (default 8)
     --seed S         generator seed (default 2020)
     --tls            section 8 (real) with the hub serving TLS, as it always does
@@ -54,9 +54,13 @@ MEASUREMENTS:
                  sync --once` process per compound, 4 and then 8 at once,
                  against `lianfang-hub serve` (target >= 150,000 records/s; the
                  hub's CPU per record within 1.5x the apply-only figure)
+    page         `lianfang-node serve` on the largest compound (no hub
+                 reachable): every page and a form's POST, median and p95 of
+                 40 requests each (target p95 <= 50 ms), and the process's
+                 RSS while serving (target <= 40 MB)
 ";
 
-pub(crate) const MEASUREMENTS: [&str; 9] = [
+pub(crate) const MEASUREMENTS: [&str; 10] = [
     "initial",
     "incremental",
     "thin",
@@ -66,6 +70,7 @@ pub(crate) const MEASUREMENTS: [&str; 9] = [
     "rss",
     "real",
     "dashboard",
+    "page",
 ];
 
 #[derive(Debug, Clone)]

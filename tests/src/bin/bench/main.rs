@@ -43,6 +43,7 @@ mod dashboard;
 mod import;
 mod incremental;
 mod initial;
+mod page;
 mod procs;
 mod real;
 mod report;
@@ -136,7 +137,7 @@ async fn run() -> anyhow::Result<()> {
     );
 
     // Build the binaries first, so a compile never overlaps a measurement.
-    let bins = if args.runs_any(&["rss", "table", "real", "dashboard"]) {
+    let bins = if args.runs_any(&["rss", "table", "real", "dashboard", "page"]) {
         stage(
             started,
             "locating the release binaries of lianfang-node and lianfang-hub",
@@ -223,6 +224,7 @@ async fn run() -> anyhow::Result<()> {
     real::run(&mut ctx).await?;
     import::run(&mut ctx).await?;
     rss::run(&mut ctx).await?;
+    page::run(&mut ctx).await?;
     let Ctx {
         args,
         spec,
