@@ -1,7 +1,7 @@
 //! A real headless Chromium driven through WebDriver, for the tests of the
 //! compound's page and the street's dashboard.
 //!
-//! [`Browser::start`] runs Debian's `chromedriver` (installed by `.ci/run`)
+//! [`Browser::start`] runs Debian's `chromedriver` (installed by `tests/run`, the test command)
 //! on a free loopback port and opens one Chromium session with a fresh
 //! profile and no background networking (this machine's network is
 //! closed). Browser tests run one at a time: the browser holds a
@@ -52,7 +52,7 @@ pub fn screenshot_dir(test: &str) -> PathBuf {
 impl Browser {
     /// Starts chromedriver and a Chromium session for the test `test`
     /// (names its screenshot folder). Panics with what to install when
-    /// Chromium or its driver is missing: `.ci/run` installs both.
+    /// Chromium or its driver is missing: `tests/run` installs both.
     pub async fn start(test: &str) -> Browser {
         Self::start_with_size(test, 1280, 900).await
     }
@@ -63,7 +63,7 @@ impl Browser {
         for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
             assert!(
                 std::path::Path::new(path).exists(),
-                "{path} is missing: install Debian's {package} (`.ci/run` does)"
+                "{path} is missing: install Debian's {package} (`tests/run` does)"
             );
         }
         let turn = ONE_AT_A_TIME.lock().await;
