@@ -246,8 +246,36 @@ impl HubStore {
         Ok(targets)
     }
 
+    /// Runs `f` in one immediate transaction: everything it writes
+    /// (directives sent, rows, audit entries) commits together, or, when it
+    /// fails, none of it does. Inside, sending a directive joins the
+    /// transaction instead of opening its own.
+    ///
+    /// # Errors
+    /// `f`'s error (after the rollback), or SQLite's.
+    pub fn atomically<R>(&mut self, f: impl FnOnce(&mut HubStore) -> Result<R>) -> Result<R> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        match f(self) {
+            Ok(value) => {
+                if let Err(e) = self.conn.execute_batch("COMMIT") {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(e.into());
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
     fn send(&mut self, kind: &str, body: pb::hub_message::Body, targets: &[String]) -> Result<i64> {
         let now = now_rfc3339();
+        if !self.conn.is_autocommit() {
+            // Inside the caller's transaction (`atomically`).
+            return append_directive(&self.conn, kind, body, targets, &now);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;

@@ -108,49 +108,53 @@ impl HubApp {
         }
         let mut store = self.store();
         store.compound_status(&inspection.compound)?;
-        let day = inspection.date.format("%Y-%m-%d").to_string();
-        let mut problems = Vec::new();
-        for item in inspection.items.iter().filter(|i| !i.passed) {
-            let what = if item.note.trim().is_empty() {
-                format!("巡察未通过：{}", checklist_label(&item.key))
-            } else {
-                format!(
-                    "巡察未通过：{}（{}）",
-                    checklist_label(&item.key),
-                    item.note.trim()
-                )
-            };
-            let problem = pb::Problem {
-                what,
-                location: checklist_label(&item.key).to_owned(),
-                found_at: pb::FoundAt::Inspection as i32,
-                found_on: day.clone(),
-            };
-            problems.push(store.add_problem(&inspection.compound, problem)?);
-        }
-        let stored = StoredInspection {
-            id: 0,
-            compound: inspection.compound.clone(),
-            date: day.clone(),
-            inspector: inspection.inspector.trim().to_owned(),
-            items: inspection.items,
-            problems: problems.clone(),
-            created_at: String::new(),
-            created_by: user.map(str::to_owned),
-        };
-        let id = store.add_inspection(&stored, user)?;
-        let detail = format!(
-            "inspection {id} of {day} by {}: {} item(s) failed",
-            stored.inspector,
-            problems.len()
-        );
-        match user {
-            Some(user) => {
-                store.audit_by(user, Some(&inspection.compound), "inspection", &detail)?
+        // The problems, the inspection and its audit entry commit together:
+        // a crash never leaves problems sent down without their inspection.
+        store.atomically(|store| {
+            let day = inspection.date.format("%Y-%m-%d").to_string();
+            let mut problems = Vec::new();
+            for item in inspection.items.iter().filter(|i| !i.passed) {
+                let what = if item.note.trim().is_empty() {
+                    format!("巡察未通过：{}", checklist_label(&item.key))
+                } else {
+                    format!(
+                        "巡察未通过：{}（{}）",
+                        checklist_label(&item.key),
+                        item.note.trim()
+                    )
+                };
+                let problem = pb::Problem {
+                    what,
+                    location: checklist_label(&item.key).to_owned(),
+                    found_at: pb::FoundAt::Inspection as i32,
+                    found_on: day.clone(),
+                };
+                problems.push(store.add_problem(&inspection.compound, problem)?);
             }
-            None => store.audit(Some(&inspection.compound), "inspection", &detail)?,
-        }
-        Ok(InspectionRecorded { id, problems })
+            let stored = StoredInspection {
+                id: 0,
+                compound: inspection.compound.clone(),
+                date: day.clone(),
+                inspector: inspection.inspector.trim().to_owned(),
+                items: inspection.items,
+                problems: problems.clone(),
+                created_at: String::new(),
+                created_by: user.map(str::to_owned),
+            };
+            let id = store.add_inspection(&stored, user)?;
+            let detail = format!(
+                "inspection {id} of {day} by {}: {} item(s) failed",
+                stored.inspector,
+                problems.len()
+            );
+            match user {
+                Some(user) => {
+                    store.audit_by(user, Some(&inspection.compound), "inspection", &detail)?
+                }
+                None => store.audit(Some(&inspection.compound), "inspection", &detail)?,
+            }
+            Ok(InspectionRecorded { id, problems })
+        })
     }
 
     /// Inspections, newest first (of one date when given).
@@ -274,6 +278,36 @@ mod tests {
             (last.event.as_str(), last.user.as_deref()),
             ("inspection", Some("wang"))
         );
+    }
+
+    /// What `atomically` wrote is gone when it fails: a problem sent down
+    /// inside it is not in the down log, and the next one commits.
+    #[test]
+    fn a_failed_inspection_sends_nothing_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = HubApp::open(dir.path()).unwrap();
+        app.enroll("HM001", None).unwrap();
+        let problem = pb::Problem {
+            what: "巡察未通过：门岗测温".into(),
+            location: "门岗测温".into(),
+            found_at: pb::FoundAt::Inspection as i32,
+            found_on: "2020-02-10".into(),
+        };
+        let failed: Result<(), HubError> = app.store().atomically(|store| {
+            store.add_problem("HM001", problem.clone())?;
+            store.add_problem("NOPE", problem.clone())?;
+            Ok(())
+        });
+        assert!(
+            matches!(failed, Err(HubError::UnknownCompound(_))),
+            "{failed:?}"
+        );
+        assert!(app.problems(None, false).unwrap().is_empty());
+        assert!(app.directives().unwrap().is_empty());
+        app.store()
+            .atomically(|store| store.add_problem("HM001", problem.clone()))
+            .unwrap();
+        assert_eq!(app.problems(None, false).unwrap().len(), 1);
     }
 
     #[test]
