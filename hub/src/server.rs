@@ -95,7 +95,13 @@ fn limited_incoming(listener: TcpListener) -> ReceiverStream<std::io::Result<Lim
             let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                 return;
             };
-            let accepted = listener.accept().await.map(|(stream, _)| {
+            // The server has stopped when nobody receives any more: then
+            // the listener is closed at once, not at the next connection.
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = tx.closed() => return,
+            };
+            let accepted = accepted.map(|(stream, _)| {
                 let _ = stream.set_nodelay(true);
                 Limited {
                     stream,
