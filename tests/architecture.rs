@@ -246,3 +246,73 @@ fn matches_on_kinds_have_no_wildcard_arm() {
         found.join("\n")
     );
 }
+
+#[test]
+fn record_rows_are_written_only_where_digests_are_kept() {
+    // SQL that writes a record row: the node's `record`, the hub's record
+    // tables (`crate::kinds`). Each of these files folds what it wrote into
+    // `digest_bucket` in the same transaction (ARCHITECTURE.md, digests).
+    let tables = [
+        "record",
+        "person",
+        "household",
+        "isolation",
+        "response",
+        "day_record",
+    ];
+    let writes = |line: &str| {
+        let upper = line.to_uppercase();
+        tables.iter().any(|t| {
+            let t = t.to_uppercase();
+            [
+                format!("INSERT INTO {t} "),
+                format!("INSERT INTO {t}("),
+                format!("UPDATE {t} "),
+                format!("DELETE FROM {t} "),
+                format!("DELETE FROM {t}\""),
+                format!("REPLACE INTO {t} "),
+            ]
+            .iter()
+            .any(|p| upper.contains(p.as_str()))
+        })
+    };
+    // Unit tests damage records on purpose: lines after a file's
+    // `#[cfg(test)]` are left out.
+    let test_from: BTreeMap<String, usize> = ["node/src", "hub/src"]
+        .iter()
+        .flat_map(|d| code_lines(&root().join(d)))
+        .filter(|(_, _, line)| line.trim() == "#[cfg(test)]")
+        .fold(BTreeMap::new(), |mut m, (file, n, _)| {
+            m.entry(file).or_insert(n);
+            m
+        });
+    let found: Vec<String> = violations(
+        &["node/src", "hub/src"],
+        &[
+            // The node's record upsert, run by `Store::write` only.
+            "node/src/store/mod.rs",
+            // The hub's upserts, run by `Upserts` only.
+            "hub/src/kinds/mod.rs",
+            "hub/src/kinds/person.rs",
+            "hub/src/kinds/household.rs",
+            "hub/src/kinds/isolation.rs",
+        ],
+        writes,
+    )
+    .into_iter()
+    .filter(|hit| {
+        let mut parts = hit.splitn(3, ':');
+        let (file, n) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
+        let n: usize = n.parse().unwrap_or(0);
+        test_from.get(file).is_none_or(|from| n < *from)
+    })
+    .collect();
+    assert!(
+        found.is_empty(),
+        "a record row written outside the paths that keep digests:\n{}",
+        found.join("\n")
+    );
+}

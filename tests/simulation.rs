@@ -658,6 +658,17 @@ fn run(seed: u64, size: Size) -> Trace {
             store.digests().expect("node digests"),
             "{code}: digests"
         );
+        // The digests each side keeps as it writes equal its records'.
+        assert_eq!(
+            hub.digests(code).expect("hub digests"),
+            hub.digests_scan(code).expect("hub records' digests"),
+            "{code}: the hub's kept digests"
+        );
+        assert_eq!(
+            store.digests().expect("node digests"),
+            store.digests_scan().expect("node records' digests"),
+            "{code}: the node's kept digests"
+        );
         // The configuration the hub sent is the one the node counts with.
         assert_eq!(
             store.table_config().expect("node config"),

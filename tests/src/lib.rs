@@ -43,21 +43,57 @@ impl TestHub {
         let dir = tempfile::tempdir().expect("temp dir");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let mut hub = TestHub {
+            dir,
+            addr,
+            stop: None,
+            task: None,
+        };
+        hub.serve(listener);
+        hub
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let data = dir.path().to_owned();
+        let data = self.dir.path().to_owned();
         // Create the database before serving so enrol and read work at once.
         drop(HubStore::open_or_create(&data).expect("hub store"));
-        let task = tokio::spawn(async move {
+        self.task = Some(tokio::spawn(async move {
             lianfang_hub::server::run(listener, &data, false, async {
                 let _ = stopped.await;
             })
             .await
-        });
-        TestHub {
-            dir,
-            addr,
-            stop: Some(stop),
-            task: Some(task),
+        }));
+        self.stop = Some(stop);
+    }
+
+    /// Stops the hub and serves the same data on the same address again, as
+    /// a restarted hub process would.
+    pub async fn restart(&mut self) {
+        self.halt().await;
+        // The old connections may linger in TIME_WAIT: reuse the address.
+        let mut tries = 0;
+        let listener = loop {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+            match socket.bind(self.addr).and_then(|()| socket.listen(1024)) {
+                Ok(listener) => break listener,
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("bind {} again: {e}", self.addr),
+            }
+        };
+        self.serve(listener);
+    }
+
+    async fn halt(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server");
         }
     }
 
@@ -79,12 +115,7 @@ impl TestHub {
     }
 
     pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server");
-        }
+        self.halt().await;
     }
 }
 

@@ -23,7 +23,7 @@ mod person;
 
 use lianfang_proto::kinds::KindBody;
 use lianfang_proto::pb::record::Body;
-use lianfang_proto::{Kind, pb};
+use lianfang_proto::{Kind, digest, pb};
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, params};
 
@@ -116,7 +116,10 @@ pub(crate) enum Storage {
         schema_sql: &'static str,
         upsert_sql: &'static str,
         /// Runs `upsert_sql` for one version.
-        upsert: fn(&mut rusqlite::Statement<'_>, &pb::Record, &Body) -> rusqlite::Result<usize>,
+        /// Runs `upsert_sql` (or the insert made from it) for one version
+        /// whose body encodes to the bytes given.
+        upsert:
+            fn(&mut rusqlite::Statement<'_>, &pb::Record, &Body, &[u8]) -> rusqlite::Result<usize>,
         /// [`Projected::LOG_ROWS_SQL`].
         log_rows_sql: &'static str,
     },
@@ -133,10 +136,10 @@ impl Storage {
             stmt: &mut rusqlite::Statement<'_>,
             record: &pb::Record,
             body: &Body,
+            bytes: &[u8],
         ) -> rusqlite::Result<usize> {
             let m = M::from_body(body).expect("the body of the kind stored");
             let stamp = record.stamp as i64;
-            let bytes = m.encode_to_vec();
             let mut values: Vec<&dyn ToSql> = Vec::with_capacity(12);
             values.extend([
                 &record.compound as &dyn ToSql,
@@ -155,6 +158,55 @@ impl Storage {
             upsert_sql: M::UPSERT_SQL,
             upsert: upsert::<M>,
             log_rows_sql: M::LOG_ROWS_SQL,
+        }
+    }
+
+    /// The insert of a new row, doing nothing when the record is held:
+    /// the merge upsert without its `ON CONFLICT` clause.
+    fn insert_sql(self) -> String {
+        let upsert = self.upsert_sql();
+        let values = upsert
+            .find("ON CONFLICT")
+            .expect("every upsert has an ON CONFLICT clause");
+        format!("{} ON CONFLICT DO NOTHING", &upsert[..values])
+    }
+
+    /// Runs `stmt`, an insert or the upsert of this storage, for one
+    /// version whose body encodes to `bytes`; returns the rows changed.
+    fn execute(
+        self,
+        stmt: &mut rusqlite::Statement<'_>,
+        record: &pb::Record,
+        body: &Body,
+        bytes: &[u8],
+    ) -> rusqlite::Result<usize> {
+        let kind = Kind::of(body);
+        match self {
+            Storage::Projection { upsert, .. } => upsert(stmt, record, body, bytes),
+            Storage::Generic => stmt.execute(params![
+                record.compound,
+                kind as i64,
+                record.id,
+                record.stamp as i64,
+                record.origin,
+                record.deleted,
+                bytes
+            ]),
+            Storage::Day => {
+                let [day, day2, day3] = lianfang_proto::kinds::days(body);
+                stmt.execute(params![
+                    record.compound,
+                    kind as i64,
+                    record.id,
+                    record.stamp as i64,
+                    record.origin,
+                    record.deleted,
+                    day,
+                    day2,
+                    day3,
+                    bytes
+                ])
+            }
         }
     }
 
@@ -203,12 +255,28 @@ pub(crate) fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Stores checked versions under the merge rule (last writer wins by
-/// `(stamp, origin)`), each where its kind goes; one per batch, so each
-/// kind's statement is prepared once.
+/// `(stamp, origin)`), each where its kind goes, and notes what that did
+/// to the compound's digests; one per batch, so each kind's statements are
+/// prepared once.
+///
+/// A version is first inserted as a new row (one statement: the initial
+/// sync's path); only when its record is already held is the stored
+/// version read, compared by the merge rule, and replaced, so the digests
+/// lose the version replaced and gain the new one.
 pub(crate) struct Upserts<'c> {
     tx: &'c Connection,
-    /// Each kind's prepared upsert, by its place in `Kind::ALL`.
-    statements: Vec<Option<rusqlite::CachedStatement<'c>>>,
+    /// Each kind's prepared statements, by its place in `Kind::ALL`.
+    statements: Vec<Option<Statements<'c>>>,
+    /// What the versions written did to each compound's digests.
+    changes: std::collections::BTreeMap<String, digest::Changes>,
+}
+
+/// One kind's statements: insert a new row, read the held version, and the
+/// merge upsert.
+struct Statements<'c> {
+    insert: rusqlite::CachedStatement<'c>,
+    held: rusqlite::CachedStatement<'c>,
+    upsert: rusqlite::CachedStatement<'c>,
 }
 
 impl<'c> Upserts<'c> {
@@ -216,6 +284,7 @@ impl<'c> Upserts<'c> {
         Upserts {
             tx,
             statements: Kind::ALL.iter().map(|_| None).collect(),
+            changes: std::collections::BTreeMap::new(),
         }
     }
 
@@ -231,38 +300,61 @@ impl<'c> Upserts<'c> {
             .iter()
             .position(|k| *k == kind)
             .expect("every kind is in Kind::ALL");
-        let stmt = match &mut self.statements[slot] {
-            Some(stmt) => stmt,
-            empty @ None => empty.insert(self.tx.prepare_cached(storage.upsert_sql())?),
+        let stmts = match &mut self.statements[slot] {
+            Some(stmts) => stmts,
+            empty @ None => empty.insert(Statements {
+                insert: self.tx.prepare_cached(&storage.insert_sql())?,
+                held: self.tx.prepare_cached(&format!(
+                    "SELECT stamp, origin, deleted, body FROM {} WHERE compound = ?1 AND id = ?2",
+                    record_table(kind)
+                ))?,
+                upsert: self.tx.prepare_cached(storage.upsert_sql())?,
+            }),
         };
-        match storage {
-            Storage::Projection { upsert, .. } => upsert(stmt, record, body)?,
-            Storage::Generic => stmt.execute(params![
-                record.compound,
-                kind as i64,
-                record.id,
-                record.stamp as i64,
-                record.origin,
-                record.deleted,
-                lianfang_proto::record::encode_body(body)
-            ])?,
-            Storage::Day => {
-                let [day, day2, day3] = lianfang_proto::kinds::days(body);
-                stmt.execute(params![
-                    record.compound,
-                    kind as i64,
-                    record.id,
-                    record.stamp as i64,
-                    record.origin,
-                    record.deleted,
-                    day,
-                    day2,
-                    day3,
-                    lianfang_proto::record::encode_body(body)
-                ])?
+        // What the row stores and the digests hash.
+        let bytes = lianfang_proto::record::encode_body(body);
+        let changes = match self.changes.get_mut(&record.compound) {
+            Some(changes) => changes,
+            None => self.changes.entry(record.compound.clone()).or_default(),
+        };
+        if storage.execute(&mut stmts.insert, record, body, &bytes)? == 0 {
+            let held = stmts
+                .held
+                .query_row(params![record.compound, record.id], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)? as u64,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)? != 0,
+                        row.get::<_, Vec<u8>>(3)?,
+                    ))
+                })?;
+            let (stamp, origin, deleted, old) = held;
+            // `merge::wins`, as the upsert's `WHERE` clause says it.
+            let version = |stamp, origin| lianfang_proto::merge::Version { stamp, origin };
+            if !lianfang_proto::merge::wins(
+                version(record.stamp, &record.origin),
+                Some(version(stamp, &origin)),
+            ) {
+                return Ok(());
             }
-        };
+            storage.execute(&mut stmts.upsert, record, body, &bytes)?;
+            changes.remove(kind, &record.id, stamp, &origin, deleted, &old);
+        }
+        changes.add(
+            kind,
+            &record.id,
+            record.stamp,
+            &record.origin,
+            record.deleted,
+            &bytes,
+        );
         Ok(())
+    }
+
+    /// What the versions stored did to each compound's digests, for the
+    /// caller to fold into the kept digests in the same transaction.
+    pub(crate) fn finish(self) -> std::collections::BTreeMap<String, digest::Changes> {
+        self.changes
     }
 }
 

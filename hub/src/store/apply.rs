@@ -38,6 +38,7 @@ pub(super) fn apply_checked(
         for entry in &entries[skip..] {
             upserts.upsert(entry.record.as_ref().expect("checked above"))?;
         }
+        super::digests::fold(tx, &upserts.finish())?;
     }
     let new_cursor = first + len as u64 - 1;
     tx.execute(
@@ -167,6 +168,7 @@ impl HubStore {
         entries: &[pb::LogEntry],
     ) -> Result<Applied> {
         let (first, len) = self.check_entries(caller, lane, entries)?;
+        self.before_writing(&caller.compound)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -200,6 +202,7 @@ impl HubStore {
         // The decisions are `HubExchange`'s (lianfang_proto::session): which
         // lanes are applied, which refusal is answered and when, when the
         // roots are compared; the SQL is here.
+        self.before_writing(&caller.compound)?;
         let mut decide = HubExchange::new();
         for (lane, entries) in &lanes {
             if !entries.entries.is_empty() {
@@ -248,8 +251,8 @@ impl HubStore {
         tx.commit()?;
         let heads = lanes.map(|(_, entries)| entries.head);
         if decide.finish(cursors, heads, !request.digest_root.is_empty())? {
-            let agree =
-                digest::root(&self.digests(&caller.compound)?)[..] == request.digest_root[..];
+            let agree = digest::root(&self.digests_for_comparison(&caller.compound)?)[..]
+                == request.digest_root[..];
             // How many buckets differ is learnt from the Verify that follows.
             self.record_agreement(&caller.compound, agree, if agree { 0 } else { -1 })?;
             out.digest = if agree {

@@ -2,38 +2,339 @@
 
 use super::*;
 
+/// The digests of every compound, kept as records are written (each
+/// batch folds what it did in, in its own transaction), so a session's
+/// comparison reads a compound's few hundred buckets instead of hashing
+/// every record it holds.
+///
+/// **Architecture Invariant:** `digest_bucket` equals [`scan`] of the record
+/// tables, compound by compound: every write of a record row goes through
+/// `crate::kinds::Upserts`, whose changes [`fold`] adds in the same
+/// transaction.
+const DIGESTS_SQL: &str = "
+CREATE TABLE IF NOT EXISTS digest_bucket (
+    compound TEXT    NOT NULL,
+    kind     INTEGER NOT NULL,
+    day      TEXT    NOT NULL,
+    shard    INTEGER NOT NULL,
+    count    INTEGER NOT NULL,
+    xor      BLOB    NOT NULL,
+    PRIMARY KEY (compound, kind, day, shard)
+) STRICT, WITHOUT ROWID;
+";
+
+/// Version of `digest_bucket`'s contents; a database without it (made
+/// before digests were kept) has them computed once when opened for
+/// writing.
+const VERSION: &str = "1";
+
+/// Creates `digest_bucket` and, in a database that has not kept digests
+/// before, fills it from the record tables. Idempotent.
+///
+/// # Errors
+/// SQLite errors.
+pub(super) fn ensure(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(DIGESTS_SQL)?;
+    if kept(conn)? {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if !kept(&tx)? {
+        tx.execute("DELETE FROM digest_bucket", [])?;
+        let mut insert = tx.prepare(
+            "INSERT INTO digest_bucket (compound, kind, day, shard, count, xor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for (compound, digests) in scan(&tx, None)? {
+            for (key, d) in digests {
+                insert.execute(params![
+                    compound,
+                    key.kind,
+                    key.day,
+                    key.shard,
+                    d.count as i64,
+                    d.xor.as_slice()
+                ])?;
+            }
+        }
+        drop(insert);
+        tx.execute(
+            "INSERT INTO setting (key, value) VALUES ('digests', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [VERSION],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Whether this database keeps `digest_bucket` up to date.
+fn kept(conn: &Connection) -> Result<bool> {
+    let version: Option<String> = conn
+        .query_row(
+            "SELECT value FROM setting WHERE key = 'digests'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(version.as_deref() == Some(VERSION))
+}
+
+/// Folds what a batch did to the digests into `digest_bucket`, inside the
+/// batch's transaction.
+///
+/// # Errors
+/// SQLite errors.
+pub(crate) fn fold(
+    tx: &Connection,
+    changes: &std::collections::BTreeMap<String, digest::Changes>,
+) -> Result<()> {
+    let mut read = tx.prepare_cached(
+        "SELECT count, xor FROM digest_bucket
+         WHERE compound = ?1 AND kind = ?2 AND day = ?3 AND shard = ?4",
+    )?;
+    let mut write = tx.prepare_cached(
+        "INSERT INTO digest_bucket (compound, kind, day, shard, count, xor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (compound, kind, day, shard) DO UPDATE SET
+             count = excluded.count, xor = excluded.xor",
+    )?;
+    let mut delete = tx.prepare_cached(
+        "DELETE FROM digest_bucket WHERE compound = ?1 AND kind = ?2 AND day = ?3 AND shard = ?4",
+    )?;
+    for (compound, changes) in changes {
+        for (key, count, xor) in changes.buckets() {
+            let at = params![compound, key.kind, key.day, key.shard];
+            let stored = read
+                .query_row(at, |row| {
+                    Ok(digest::BucketDigest {
+                        count: row.get::<_, i64>(0)? as u64,
+                        xor: row
+                            .get_ref(1)?
+                            .as_blob()
+                            .unwrap_or_default()
+                            .try_into()
+                            .unwrap_or_default(),
+                    })
+                })
+                .optional()?
+                .unwrap_or_default();
+            match digest::fold(stored, count, &xor) {
+                Some(d) => write.execute(params![
+                    compound,
+                    key.kind,
+                    key.day,
+                    key.shard,
+                    d.count as i64,
+                    d.xor.as_slice()
+                ])?,
+                None => delete.execute(at)?,
+            };
+        }
+    }
+    Ok(())
+}
+
+/// Digests computed from the record tables: of `compound`, or of every
+/// compound (`None`), by compound.
+///
+/// # Errors
+/// SQLite errors.
+pub(crate) fn scan(
+    conn: &Connection,
+    compound: Option<&str>,
+) -> Result<std::collections::BTreeMap<String, Digests>> {
+    let mut out: std::collections::BTreeMap<String, Digests> = std::collections::BTreeMap::new();
+    // Every table holding records: a projection holds one kind, the
+    // generic tables say each row's.
+    for (kind, table) in crate::kinds::tables() {
+        let sql = format!(
+            "SELECT compound, id, stamp, origin, deleted, body{} FROM {table}{}",
+            if kind.is_some() { "" } else { ", kind" },
+            if compound.is_some() {
+                " WHERE compound = ?1"
+            } else {
+                ""
+            },
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = match compound {
+            Some(compound) => stmt.query([compound])?,
+            None => stmt.query([])?,
+        };
+        while let Some(row) = rows.next()? {
+            let Some(kind) = kind.or_else(|| Kind::from_i64(row.get(6).ok()?)) else {
+                continue;
+            };
+            let code = text(row, 0)?;
+            let digests = match out.get_mut(code) {
+                Some(digests) => digests,
+                None => out.entry(code.to_owned()).or_default(),
+            };
+            digest::add(
+                digests,
+                kind,
+                text(row, 1)?,
+                row.get::<_, i64>(2)? as u64,
+                text(row, 3)?,
+                row.get::<_, i64>(4)? != 0,
+                row.get_ref(5)?.as_blob().unwrap_or_default(),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// How long a compound's kept digests are trusted before they are checked
+/// against its records again.
+const SCRUB_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// When this process last checked each compound's kept digests against its
+/// records ("scrubbed" them).
+///
+/// Kept digests follow every write, so they catch what a sync lost or
+/// misapplied, but not a record row damaged or lost outside the hub's
+/// writes (a disk fault, a file copied back while the hub was down). So a
+/// compound's kept digests are checked against a scan of its records at
+/// its first digest comparison in each hub process, and again after
+/// [`SCRUB_EVERY`] — except a compound that held nothing when this process
+/// first wrote to it: everything it holds came through this process's
+/// writes.
+#[derive(Debug, Default)]
+pub(crate) struct Scrubs {
+    at: std::collections::HashMap<String, std::time::Instant>,
+}
+
 impl HubStore {
-    /// Digests of every record version the hub holds for `compound`.
+    /// Called before this process first writes records of `compound`: a
+    /// compound that holds nothing yet needs no scrub in this process.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub(super) fn before_writing(&mut self, compound: &str) -> Result<()> {
+        if self.scrubs.at.contains_key(compound) {
+            return Ok(());
+        }
+        let holds: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM digest_bucket WHERE compound = ?1)",
+            [compound],
+            |row| row.get(0),
+        )?;
+        if !holds {
+            self.scrubs
+                .at
+                .insert(compound.to_owned(), std::time::Instant::now());
+        }
+        Ok(())
+    }
+
+    /// The digests of `compound` for a comparison with its node's: the kept
+    /// ones, checked first against a scan of the records when a scrub is
+    /// due (see [`Scrubs`]). Kept digests that differ from the scan are
+    /// replaced by it, with an audit entry, so the comparison finds the
+    /// damage and the node's repair restores the records.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub(super) fn digests_for_comparison(&mut self, compound: &str) -> Result<Digests> {
+        let due = self
+            .scrubs
+            .at
+            .get(compound)
+            .is_none_or(|at| at.elapsed() >= SCRUB_EVERY);
+        if !due || !kept(&self.conn)? {
+            return self.digests(compound);
+        }
+        let scanned = self.digests_scan(compound)?;
+        let kept = self.digests(compound)?;
+        let differing = digest::differing(&kept, &scanned);
+        if !differing.is_empty() {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute("DELETE FROM digest_bucket WHERE compound = ?1", [compound])?;
+            let mut insert = tx.prepare(
+                "INSERT INTO digest_bucket (compound, kind, day, shard, count, xor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            // Scanned inside the transaction, so a write between the scan
+            // above and here is not lost from the kept digests.
+            let scanned = scan(&tx, Some(compound))?
+                .remove(compound)
+                .unwrap_or_default();
+            for (key, d) in &scanned {
+                insert.execute(params![
+                    compound,
+                    key.kind,
+                    key.day,
+                    key.shard,
+                    d.count as i64,
+                    d.xor.as_slice()
+                ])?;
+            }
+            drop(insert);
+            tx.commit()?;
+            self.audit(
+                Some(compound),
+                "digests_rescanned",
+                &format!(
+                    "the kept digests differed from the records in {} bucket(s): \
+                     records were changed outside the hub's writes; rebuilt from the records",
+                    differing.len()
+                ),
+            )?;
+        }
+        self.scrubs
+            .at
+            .insert(compound.to_owned(), std::time::Instant::now());
+        self.digests(compound)
+    }
+
+    /// Digests of every record version the hub holds for `compound`, as
+    /// kept in `digest_bucket` (computed from the records in a database
+    /// opened read-only that has not kept them yet).
     ///
     /// # Errors
     /// SQLite errors.
     pub fn digests(&self, compound: &str) -> Result<Digests> {
+        if !kept(&self.conn)? {
+            return self.digests_scan(compound);
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kind, day, shard, count, xor FROM digest_bucket WHERE compound = ?1",
+        )?;
+        let mut rows = stmt.query([compound])?;
         let mut digests = Digests::new();
-        // Every table holding records: a projection holds one kind, the
-        // generic table says each row's.
-        for (kind, table) in crate::kinds::tables() {
-            let sql = format!(
-                "SELECT id, stamp, origin, deleted, body{} FROM {table} WHERE compound = ?1",
-                if kind.is_some() { "" } else { ", kind" }
+        while let Some(row) = rows.next()? {
+            digests.insert(
+                digest::BucketKey {
+                    kind: row.get(0)?,
+                    day: row.get(1)?,
+                    shard: row.get(2)?,
+                },
+                digest::BucketDigest {
+                    count: row.get::<_, i64>(3)? as u64,
+                    xor: row
+                        .get_ref(4)?
+                        .as_blob()
+                        .unwrap_or_default()
+                        .try_into()
+                        .unwrap_or_default(),
+                },
             );
-            let mut stmt = self.conn.prepare_cached(&sql)?;
-            let mut rows = stmt.query([compound])?;
-            while let Some(row) = rows.next()? {
-                let Some(kind) = kind.or_else(|| Kind::from_i64(row.get(5).ok()?)) else {
-                    continue;
-                };
-                digest::add(
-                    &mut digests,
-                    kind,
-                    text(row, 0)?,
-                    row.get::<_, i64>(1)? as u64,
-                    text(row, 2)?,
-                    row.get::<_, i64>(3)? != 0,
-                    row.get_ref(4)?.as_blob().unwrap_or_default(),
-                );
-            }
         }
         Ok(digests)
+    }
+
+    /// Digests of every record version the hub holds for `compound`,
+    /// computed from the records (what [`HubStore::digests`] must equal).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn digests_scan(&self, compound: &str) -> Result<Digests> {
+        Ok(scan(&self.conn, Some(compound))?
+            .remove(compound)
+            .unwrap_or_default())
     }
 
     /// Compares the caller's digests with the hub's, records whether they
@@ -47,7 +348,7 @@ impl HubStore {
         buckets: &[pb::BucketDigest],
     ) -> Result<Vec<pb::BucketDigest>> {
         let node = digest::from_wire(buckets);
-        let hub = self.digests(&caller.compound)?;
+        let hub = self.digests_for_comparison(&caller.compound)?;
         let keys = digest::differing(&node, &hub);
         self.record_agreement(&caller.compound, keys.is_empty(), keys.len() as i64)?;
         Ok(keys
@@ -79,5 +380,110 @@ impl HubStore {
             params![compound, now_rfc3339(), agree, differing],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::apply::lane_cursor;
+    use super::*;
+
+    /// One version of every kind's sample.
+    fn version(kind: Kind, stamp: u64, origin: &str, deleted: bool) -> pb::Record {
+        let (id, body) = kind.sample();
+        pb::Record {
+            compound: "HM001".into(),
+            id,
+            stamp,
+            origin: origin.into(),
+            deleted,
+            body: Some(if deleted { kind.empty_body() } else { body }),
+        }
+    }
+
+    /// The kept digests follow new versions, newer ones, stale ones, the
+    /// same version again and tombstones, batch by batch; a database that
+    /// did not keep them computes them once; a row lost outside the hub's
+    /// writes is found by the scrub of a reopened hub, and audited.
+    #[test]
+    fn kept_digests_equal_a_scan_of_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = HubStore::open_or_create(dir.path()).unwrap();
+        let token = store.enroll("HM001", Some("联洋新苑")).unwrap();
+        let caller = store.authenticate(&token).unwrap();
+        store
+            .handshake(&caller, "log-1", [(Lane::Urgent, 0), (Lane::Bulk, 0)], 0)
+            .unwrap();
+        let day = 1_581_264_000_000u64 << 16;
+        let rounds: [&[(u64, &str, bool)]; 5] = [
+            &[(day, "n", false)],
+            // A newer version a day later: another bucket.
+            &[(day + (86_400_000 << 16), "n", false)],
+            // A stale one, then the same version again.
+            &[(day + 1, "n", true), (day + (86_400_000 << 16), "n", false)],
+            // A tie broken by the origin, then a tombstone.
+            &[(day + (86_400_000 << 16), "o", false)],
+            &[(day + ((3 * 86_400_000) << 16), "n", true)],
+        ];
+        for round in rounds {
+            for lane in [Lane::Urgent, Lane::Bulk] {
+                let first = lane_cursor(&store.conn, caller.node, lane).unwrap() + 1;
+                let entries: Vec<pb::LogEntry> = round
+                    .iter()
+                    .flat_map(|&(stamp, origin, deleted)| {
+                        Kind::ALL
+                            .into_iter()
+                            .filter(move |kind| kind.lane() == lane)
+                            .map(move |kind| version(kind, stamp, origin, deleted))
+                    })
+                    .zip(first..)
+                    .map(|(record, seq)| pb::LogEntry {
+                        seq,
+                        record: Some(record),
+                    })
+                    .collect();
+                let head = first + entries.len() as u64 - 1;
+                store
+                    .apply_batch(&caller, "log-1", lane, head, &entries)
+                    .unwrap();
+            }
+            assert_eq!(
+                store.digests("HM001").unwrap(),
+                store.digests_scan("HM001").unwrap()
+            );
+        }
+        let kept = store.digests("HM001").unwrap();
+        assert!(kept.len() >= Kind::ALL.len(), "{kept:?}");
+
+        // A database from before digests were kept.
+        store
+            .conn
+            .execute_batch("DELETE FROM digest_bucket; DELETE FROM setting WHERE key = 'digests';")
+            .unwrap();
+        drop(store);
+        let store = HubStore::open_or_create(dir.path()).unwrap();
+        assert_eq!(store.digests("HM001").unwrap(), kept);
+
+        // A row lost outside the hub's writes while it was down.
+        store
+            .conn
+            .execute("DELETE FROM person WHERE compound = 'HM001'", [])
+            .unwrap();
+        assert_eq!(store.digests("HM001").unwrap(), kept, "kept, not scanned");
+        drop(store);
+        let mut store = HubStore::open_or_create(dir.path()).unwrap();
+        let compared = store.digests_for_comparison("HM001").unwrap();
+        assert_eq!(compared, store.digests_scan("HM001").unwrap());
+        assert_ne!(compared, kept);
+        assert_eq!(store.digests("HM001").unwrap(), compared);
+        let audited = store.audit_log().unwrap();
+        assert_eq!(
+            audited
+                .iter()
+                .filter(|e| e.event == "digests_rescanned")
+                .count(),
+            1,
+            "{audited:?}"
+        );
     }
 }

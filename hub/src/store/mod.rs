@@ -316,6 +316,8 @@ pub struct HubStore {
     pub(crate) conn: Connection,
     /// The data directory (TLS files live beside the database).
     dir: PathBuf,
+    /// When each compound's kept digests were last checked in this process.
+    scrubs: digests::Scrubs,
 }
 
 use crate::kinds::record_table;
@@ -355,9 +357,11 @@ impl HubStore {
         users::add_column(&conn, "compound", "liaison_phone", "TEXT")?;
         crate::kinds::create_tables(&conn)?;
         crate::aggregates::ensure(&mut conn)?;
+        digests::ensure(&mut conn)?;
         let store = HubStore {
             conn,
             dir: dir.to_owned(),
+            scrubs: digests::Scrubs::default(),
         };
         store.signing_key()?;
         Ok(store)
@@ -411,6 +415,7 @@ impl HubStore {
         Ok(HubStore {
             conn,
             dir: dir.to_owned(),
+            scrubs: digests::Scrubs::default(),
         })
     }
 }

@@ -4,6 +4,28 @@ use lianfang_proto::log::DailyLog;
 
 use super::*;
 
+/// `meta` key counting the writes that changed a record a report reads
+/// (every kind but the daily report itself).
+const GENERATION: &str = "records_generation";
+
+/// `meta` key: the date, configuration and generation the last report was
+/// computed from.
+const REPORT_BASIS: &str = "report_basis";
+
+/// Notes, inside a write's transaction, that records a report reads
+/// changed.
+///
+/// # Errors
+/// SQLite errors.
+pub(super) fn records_changed(tx: &Connection) -> Result<()> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, '1')
+         ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
+        [GENERATION],
+    )?;
+    Ok(())
+}
+
 impl Store {
     /// Records the compound's own table for `date` as a daily report (urgent
     /// lane), unless the last report for that date says the same; `now`
@@ -17,6 +39,24 @@ impl Store {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<()> {
         let config = self.table_config()?;
+        // What the last report was computed from: when the date, the
+        // configuration and the records are the same, so is the report,
+        // and a session does not read every record again to learn it.
+        let basis = format!(
+            "{date}|{}|{}",
+            serde_json::to_string(&config).unwrap_or_default(),
+            self.conn
+                .query_row(GET_META_SQL, [GENERATION], |row| row.get::<_, String>(0))
+                .optional()?
+                .unwrap_or_default()
+        );
+        let last = self
+            .conn
+            .query_row(GET_META_SQL, [REPORT_BASIS], |row| row.get::<_, String>(0))
+            .optional()?;
+        if last.as_deref() == Some(basis.as_str()) {
+            return Ok(());
+        }
         let counts = self.table(date, &config)?;
         let log = self.day_log(date, &config, &counts)?;
         let id = date.format("%Y-%m-%d").to_string();
@@ -42,6 +82,8 @@ impl Store {
                 u64::try_from(now.timestamp_millis()).unwrap_or(0),
             )?;
         }
+        self.conn
+            .execute(SET_META_SQL, params![REPORT_BASIS, basis])?;
         Ok(())
     }
 

@@ -3,32 +3,173 @@
 use super::records::Outbox;
 use super::*;
 
+/// The digests of the node's records, kept as records are written
+/// ([`Store::write`] folds each write's changes in, in its transaction), so
+/// a session reads a few hundred buckets instead of hashing every record.
+///
+/// **Architecture Invariant:** `digest_bucket` equals [`Store::digests_scan`]:
+/// `Store::write` is the only writer of `record`.
+const DIGESTS_SQL: &str = "
+CREATE TABLE IF NOT EXISTS digest_bucket (
+    kind  INTEGER NOT NULL,
+    day   TEXT    NOT NULL,
+    shard INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    xor   BLOB    NOT NULL,
+    PRIMARY KEY (kind, day, shard)
+) STRICT, WITHOUT ROWID;
+";
+
+/// Version of `digest_bucket`'s contents, in `meta`; a database without it
+/// (made before digests were kept) has them computed once when opened.
+const VERSION: &str = "1";
+
+/// Creates `digest_bucket` and, in a database that has not kept digests
+/// before, fills it from `record`. Idempotent.
+///
+/// # Errors
+/// SQLite errors.
+pub(super) fn ensure(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(DIGESTS_SQL)?;
+    if kept(conn)? {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if !kept(&tx)? {
+        tx.execute("DELETE FROM digest_bucket", [])?;
+        let mut insert = tx.prepare(
+            "INSERT INTO digest_bucket (kind, day, shard, count, xor) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (key, d) in scan(&tx)? {
+            insert.execute(params![
+                key.kind,
+                key.day,
+                key.shard,
+                d.count as i64,
+                d.xor.as_slice()
+            ])?;
+        }
+        drop(insert);
+        tx.execute(SET_META_SQL, params!["digests", VERSION])?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn kept(conn: &Connection) -> Result<bool> {
+    let version: Option<String> = conn
+        .query_row(GET_META_SQL, ["digests"], |row| row.get(0))
+        .optional()?;
+    Ok(version.as_deref() == Some(VERSION))
+}
+
+/// Folds what a write did to the digests into `digest_bucket`, inside the
+/// write's transaction.
+///
+/// # Errors
+/// SQLite errors.
+pub(super) fn fold(tx: &Connection, changes: &digest::Changes) -> Result<()> {
+    let mut read = tx.prepare_cached(
+        "SELECT count, xor FROM digest_bucket WHERE kind = ?1 AND day = ?2 AND shard = ?3",
+    )?;
+    let mut write = tx.prepare_cached(
+        "INSERT INTO digest_bucket (kind, day, shard, count, xor) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (kind, day, shard) DO UPDATE SET count = excluded.count, xor = excluded.xor",
+    )?;
+    let mut delete =
+        tx.prepare_cached("DELETE FROM digest_bucket WHERE kind = ?1 AND day = ?2 AND shard = ?3")?;
+    for (key, count, xor) in changes.buckets() {
+        let at = params![key.kind, key.day, key.shard];
+        let stored = read
+            .query_row(at, |row| {
+                Ok(digest::BucketDigest {
+                    count: row.get::<_, i64>(0)? as u64,
+                    xor: row
+                        .get_ref(1)?
+                        .as_blob()
+                        .unwrap_or_default()
+                        .try_into()
+                        .unwrap_or_default(),
+                })
+            })
+            .optional()?
+            .unwrap_or_default();
+        match digest::fold(stored, count, &xor) {
+            Some(d) => write.execute(params![
+                key.kind,
+                key.day,
+                key.shard,
+                d.count as i64,
+                d.xor.as_slice()
+            ])?,
+            None => delete.execute(at)?,
+        };
+    }
+    Ok(())
+}
+
+/// Digests computed from every record version in `record`.
+fn scan(conn: &Connection) -> Result<Digests> {
+    let mut digests = Digests::new();
+    let mut stmt = conn.prepare("SELECT kind, id, stamp, origin, deleted, body FROM record")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let Some(kind) = Kind::from_i64(row.get(0)?) else {
+            continue;
+        };
+        digest::add(
+            &mut digests,
+            kind,
+            row.get_ref(1)?.as_str().unwrap_or_default(),
+            row.get::<_, i64>(2)? as u64,
+            row.get_ref(3)?.as_str().unwrap_or_default(),
+            row.get::<_, i64>(4)? != 0,
+            row.get_ref(5)?.as_blob().unwrap_or_default(),
+        );
+    }
+    Ok(digests)
+}
+
 impl Store {
-    /// Digests of every record version this node holds (tombstones too).
+    /// Digests of every record version this node holds (tombstones too),
+    /// as kept in `digest_bucket`.
     ///
     /// # Errors
     /// SQLite errors.
     pub fn digests(&self) -> Result<Digests> {
-        let mut digests = Digests::new();
         let mut stmt = self
             .conn
-            .prepare("SELECT kind, id, stamp, origin, deleted, body FROM record")?;
+            .prepare_cached("SELECT kind, day, shard, count, xor FROM digest_bucket")?;
         let mut rows = stmt.query([])?;
+        let mut digests = Digests::new();
         while let Some(row) = rows.next()? {
-            let Some(kind) = Kind::from_i64(row.get(0)?) else {
-                continue;
-            };
-            digest::add(
-                &mut digests,
-                kind,
-                row.get_ref(1)?.as_str().unwrap_or_default(),
-                row.get::<_, i64>(2)? as u64,
-                row.get_ref(3)?.as_str().unwrap_or_default(),
-                row.get::<_, i64>(4)? != 0,
-                row.get_ref(5)?.as_blob().unwrap_or_default(),
+            digests.insert(
+                BucketKey {
+                    kind: row.get(0)?,
+                    day: row.get(1)?,
+                    shard: row.get(2)?,
+                },
+                digest::BucketDigest {
+                    count: row.get::<_, i64>(3)? as u64,
+                    xor: row
+                        .get_ref(4)?
+                        .as_blob()
+                        .unwrap_or_default()
+                        .try_into()
+                        .unwrap_or_default(),
+                },
             );
         }
         Ok(digests)
+    }
+
+    /// Digests computed from the records themselves (what
+    /// [`Store::digests`] must equal).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn digests_scan(&self) -> Result<Digests> {
+        scan(&self.conn)
     }
 
     /// Appends the current version of every record in `buckets` to the

@@ -301,11 +301,12 @@ impl Store {
     }
 
     pub(super) fn connect(dir: &Path) -> Result<Store> {
-        let conn = Connection::open(dir.join(DB_FILE))?;
+        let mut conn = Connection::open(dir.join(DB_FILE))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA_SQL)?;
+        digests::ensure(&mut conn)?;
         Ok(Store {
             conn,
             dir: dir.to_owned(),

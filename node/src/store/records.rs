@@ -59,6 +59,8 @@ impl Store {
         let origin = get_meta("node_id")?;
         let mut hlc = Hlc::resume(get_meta("hlc")?.parse().unwrap_or(0));
         let mut summary = WriteSummary::default();
+        let mut digests = lianfang_proto::digest::Changes::default();
+        let mut figures_changed = false;
         let today = crate::today();
         {
             let mut get = tx.prepare_cached(GET_RECORD_SQL)?;
@@ -66,11 +68,19 @@ impl Store {
             let mut outbox = Outbox::new(&tx)?;
             for change in changes {
                 let kind = change.kind as i64;
-                let current: Option<(bool, Vec<u8>)> = get
+                let held: Option<(u64, String, bool, Vec<u8>)> = get
                     .query_row(params![kind, change.id], |row| {
-                        Ok((row.get::<_, i64>(2)? != 0, row.get(3)?))
+                        Ok((
+                            row.get::<_, i64>(0)? as u64,
+                            row.get(1)?,
+                            row.get::<_, i64>(2)? != 0,
+                            row.get(3)?,
+                        ))
                     })
                     .optional()?;
+                let current = held
+                    .as_ref()
+                    .map(|(_, _, deleted, body)| (*deleted, body.as_slice()));
                 let deleted = change.body.is_none();
                 let body = change.body.unwrap_or_else(|| change.kind.empty_body());
                 let body_bytes = encode_body(&body);
@@ -80,7 +90,7 @@ impl Store {
                         counts.unchanged += 1;
                         continue;
                     }
-                    (Some((false, old)), false) if *old == body_bytes => {
+                    (Some((false, old)), false) if *old == body_bytes.as_slice() => {
                         counts.unchanged += 1;
                         continue;
                     }
@@ -88,6 +98,9 @@ impl Store {
                     (Some((false, _)), false) => counts.updated += 1,
                     (Some((false, _)), true) => counts.deleted += 1,
                 }
+                // A daily report summarises the others; writing one
+                // changes nothing a report reads.
+                figures_changed |= change.kind != Kind::DailyReport;
                 let stamp = hlc.tick(wall_ms);
                 let record = pb::Record {
                     compound: compound.clone(),
@@ -113,8 +126,23 @@ impl Store {
                     deleted,
                     body_bytes
                 ])?;
+                if let Some((stamp, origin, deleted, body)) = &held {
+                    digests.remove(change.kind, &change.id, *stamp, origin, *deleted, body);
+                }
+                digests.add(
+                    change.kind,
+                    &change.id,
+                    stamp,
+                    &origin,
+                    deleted,
+                    &body_bytes,
+                );
                 outbox.append(change.kind.lane(), &record)?;
             }
+        }
+        super::digests::fold(&tx, &digests)?;
+        if figures_changed {
+            super::daily::records_changed(&tx)?;
         }
         tx.execute(SET_META_SQL, params!["hlc", hlc.last().to_string()])?;
         tx.commit()?;
