@@ -2,7 +2,8 @@
 //! from a few thousand small rows instead of every person the street holds.
 //!
 //! **Architecture Invariant:** each `agg_*` table equals a `GROUP BY` of the
-//! live (not deleted) rows of its record table. SQLite triggers keep it so in
+//! live (not deleted) rows of its record table (`agg_day`: of the kinds
+//! the log counts by their days). SQLite triggers keep it so in
 //! the same transaction as every insert, update or delete of a record row,
 //! whoever makes it (a push, a bundle, a repair), so the aggregates can never
 //! drift from the records they summarise.
@@ -18,7 +19,8 @@
 //! the flag. "Today", the isolation period and everything else are decided
 //! at read time by [`TableBuilder`], exactly as for a single record.
 
-use lianfang_proto::pb;
+use lianfang_proto::kinds::LogBy;
+use lianfang_proto::{Kind, pb};
 use std::collections::BTreeSet;
 
 use lianfang_proto::table::{DailyCounts, IsolationFacts, PersonFacts, TableBuilder, TableConfig};
@@ -29,8 +31,9 @@ use crate::store::{Result, text};
 /// Version of the aggregate tables' shape; a database whose `setting` lacks
 /// this version has them dropped and rebuilt from the record tables when
 /// opened for writing. 1: returnees grouped by raw origin; 2: by the key
-/// flag; 3: `agg_day`.
-const VERSION: &str = "3";
+/// flag; 3: `agg_day`; 4: `agg_day` of the kinds counted by their days
+/// only.
+const VERSION: &str = "4";
 
 /// The characters `str::trim` removes (Unicode `White_Space`), as SQL
 /// `char()` arguments; a test holds this to `char::is_whitespace`.
@@ -186,14 +189,14 @@ CREATE TABLE IF NOT EXISTS agg_day (
     PRIMARY KEY (compound, kind, day, day2, day3)
 ) STRICT, WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS day_record_agg_insert AFTER INSERT ON day_record
-WHEN NEW.deleted = 0 BEGIN
+WHEN NEW.deleted = 0 AND NEW.kind IN ({by_days}) BEGIN
     INSERT INTO agg_day (compound, kind, day, day2, day3, n)
     VALUES (NEW.compound, NEW.kind, NEW.day, NEW.day2, NEW.day3, 1)
     ON CONFLICT (compound, kind, day, day2, day3) DO UPDATE SET n = n + 1;
 END;
 CREATE TRIGGER IF NOT EXISTS day_record_agg_update AFTER UPDATE ON day_record
-WHEN OLD.deleted <> NEW.deleted OR OLD.day <> NEW.day
-  OR OLD.day2 <> NEW.day2 OR OLD.day3 <> NEW.day3 BEGIN
+WHEN NEW.kind IN ({by_days}) AND (OLD.deleted <> NEW.deleted OR OLD.day <> NEW.day
+  OR OLD.day2 <> NEW.day2 OR OLD.day3 <> NEW.day3) BEGIN
     UPDATE agg_day SET n = n - 1
     WHERE OLD.deleted = 0 AND compound = OLD.compound AND kind = OLD.kind
       AND day = OLD.day AND day2 = OLD.day2 AND day3 = OLD.day3;
@@ -202,7 +205,7 @@ WHEN OLD.deleted <> NEW.deleted OR OLD.day <> NEW.day
     ON CONFLICT (compound, kind, day, day2, day3) DO UPDATE SET n = n + 1;
 END;
 CREATE TRIGGER IF NOT EXISTS day_record_agg_delete AFTER DELETE ON day_record
-WHEN OLD.deleted = 0 BEGIN
+WHEN OLD.deleted = 0 AND OLD.kind IN ({by_days}) BEGIN
     UPDATE agg_day SET n = n - 1
     WHERE compound = OLD.compound AND kind = OLD.kind
       AND day = OLD.day AND day2 = OLD.day2 AND day3 = OLD.day3;
@@ -214,6 +217,24 @@ fn schema_sql() -> String {
     SCHEMA_SQL
         .replace("{key_new}", &key_sql("NEW.region"))
         .replace("{key_old}", &key_sql("OLD.region"))
+        .replace("{by_days}", &by_days())
+}
+
+/// The kinds `agg_day` groups, as an SQL list: the kinds of the day the log
+/// counts by their days alone ([`LogBy::Days`]); the log reads the others'
+/// records, so grouping them would cost every write for nothing.
+fn by_days() -> String {
+    Kind::ALL
+        .into_iter()
+        .filter(|kind| kind.spec().log == Some(LogBy::Days))
+        .map(|kind| (kind as i64).to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// [`REBUILD_SQL`] for this registry.
+fn rebuild_sql() -> String {
+    REBUILD_SQL.replace("{by_days}", &by_days())
 }
 
 /// Recomputes every aggregate but `agg_return` from the record tables.
@@ -231,7 +252,7 @@ INSERT INTO agg_isolation (compound, kind, start, release, n)
 DELETE FROM agg_day;
 INSERT INTO agg_day (compound, kind, day, day2, day3, n)
     SELECT compound, kind, day, day2, day3, COUNT(*) FROM day_record
-    WHERE deleted = 0 GROUP BY 1, 2, 3, 4, 5;
+    WHERE deleted = 0 AND kind IN ({by_days}) GROUP BY 1, 2, 3, 4, 5;
 ";
 
 /// Recomputes `agg_return` from the person rows under the current
@@ -337,7 +358,7 @@ pub fn ensure(conn: &mut Connection) -> Result<()> {
              DROP TABLE IF EXISTS key_region; DROP TABLE IF EXISTS agg_day;",
         )?;
         tx.execute_batch(&schema_sql())?;
-        tx.execute_batch(REBUILD_SQL)?;
+        tx.execute_batch(&rebuild_sql())?;
         classify(&tx, &stored_config(&tx)?)?;
         tx.execute(
             "INSERT INTO setting (key, value) VALUES ('aggregates', ?1)

@@ -248,6 +248,20 @@ pub fn street(spec: &StreetSpec) -> Vec<CompoundLedger> {
     all.into_iter().map(|(_, c)| c).collect()
 }
 
+/// Leaves only the three registers a compound kept before the kinds of its
+/// day (households, persons, isolations), to compare a measurement with
+/// one made before those kinds existed.
+pub fn only_registers(ledger: &mut CompoundLedger) {
+    ledger.health_checks.clear();
+    ledger.services.clear();
+    ledger.mask_reservations.clear();
+    ledger.vehicle_checks.clear();
+    ledger.disinfections.clear();
+    ledger.hotline_tickets.clear();
+    ledger.gate_counts.clear();
+    ledger.surveys.clear();
+}
+
 /// Origins as real registrations spell them: rewrites each returnee's
 /// origin to city, district and street/town level (e.g.
 /// 湖北省孝感市孝南区新华街道), keeping its province (so the key-region

@@ -22,6 +22,9 @@ OPTIONS:
                      off loopback, and the nodes set up with https://
     --varied         origins at city, district and street/town level, as real
                      registrations spell them (generate::vary_origins)
+    --registers-only households, persons and isolations only (the three
+                     ledgers before the kinds of the day), to compare with a
+                     build from before them
     --keep DIR       put the data under DIR and keep it (default: a temp dir)
     --rss-clients K  in the rss measurement, node syncs against the real hub at
                      once (default: all of them)
@@ -83,6 +86,7 @@ pub(crate) struct Args {
     pub(crate) keep: Option<PathBuf>,
     pub(crate) rss_clients: Option<usize>,
     pub(crate) varied: bool,
+    pub(crate) registers_only: bool,
     pub(crate) tls: bool,
 }
 
@@ -97,6 +101,7 @@ impl Args {
             keep: None,
             rss_clients: None,
             varied: false,
+            registers_only: false,
             tls: false,
         };
         let mut compounds = None;
@@ -110,6 +115,7 @@ impl Args {
                 "-h" | "--help" => return Ok(None),
                 "--quick" => args.quick = true,
                 "--varied" => args.varied = true,
+                "--registers-only" => args.registers_only = true,
                 "--tls" => args.tls = true,
                 "--compounds" => compounds = Some(value("--compounds")?.parse()?),
                 "--only" => {

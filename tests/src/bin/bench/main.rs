@@ -170,6 +170,9 @@ async fn run() -> anyhow::Result<()> {
         if args.varied {
             street.iter_mut().for_each(generate::vary_origins);
         }
+        if args.registers_only {
+            street.iter_mut().for_each(generate::only_registers);
+        }
         let distinct: std::collections::HashSet<&str> = street
             .iter()
             .flat_map(|c| c.persons.iter().map(|(_, p)| p.origin.as_str()))
