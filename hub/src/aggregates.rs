@@ -189,13 +189,13 @@ CREATE TABLE IF NOT EXISTS agg_day (
     PRIMARY KEY (compound, kind, day, day2, day3)
 ) STRICT, WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS day_record_agg_insert AFTER INSERT ON day_record
-WHEN NEW.deleted = 0 AND NEW.kind IN ({by_days}) BEGIN
+WHEN NEW.deleted = 0 AND {by_days_new} BEGIN
     INSERT INTO agg_day (compound, kind, day, day2, day3, n)
     VALUES (NEW.compound, NEW.kind, NEW.day, NEW.day2, NEW.day3, 1)
     ON CONFLICT (compound, kind, day, day2, day3) DO UPDATE SET n = n + 1;
 END;
 CREATE TRIGGER IF NOT EXISTS day_record_agg_update AFTER UPDATE ON day_record
-WHEN NEW.kind IN ({by_days}) AND (OLD.deleted <> NEW.deleted OR OLD.day <> NEW.day
+WHEN {by_days_new} AND (OLD.deleted <> NEW.deleted OR OLD.day <> NEW.day
   OR OLD.day2 <> NEW.day2 OR OLD.day3 <> NEW.day3) BEGIN
     UPDATE agg_day SET n = n - 1
     WHERE OLD.deleted = 0 AND compound = OLD.compound AND kind = OLD.kind
@@ -205,7 +205,7 @@ WHEN NEW.kind IN ({by_days}) AND (OLD.deleted <> NEW.deleted OR OLD.day <> NEW.d
     ON CONFLICT (compound, kind, day, day2, day3) DO UPDATE SET n = n + 1;
 END;
 CREATE TRIGGER IF NOT EXISTS day_record_agg_delete AFTER DELETE ON day_record
-WHEN OLD.deleted = 0 AND OLD.kind IN ({by_days}) BEGIN
+WHEN OLD.deleted = 0 AND {by_days_old} BEGIN
     UPDATE agg_day SET n = n - 1
     WHERE compound = OLD.compound AND kind = OLD.kind
       AND day = OLD.day AND day2 = OLD.day2 AND day3 = OLD.day3;
@@ -217,24 +217,27 @@ fn schema_sql() -> String {
     SCHEMA_SQL
         .replace("{key_new}", &key_sql("NEW.region"))
         .replace("{key_old}", &key_sql("OLD.region"))
-        .replace("{by_days}", &by_days())
+        .replace("{by_days_new}", &by_days("NEW.kind"))
+        .replace("{by_days_old}", &by_days("OLD.kind"))
 }
 
-/// The kinds `agg_day` groups, as an SQL list: the kinds of the day the log
+/// SQL for "`kind` is one `agg_day` groups": the kinds of the day the log
 /// counts by their days alone ([`LogBy::Days`]); the log reads the others'
-/// records, so grouping them would cost every write for nothing.
-fn by_days() -> String {
-    Kind::ALL
+/// records, so grouping them would cost every write for nothing. Written
+/// as `=` comparisons, not `IN (…)`: a list of three or more makes SQLite
+/// build a temporary index each time a trigger fires.
+fn by_days(kind: &str) -> String {
+    let kinds: Vec<String> = Kind::ALL
         .into_iter()
-        .filter(|kind| kind.spec().log == Some(LogBy::Days))
-        .map(|kind| (kind as i64).to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+        .filter(|k| k.spec().log == Some(LogBy::Days))
+        .map(|k| format!("{kind} = {}", k as i64))
+        .collect();
+    format!("({})", kinds.join(" OR "))
 }
 
 /// [`REBUILD_SQL`] for this registry.
 fn rebuild_sql() -> String {
-    REBUILD_SQL.replace("{by_days}", &by_days())
+    REBUILD_SQL.replace("{by_days}", &by_days("kind"))
 }
 
 /// Recomputes every aggregate but `agg_return` from the record tables.
@@ -252,7 +255,7 @@ INSERT INTO agg_isolation (compound, kind, start, release, n)
 DELETE FROM agg_day;
 INSERT INTO agg_day (compound, kind, day, day2, day3, n)
     SELECT compound, kind, day, day2, day3, COUNT(*) FROM day_record
-    WHERE deleted = 0 AND kind IN ({by_days}) GROUP BY 1, 2, 3, 4, 5;
+    WHERE deleted = 0 AND {by_days} GROUP BY 1, 2, 3, 4, 5;
 ";
 
 /// Recomputes `agg_return` from the person rows under the current

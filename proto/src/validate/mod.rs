@@ -192,6 +192,14 @@ pub fn parse_date(s: &str, today: chrono::NaiveDate) -> Result<chrono::NaiveDate
     );
     let date = chrono::NaiveDate::from_ymd_opt(y, m, d)
         .ok_or_else(|| format!("no such date: {y:04}-{m:02}-{d:02}"))?;
+    date_in_range(date, today)
+}
+
+/// `date` when it lies between 2000-01-01 and a year after `today`.
+pub(crate) fn date_in_range(
+    date: chrono::NaiveDate,
+    today: chrono::NaiveDate,
+) -> Result<chrono::NaiveDate, String> {
     let min = chrono::NaiveDate::from_ymd_opt(MIN_DATE.0, MIN_DATE.1, MIN_DATE.2)
         .unwrap_or(chrono::NaiveDate::MIN);
     if date < min {

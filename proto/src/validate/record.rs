@@ -65,7 +65,8 @@ pub(crate) fn shown_reason(value: &str, reason: String, rule: &str) -> String {
 
 /// At most `max` chars.
 pub(crate) fn check_len(field: &str, s: &str, max: usize) -> Result<(), FieldError> {
-    if s.chars().nth(max).is_some() {
+    // No more bytes than `max` means no more chars: most values stop here.
+    if s.len() > max && s.chars().nth(max).is_some() {
         let n = s.chars().count();
         return Err(FieldError::new(
             field,
@@ -106,12 +107,39 @@ pub(crate) fn check_date(
     today: chrono::NaiveDate,
 ) -> Result<chrono::NaiveDate, FieldError> {
     const RULE: &str = "date must be YYYY-MM-DD";
+    // The common case, without the lenient parser's allocations: a
+    // canonical date in range. Anything else takes the path below, which
+    // says what is wrong.
+    if let Some(date) = canonical_date(s)
+        && super::date_in_range(date, today).is_ok()
+    {
+        return Ok(date);
+    }
     let date = parse_date(s, today)
         .map_err(|reason| FieldError::new(field, shown_reason(s, reason, RULE)))?;
     if date.format("%Y-%m-%d").to_string() != s {
         return Err(FieldError::new(field, format!("{RULE}, got {}", show(s))));
     }
     Ok(date)
+}
+
+/// `s` as a date when it is exactly `YYYY-MM-DD` (digits, dashes, a real
+/// date), as [`check_date`] requires; `None` for anything else.
+fn canonical_date(s: &str) -> Option<chrono::NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    chrono::NaiveDate::from_ymd_opt(
+        i32::try_from(number(&b[0..4])?).ok()?,
+        number(&b[5..7])?,
+        number(&b[8..10])?,
+    )
 }
 
 /// An optional date: empty, or as [`check_date`].
@@ -1108,8 +1136,48 @@ mod record_tests {
         ]
     }
 
+    #[test]
+    fn check_date_takes_every_canonical_date_in_range_and_no_other() {
+        let today = NaiveDate::from_ymd_opt(2020, 2, 20).unwrap();
+        let mut day = NaiveDate::from_ymd_opt(1999, 12, 1).unwrap();
+        while day < NaiveDate::from_ymd_opt(2021, 4, 1).unwrap() {
+            let s = day.format("%Y-%m-%d").to_string();
+            let in_range = day >= NaiveDate::from_ymd_opt(2000, 1, 1).unwrap()
+                && day <= today + chrono::TimeDelta::days(super::super::MAX_DAYS_AHEAD);
+            assert_eq!(
+                check_date("d", &s, today).ok(),
+                in_range.then_some(day),
+                "{s}"
+            );
+            day = day.succ_opt().unwrap();
+        }
+        for s in [
+            "2020-2-20",
+            "2020-02-30",
+            "2020-02-2x",
+            "2020/02/20",
+            " 2020-02-20",
+            "２０２０-02-20",
+        ] {
+            assert!(check_date("d", s, today).is_err(), "{s}");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// The canonical fast path accepts exactly what the lenient parser
+        /// accepts and writes back unchanged.
+        #[test]
+        fn check_date_accepts_exactly_canonical_dates_in_range(
+            s in "[0-9 ]{0,5}[-/.]?[0-9]{0,3}[-/.]?[0-9]{0,3}",
+            today in any_date(),
+        ) {
+            let reference = parse_date(&s, today)
+                .ok()
+                .filter(|d| d.format("%Y-%m-%d").to_string() == s);
+            prop_assert_eq!(check_date("date", &s, today).ok(), reference);
+        }
 
         #[test]
         fn check_record_never_panics(r in any_record(), today in any_date()) {
