@@ -36,6 +36,8 @@ pub(super) fn ensure(conn: &mut Connection) -> Result<()> {
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if !kept(&tx)? {
+        // Not kept, or an older `lianfang-node` wrote since (it appends to
+        // the log without folding): computed again from the records.
         tx.execute("DELETE FROM digest_bucket", [])?;
         let mut insert = tx.prepare(
             "INSERT INTO digest_bucket (kind, day, shard, count, xor) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -51,16 +53,45 @@ pub(super) fn ensure(conn: &mut Connection) -> Result<()> {
         }
         drop(insert);
         tx.execute(SET_META_SQL, params!["digests", VERSION])?;
+        mark(&tx)?;
     }
     tx.commit()?;
     Ok(())
 }
 
+/// Whether `digest_bucket` is kept and no binary that does not keep it
+/// has written since: the log's heads are the ones [`mark`] noted.
 fn kept(conn: &Connection) -> Result<bool> {
-    let version: Option<String> = conn
-        .query_row(GET_META_SQL, ["digests"], |row| row.get(0))
-        .optional()?;
-    Ok(version.as_deref() == Some(VERSION))
+    let get = |key: &str| -> Result<Option<String>> {
+        Ok(conn
+            .query_row(GET_META_SQL, [key], |row| row.get(0))
+            .optional()?)
+    };
+    Ok(get("digests")?.as_deref() == Some(VERSION)
+        && get(DIGESTS_LOG)?.as_deref() == Some(log_heads(conn)?.as_str()))
+}
+
+/// `meta` key: the log's heads when `digest_bucket` was last brought up
+/// to date. Every write appends to the log, so a write by an older binary
+/// (which does not keep the digests) leaves them different.
+const DIGESTS_LOG: &str = "digests_log";
+
+/// Both lanes' heads, as `urgent,bulk`.
+fn log_heads(conn: &Connection) -> Result<String> {
+    let head = |lane: Lane| -> Result<u64> {
+        Ok(conn.query_row(HEAD_SQL, [lane as i64], |row| row.get::<_, u64>(0))?)
+    };
+    Ok(format!("{},{}", head(Lane::Urgent)?, head(Lane::Bulk)?))
+}
+
+/// Notes, inside a transaction that appended to the log and folded its
+/// changes, that `digest_bucket` is up to date with the log.
+///
+/// # Errors
+/// SQLite errors.
+pub(super) fn mark(tx: &Connection) -> Result<()> {
+    tx.execute(SET_META_SQL, params![DIGESTS_LOG, log_heads(tx)?])?;
+    Ok(())
 }
 
 /// Folds what a write did to the digests into `digest_bucket`, inside the
@@ -218,7 +249,89 @@ impl Store {
                 outbox.append(lane, &record)?;
             }
         }
+        mark(&tx)?;
         tx.commit()?;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(id: &str, name: &str) -> Change {
+        let (_, body) = Kind::Person.sample();
+        let pb::record::Body::Person(mut person) = body else {
+            unreachable!("a person's sample is a person")
+        };
+        person.name = name.into();
+        Change {
+            kind: Kind::Person,
+            id: id.into(),
+            body: Some(pb::record::Body::Person(person)),
+        }
+    }
+
+    /// Kept digests follow writes (new, changed, deleted); a database that
+    /// an older binary wrote to (records and log, no digests) has them
+    /// computed again when opened.
+    #[test]
+    fn kept_digests_follow_writes_and_survive_an_older_binary() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = Identity {
+            compound: "HM001".into(),
+            node_id: "HM001/test".into(),
+            log_id: "0".repeat(32),
+            hub: "http://127.0.0.1:1".into(),
+            token: String::new(),
+            hub_key: String::new(),
+            hub_ca: String::new(),
+        };
+        let mut store = Store::create(dir.path(), &identity).unwrap();
+        let day = 1_581_264_000_000;
+        store
+            .write([person("P1", "甲"), person("P2", "乙")], day)
+            .unwrap();
+        store.write([person("P1", "丙")], day + 86_400_000).unwrap();
+        store
+            .write(
+                [Change {
+                    kind: Kind::Person,
+                    id: "P2".into(),
+                    body: None,
+                }],
+                day + 2 * 86_400_000,
+            )
+            .unwrap();
+        let kept = store.digests().unwrap();
+        assert_eq!(kept, store.digests_scan().unwrap());
+        assert!(kept.len() >= 2, "{kept:?}");
+
+        // An older binary changes a record and logs it, keeping no digests.
+        let mut changed = store.get(Kind::Person, "P1").unwrap().unwrap();
+        changed.stamp += 1 << 16;
+        changed.body = person("P1", "丁").body;
+        store
+            .conn
+            .execute(
+                "UPDATE record SET stamp = ?1, body = ?2 WHERE kind = ?3 AND id = 'P1'",
+                params![
+                    changed.stamp as i64,
+                    encode_body(changed.body.as_ref().unwrap()),
+                    Kind::Person as i64
+                ],
+            )
+            .unwrap();
+        store
+            .conn
+            .execute(
+                APPEND_OUTBOX_SQL,
+                params![Lane::Bulk as i64, 99, changed.encode_to_vec()],
+            )
+            .unwrap();
+        assert_ne!(store.digests().unwrap(), store.digests_scan().unwrap());
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.digests().unwrap(), store.digests_scan().unwrap());
     }
 }

@@ -141,6 +141,7 @@ impl Store {
             }
         }
         super::digests::fold(&tx, &digests)?;
+        super::digests::mark(&tx)?;
         if figures_changed {
             super::daily::records_changed(&tx)?;
         }
