@@ -187,20 +187,6 @@ impl Changes {
         xor_into(&mut entry.1, &hash(kind, id, stamp, origin, deleted, body));
     }
 
-    /// Whether nothing changed.
-    pub fn is_empty(&self) -> bool {
-        self.buckets.values().all(|(n, x)| *n == 0 && *x == [0; 16])
-    }
-
-    /// Adds `other`'s changes to these.
-    pub fn merge(&mut self, other: Changes) {
-        for (key, (n, x)) in other.buckets {
-            let entry = self.buckets.entry(key).or_default();
-            entry.0 += n;
-            xor_into(&mut entry.1, &x);
-        }
-    }
-
     /// Each bucket that changed, with its change (count difference, XOR),
     /// in key order; buckets whose changes cancel out are left out.
     pub fn buckets(&self) -> Vec<(BucketKey, i64, [u8; 16])> {

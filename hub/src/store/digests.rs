@@ -40,24 +40,7 @@ pub(super) fn ensure(conn: &mut Connection) -> Result<()> {
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if !kept(&tx)? {
-        tx.execute("DELETE FROM digest_bucket", [])?;
-        let mut insert = tx.prepare(
-            "INSERT INTO digest_bucket (compound, kind, day, shard, count, xor)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        for (compound, digests) in scan(&tx, None)? {
-            for (key, d) in digests {
-                insert.execute(params![
-                    compound,
-                    key.kind,
-                    key.day,
-                    key.shard,
-                    d.count as i64,
-                    d.xor.as_slice()
-                ])?;
-            }
-        }
-        drop(insert);
+        rebuild(&tx, None)?;
         tx.execute(
             "INSERT INTO setting (key, value) VALUES ('digests', ?1)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -65,6 +48,34 @@ pub(super) fn ensure(conn: &mut Connection) -> Result<()> {
         )?;
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// Replaces the kept digests of `compound` (of every compound: `None`)
+/// with those a scan of the records computes.
+fn rebuild(tx: &Connection, compound: Option<&str>) -> Result<()> {
+    match compound {
+        Some(compound) => {
+            tx.execute("DELETE FROM digest_bucket WHERE compound = ?1", [compound])?
+        }
+        None => tx.execute("DELETE FROM digest_bucket", [])?,
+    };
+    let mut insert = tx.prepare(
+        "INSERT INTO digest_bucket (compound, kind, day, shard, count, xor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (compound, digests) in scan(tx, compound)? {
+        for (key, d) in digests {
+            insert.execute(params![
+                compound,
+                key.kind,
+                key.day,
+                key.shard,
+                d.count as i64,
+                d.xor.as_slice()
+            ])?;
+        }
+    }
     Ok(())
 }
 
@@ -252,27 +263,9 @@ impl HubStore {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute("DELETE FROM digest_bucket WHERE compound = ?1", [compound])?;
-            let mut insert = tx.prepare(
-                "INSERT INTO digest_bucket (compound, kind, day, shard, count, xor)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            // Scanned inside the transaction, so a write between the scan
-            // above and here is not lost from the kept digests.
-            let scanned = scan(&tx, Some(compound))?
-                .remove(compound)
-                .unwrap_or_default();
-            for (key, d) in &scanned {
-                insert.execute(params![
-                    compound,
-                    key.kind,
-                    key.day,
-                    key.shard,
-                    d.count as i64,
-                    d.xor.as_slice()
-                ])?;
-            }
-            drop(insert);
+            // Scanned again inside the transaction, so a write between the
+            // scan above and here is not lost from the kept digests.
+            rebuild(&tx, Some(compound))?;
             tx.commit()?;
             self.audit(
                 Some(compound),
