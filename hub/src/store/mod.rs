@@ -61,6 +61,8 @@ CREATE TABLE IF NOT EXISTS node (
     log_id     TEXT,
     last_sync  TEXT
 ) STRICT;
+-- The table's freshness of each compound looks up its nodes.
+CREATE INDEX IF NOT EXISTS node_compound ON node (compound);
 CREATE TABLE IF NOT EXISTS audit (
     id       INTEGER PRIMARY KEY,
     at       TEXT NOT NULL,

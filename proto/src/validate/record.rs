@@ -110,7 +110,7 @@ pub(crate) fn check_date(
     // The common case, without the lenient parser's allocations: a
     // canonical date in range. Anything else takes the path below, which
     // says what is wrong.
-    if let Some(date) = canonical_date(s)
+    if let Some(date) = crate::table::canonical_day(s)
         && super::date_in_range(date, today).is_ok()
     {
         return Ok(date);
@@ -121,25 +121,6 @@ pub(crate) fn check_date(
         return Err(FieldError::new(field, format!("{RULE}, got {}", show(s))));
     }
     Ok(date)
-}
-
-/// `s` as a date when it is exactly `YYYY-MM-DD` (digits, dashes, a real
-/// date), as [`check_date`] requires; `None` for anything else.
-fn canonical_date(s: &str) -> Option<chrono::NaiveDate> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let number = |digits: &[u8]| {
-        digits.iter().try_fold(0u32, |n, c| {
-            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-        })
-    };
-    chrono::NaiveDate::from_ymd_opt(
-        i32::try_from(number(&b[0..4])?).ok()?,
-        number(&b[5..7])?,
-        number(&b[8..10])?,
-    )
 }
 
 /// An optional date: empty, or as [`check_date`].
