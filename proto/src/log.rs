@@ -11,6 +11,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+/// The log's sets of persons are hashed with a fast, randomly seeded hash:
+/// a day's checks are tens of thousands of lookups.
+type Fast = foldhash::fast::RandomState;
+
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -163,10 +167,14 @@ pub struct LogFold<'a> {
     date: NaiveDate,
     day: String,
     log: DailyLog,
-    home: HashSet<String>,
-    /// Persons checked on the date, each with a bit per slot checked.
-    checks: HashMap<String, u8>,
-    fever: HashSet<String>,
+    /// The persons in home isolation on the date, each with a bit per slot
+    /// checked.
+    home: HashMap<String, u8, Fast>,
+    /// Persons checked on the date not (yet) known to be in home isolation,
+    /// each with a bit per slot checked: a fold that reads the isolations
+    /// first keeps this small and allocates no key for a check.
+    checks: HashMap<String, u8, Fast>,
+    fever: HashSet<String, Fast>,
 }
 
 impl<'a> LogFold<'a> {
@@ -177,9 +185,9 @@ impl<'a> LogFold<'a> {
             date,
             day: date.format("%Y-%m-%d").to_string(),
             log: DailyLog::default(),
-            home: HashSet::new(),
-            checks: HashMap::new(),
-            fever: HashSet::new(),
+            home: HashMap::default(),
+            checks: HashMap::default(),
+            fever: HashSet::default(),
         }
     }
 
@@ -200,17 +208,14 @@ impl<'a> LogFold<'a> {
         log.arrivals_other_today = table.returned_other_today;
         log.home_isolated_persons = self.home.len() as u64;
         log.checks_due = 2 * log.home_isolated_persons;
-        log.checks_done = self
+        let slots = self
             .home
             .iter()
-            .filter_map(|person| self.checks.get(person))
-            .map(|slots| u64::from(slots.count_ones()))
-            .sum();
-        log.unchecked_persons = self
-            .home
-            .iter()
-            .filter(|person| !self.checks.contains_key(*person))
-            .count() as u64;
+            .map(|(person, slots)| slots | self.checks.get(person).copied().unwrap_or(0));
+        for slots in slots {
+            log.checks_done += u64::from(slots.count_ones());
+            log.unchecked_persons += u64::from(slots == 0);
+        }
         log.fever_persons = self.fever.len() as u64;
         self.log
     }
@@ -237,8 +242,8 @@ impl<'a> LogFold<'a> {
         let end = self
             .config
             .isolation_end(start, crate::table::parse_day(release));
-        if start <= self.date && self.date < end {
-            self.home.insert(person.to_owned());
+        if start <= self.date && self.date < end && !self.home.contains_key(person) {
+            self.home.insert(person.to_owned(), 0);
         }
     }
 
@@ -250,11 +255,12 @@ impl<'a> LogFold<'a> {
         // A bit per slot (am, pm); most persons are already known, so a key
         // is allocated only for a new one.
         let bit = 1u8 << slot.clamp(0, 7);
-        match self.checks.get_mut(person) {
-            Some(slots) => *slots |= bit,
-            None => {
-                self.checks.insert(person.to_owned(), bit);
-            }
+        if let Some(slots) = self.home.get_mut(person) {
+            *slots |= bit;
+        } else if let Some(slots) = self.checks.get_mut(person) {
+            *slots |= bit;
+        } else {
+            self.checks.insert(person.to_owned(), bit);
         }
         if tenths >= crate::kinds::health_check::FEVER_TENTHS && !self.fever.contains(person) {
             self.fever.insert(person.to_owned());
@@ -347,5 +353,59 @@ impl<'a> LogFold<'a> {
         if self.is_today(days[0]) {
             self.log.disinfections += n;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb::IsolationKind;
+
+    /// The health checks count the same whether the fold reads them before
+    /// or after the isolations (the hub reads the isolations first, the
+    /// node in its own order).
+    #[test]
+    fn checks_count_the_same_read_before_or_after_the_isolations() {
+        let config = TableConfig::default();
+        let date = NaiveDate::from_ymd_opt(2020, 2, 20).unwrap();
+        let isolations = |fold: &mut LogFold<'_>| {
+            fold.add_isolation("A", IsolationKind::Home, "2020-02-10", "");
+            fold.add_isolation("B", IsolationKind::Home, "2020-02-19", "");
+            fold.add_isolation("B", IsolationKind::Home, "2020-02-15", "");
+            fold.add_isolation("C", IsolationKind::Central, "2020-02-18", "");
+            // Over before the date.
+            fold.add_isolation("E", IsolationKind::Home, "2020-02-01", "");
+            fold.add_isolation("F", IsolationKind::Home, "2020-02-12", "2020-02-19");
+        };
+        let checks = |fold: &mut LogFold<'_>| {
+            fold.add_health_check("2020-02-20", "A", 0, 365);
+            fold.add_health_check("2020-02-20", "A", 1, 366);
+            fold.add_health_check("2020-02-20", "A", 1, 366);
+            fold.add_health_check("2020-02-20", "C", 0, 380);
+            fold.add_health_check("2020-02-20", "D", 1, 364);
+            fold.add_health_check("2020-02-20", "E", 0, 365);
+            // Another day.
+            fold.add_health_check("2020-02-19", "B", 0, 390);
+        };
+        let counts = DailyCounts::default();
+        let mut first = LogFold::new(&config, date);
+        isolations(&mut first);
+        checks(&mut first);
+        let mut last = LogFold::new(&config, date);
+        checks(&mut last);
+        isolations(&mut last);
+        let (first, last) = (first.finish(&counts), last.finish(&counts));
+        assert_eq!(first, last);
+        assert_eq!(
+            (
+                first.home_isolated_persons,
+                first.checks_due,
+                first.checks_done,
+                first.unchecked_persons,
+                first.fever_persons
+            ),
+            (2, 4, 2, 1, 1),
+            "A checked twice, B not at all; C's fever counts though C is not at home"
+        );
     }
 }

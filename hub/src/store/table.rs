@@ -94,7 +94,7 @@ impl HubStore {
         codes: &[&str],
         counting: Counting,
     ) -> Result<Vec<DailyCounts>> {
-        let index: std::collections::HashMap<&str, usize> = codes
+        let index: std::collections::HashMap<&str, usize, foldhash::fast::RandomState> = codes
             .iter()
             .enumerate()
             .map(|(i, code)| (*code, i))
