@@ -3,10 +3,16 @@
 //!
 //! **Architecture Invariant:** each `agg_*` table equals a `GROUP BY` of the
 //! live (not deleted) rows of its record table (`agg_day`: of the kinds
-//! the log counts by their days). SQLite triggers keep it so in
-//! the same transaction as every insert, update or delete of a record row,
-//! whoever makes it (a push, a bundle, a repair), so the aggregates can never
-//! drift from the records they summarise.
+//! the log counts by their days). For the registers (households, persons,
+//! isolations), SQLite triggers keep it so in the same transaction as every
+//! insert, update or delete of a record row, whoever makes it (a push, a
+//! bundle, a repair, damage). `agg_day` is kept by the one write path of
+//! records instead, as the digests are ([`crate::kinds::Upserts`] collects
+//! [`DayGroups`], [`add_days`] folds them in the same transaction): a
+//! trigger on `day_record` made SQLite open a statement journal for every
+//! one of the million records of the day it stores. A row changed outside
+//! that path (damage) is caught by the digests' scrub, which rebuilds the
+//! compound's `agg_day` with its digests ([`rebuild_days`]).
 //!
 //! The groups keep the raw column values, except a returnee's origin: it is
 //! classified when the row is written, against the `key_region` table (the
@@ -32,8 +38,8 @@ use crate::store::{Result, text};
 /// this version has them dropped and rebuilt from the record tables when
 /// opened for writing. 1: returnees grouped by raw origin; 2: by the key
 /// flag; 3: `agg_day`; 4: `agg_day` of the kinds counted by their days
-/// only.
-const VERSION: &str = "4";
+/// only; 5: `agg_day` kept by the write path ([`DayGroups`]), not triggers.
+const VERSION: &str = "5";
 
 /// The characters `str::trim` removes (Unicode `White_Space`), as SQL
 /// `char()` arguments; a test holds this to `char::is_whitespace`.
@@ -188,28 +194,6 @@ CREATE TABLE IF NOT EXISTS agg_day (
     n        INTEGER NOT NULL,
     PRIMARY KEY (compound, kind, day, day2, day3)
 ) STRICT, WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS day_record_agg_insert AFTER INSERT ON day_record
-WHEN NEW.deleted = 0 AND {by_days_new} BEGIN
-    INSERT INTO agg_day (compound, kind, day, day2, day3, n)
-    VALUES (NEW.compound, NEW.kind, NEW.day, NEW.day2, NEW.day3, 1)
-    ON CONFLICT (compound, kind, day, day2, day3) DO UPDATE SET n = n + 1;
-END;
-CREATE TRIGGER IF NOT EXISTS day_record_agg_update AFTER UPDATE ON day_record
-WHEN {by_days_new} AND (OLD.deleted <> NEW.deleted OR OLD.day <> NEW.day
-  OR OLD.day2 <> NEW.day2 OR OLD.day3 <> NEW.day3) BEGIN
-    UPDATE agg_day SET n = n - 1
-    WHERE OLD.deleted = 0 AND compound = OLD.compound AND kind = OLD.kind
-      AND day = OLD.day AND day2 = OLD.day2 AND day3 = OLD.day3;
-    INSERT INTO agg_day (compound, kind, day, day2, day3, n)
-    SELECT NEW.compound, NEW.kind, NEW.day, NEW.day2, NEW.day3, 1 WHERE NEW.deleted = 0
-    ON CONFLICT (compound, kind, day, day2, day3) DO UPDATE SET n = n + 1;
-END;
-CREATE TRIGGER IF NOT EXISTS day_record_agg_delete AFTER DELETE ON day_record
-WHEN OLD.deleted = 0 AND {by_days_old} BEGIN
-    UPDATE agg_day SET n = n - 1
-    WHERE compound = OLD.compound AND kind = OLD.kind
-      AND day = OLD.day AND day2 = OLD.day2 AND day3 = OLD.day3;
-END;
 ";
 
 /// The schema with the key rule filled in.
@@ -217,15 +201,12 @@ fn schema_sql() -> String {
     SCHEMA_SQL
         .replace("{key_new}", &key_sql("NEW.region"))
         .replace("{key_old}", &key_sql("OLD.region"))
-        .replace("{by_days_new}", &by_days("NEW.kind"))
-        .replace("{by_days_old}", &by_days("OLD.kind"))
 }
 
-/// SQL for "`kind` is one `agg_day` groups": the kinds of the day the log
-/// counts by their days alone ([`LogBy::Days`]); the log reads the others'
-/// records, so grouping them would cost every write for nothing. Written
-/// as `=` comparisons, not `IN (…)`: a list of three or more makes SQLite
-/// build a temporary index each time a trigger fires.
+/// SQL for "`kind` is one `agg_day` groups" ([`DayGroups::groups`]): the
+/// kinds of the day the log counts by their days alone ([`LogBy::Days`]);
+/// the log reads the others' records, so grouping them would cost every
+/// write for nothing.
 fn by_days(kind: &str) -> String {
     let kinds: Vec<String> = Kind::ALL
         .into_iter()
@@ -370,6 +351,65 @@ pub fn ensure(conn: &mut Connection) -> Result<()> {
         )?;
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// What the versions written did to `agg_day`: a count change per group
+/// (compound, kind, and the record's days), for [`add_days`].
+#[derive(Debug, Default)]
+pub(crate) struct DayGroups {
+    changes: std::collections::BTreeMap<(String, i64, [String; 3]), i64>,
+}
+
+impl DayGroups {
+    /// Whether `kind` is grouped in `agg_day` (counted by its days).
+    pub(crate) fn groups(kind: Kind) -> bool {
+        kind.spec().log == Some(LogBy::Days)
+    }
+
+    /// A live record of `kind` with `days` came (`+1`) or went (`-1`).
+    pub(crate) fn change(&mut self, compound: &str, kind: Kind, days: [&str; 3], by: i64) {
+        let key = (compound.to_owned(), kind as i64, days.map(str::to_owned));
+        *self.changes.entry(key).or_default() += by;
+    }
+}
+
+/// Folds `groups` into `agg_day`, in the caller's transaction.
+///
+/// # Errors
+/// SQLite errors.
+pub(crate) fn add_days(tx: &Connection, groups: &DayGroups) -> Result<()> {
+    let mut add = tx.prepare_cached(
+        "INSERT INTO agg_day (compound, kind, day, day2, day3, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (compound, kind, day, day2, day3) DO UPDATE SET n = n + excluded.n",
+    )?;
+    for ((compound, kind, [day, day2, day3]), by) in &groups.changes {
+        if *by != 0 {
+            add.execute(rusqlite::params![compound, kind, day, day2, day3, by])?;
+        }
+    }
+    Ok(())
+}
+
+/// Recomputes `agg_day` of `compound` from its records, in the caller's
+/// transaction (the scrub found rows changed outside the write path).
+///
+/// # Errors
+/// SQLite errors.
+pub(crate) fn rebuild_days(tx: &Connection, compound: &str) -> Result<()> {
+    if !present(tx)? {
+        return Ok(());
+    }
+    tx.execute("DELETE FROM agg_day WHERE compound = ?1", [compound])?;
+    tx.execute(
+        &format!(
+            "INSERT INTO agg_day (compound, kind, day, day2, day3, n)
+             SELECT compound, kind, day, day2, day3, COUNT(*) FROM day_record
+             WHERE compound = ?1 AND deleted = 0 AND {} GROUP BY 1, 2, 3, 4, 5",
+            by_days("kind")
+        ),
+        [compound],
+    )?;
     Ok(())
 }
 

@@ -269,6 +269,17 @@ pub(crate) struct Upserts<'c> {
     statements: Vec<Option<Statements<'c>>>,
     /// What the versions written did to each compound's digests.
     changes: std::collections::BTreeMap<String, digest::Changes>,
+    /// What they did to `agg_day`.
+    days: crate::aggregates::DayGroups,
+}
+
+/// What a batch of versions stored did to what is kept beside the records,
+/// for the caller to fold in the same transaction.
+pub(crate) struct Written {
+    /// Each compound's digest changes ([`crate::store::digests::fold`]).
+    pub(crate) digests: std::collections::BTreeMap<String, digest::Changes>,
+    /// The `agg_day` changes ([`crate::aggregates::add_days`]).
+    pub(crate) days: crate::aggregates::DayGroups,
 }
 
 /// One kind's statements: insert a new row, read the held version, and the
@@ -285,6 +296,7 @@ impl<'c> Upserts<'c> {
             tx,
             statements: Kind::ALL.iter().map(|_| None).collect(),
             changes: std::collections::BTreeMap::new(),
+            days: crate::aggregates::DayGroups::default(),
         }
     }
 
@@ -339,6 +351,26 @@ impl<'c> Upserts<'c> {
             }
             storage.execute(&mut stmts.upsert, record, body, &bytes)?;
             changes.remove(kind, &record.id, stamp, &origin, deleted, &old);
+            if crate::aggregates::DayGroups::groups(kind) && !deleted {
+                // The held version's days, as its row projected them.
+                let old = kind.decode_body(&old).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        3,
+                        rusqlite::types::Type::Blob,
+                        Box::new(e),
+                    )
+                })?;
+                self.days.change(
+                    &record.compound,
+                    kind,
+                    lianfang_proto::kinds::days(&old),
+                    -1,
+                );
+            }
+        }
+        if crate::aggregates::DayGroups::groups(kind) && !record.deleted {
+            self.days
+                .change(&record.compound, kind, lianfang_proto::kinds::days(body), 1);
         }
         changes.add(
             kind,
@@ -351,10 +383,12 @@ impl<'c> Upserts<'c> {
         Ok(())
     }
 
-    /// What the versions stored did to each compound's digests, for the
-    /// caller to fold into the kept digests in the same transaction.
-    pub(crate) fn finish(self) -> std::collections::BTreeMap<String, digest::Changes> {
-        self.changes
+    /// What the versions stored did to the digests and `agg_day`.
+    pub(crate) fn finish(self) -> Written {
+        Written {
+            digests: self.changes,
+            days: self.days,
+        }
     }
 }
 

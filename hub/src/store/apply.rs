@@ -38,7 +38,9 @@ pub(super) fn apply_checked(
         for entry in &entries[skip..] {
             upserts.upsert(entry.record.as_ref().expect("checked above"))?;
         }
-        super::digests::fold(tx, &upserts.finish())?;
+        let written = upserts.finish();
+        super::digests::fold(tx, &written.digests)?;
+        crate::aggregates::add_days(tx, &written.days)?;
     }
     let new_cursor = first + len as u64 - 1;
     tx.execute(
