@@ -603,7 +603,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let date = parse_date(&date)?;
             HubApp::open(&data)?.set_log_note(date, &text)?;
-            eprintln!("note for {} saved", date.format("%Y-%m-%d"));
+            // An empty text removes the note (`set_log_note`).
+            let done = if text.trim().is_empty() {
+                "removed"
+            } else {
+                "saved"
+            };
+            eprintln!("note for {} {done}", date.format("%Y-%m-%d"));
         }
         Command::Log {
             command: None,
