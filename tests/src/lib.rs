@@ -235,19 +235,14 @@ pub fn bin(name: &str) -> PathBuf {
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut build = std::process::Command::new(cargo);
-        // Only the two product binaries: building test targets from inside
-        // a test run would re-link the very test binary that is running.
-        // `--workspace` with exclusions resolves features as the test build
-        // did (`-p` would not, and would rebuild every dependency).
-        build.args([
-            "build",
-            "--workspace",
-            "--exclude",
-            "lianfang-sim",
-            "--exclude",
-            "lianfang-tests",
-            "--bins",
-        ]);
+        // Bin targets only: building test targets from inside a test run
+        // would re-link the very test binary that is running. The whole
+        // workspace, so that features resolve as for the test build and its
+        // dependencies are reused: `-p`, or `--exclude` of the members the
+        // product binaries do not need, resolves them differently and
+        // rebuilt every dependency on a clean machine (6 min 20 s in CI;
+        // 1 min 5 s this way).
+        build.args(["build", "--workspace", "--bins"]);
         if release {
             build.arg("--release");
         }
