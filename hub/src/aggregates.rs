@@ -210,7 +210,7 @@ fn schema_sql() -> String {
 fn by_days(kind: &str) -> String {
     let kinds: Vec<String> = Kind::ALL
         .into_iter()
-        .filter(|k| k.spec().log == Some(LogBy::Days))
+        .filter(|k| DayGroups::groups(*k))
         .map(|k| format!("{kind} = {}", k as i64))
         .collect();
     format!("({})", kinds.join(" OR "))

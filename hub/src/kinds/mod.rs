@@ -325,6 +325,7 @@ impl<'c> Upserts<'c> {
         };
         // What the row stores and the digests hash.
         let bytes = lianfang_proto::record::encode_body(body);
+        let grouped = crate::aggregates::DayGroups::groups(kind);
         let changes = match self.changes.get_mut(&record.compound) {
             Some(changes) => changes,
             None => self.changes.entry(record.compound.clone()).or_default(),
@@ -351,7 +352,7 @@ impl<'c> Upserts<'c> {
             }
             storage.execute(&mut stmts.upsert, record, body, &bytes)?;
             changes.remove(kind, &record.id, stamp, &origin, deleted, &old);
-            if crate::aggregates::DayGroups::groups(kind) && !deleted {
+            if grouped && !deleted {
                 // The held version's days, as its row projected them.
                 let old = kind.decode_body(&old).map_err(|e| {
                     rusqlite::Error::FromSqlConversionFailure(
@@ -368,7 +369,7 @@ impl<'c> Upserts<'c> {
                 );
             }
         }
-        if crate::aggregates::DayGroups::groups(kind) && !record.deleted {
+        if grouped && !record.deleted {
             self.days
                 .change(&record.compound, kind, lianfang_proto::kinds::days(body), 1);
         }
