@@ -1,11 +1,12 @@
-//! The node's sync worker: keeps the hub up to date for as long as the
-//! process runs (`lianfang-node sync` without `--once`, and
-//! `lianfang-node serve` beside its page, [`crate::page`]).
+//! The member's sync worker: keeps the level above up to date for as long
+//! as the process runs (`lianfang-node sync` without `--once`,
+//! `lianfang-node serve` beside its page, and `lianfang-hub serve` with an
+//! upstream, which gives it a [`Prepare`] step).
 //!
 //! [`OutboxWorker::run`] loops: one sync ([`crate::sync::sync_once`]), then
 //! a wait, until the shutdown signal says stop.
 //! - After a sync that caught up it waits for the interval, or less: every
-//!   write through the application layer wakes it ([`crate::app::NodeApp`]
+//!   write through the application layer wakes it (the node's `NodeApp`
 //!   signals the worker's [`Notify`]), so a change goes up at once.
 //! - After a failed sync it waits a backoff (exponential, jittered: between
 //!   half and all of a ceiling that doubles from `retry_base` up to
@@ -126,9 +127,12 @@ pub fn is_refusal(error: &SyncError) -> bool {
     matches!(error, SyncError::Refused(_) | SyncError::Down(_))
 }
 
+/// Work a member does before each sync, on a blocking thread: a hub
+/// writes the figures it sends upward and passes on what came down.
+pub type Prepare = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 /// Drains the node's outbox to the hub whenever there is something to send
 /// (garage's queue workers are the model).
-#[derive(Debug)]
 pub struct OutboxWorker {
     /// The node's data directory; each sync opens its own connection.
     dir: PathBuf,
@@ -139,6 +143,19 @@ pub struct OutboxWorker {
     state: watch::Sender<SyncState>,
     /// The wait after consecutive failures.
     backoff: Backoff,
+    /// Run before each sync; its failure counts as the sync's.
+    prepare: Option<Prepare>,
+}
+
+impl std::fmt::Debug for OutboxWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxWorker")
+            .field("dir", &self.dir)
+            .field("options", &self.options)
+            .field("backoff", &self.backoff)
+            .field("prepare", &self.prepare.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 enum Wait {
@@ -150,16 +167,13 @@ enum Wait {
 
 impl OutboxWorker {
     /// A worker for the node in `dir` with its own waker ([`Self::waker`]);
-    /// [`crate::app::NodeApp::worker`] makes one that the app's writes wake.
+    /// the node's `NodeApp::worker` makes one that the app's writes wake.
     pub fn new(dir: &Path, options: WorkerOptions) -> OutboxWorker {
         OutboxWorker::with_waker(dir, options, Arc::new(Notify::new()))
     }
 
-    pub(crate) fn with_waker(
-        dir: &Path,
-        options: WorkerOptions,
-        wake: Arc<Notify>,
-    ) -> OutboxWorker {
+    /// A worker that `wake` wakes (the node's app layer shares it with its writes).
+    pub fn with_waker(dir: &Path, options: WorkerOptions, wake: Arc<Notify>) -> OutboxWorker {
         let backoff = Backoff::new(options.retry_base, options.retry_max);
         OutboxWorker {
             dir: dir.to_owned(),
@@ -167,7 +181,16 @@ impl OutboxWorker {
             wake,
             state: watch::Sender::new(SyncState::default()),
             backoff,
+            prepare: None,
         }
+    }
+
+    /// Runs `prepare` on a blocking thread before each sync; an error from
+    /// it fails that round like a failed link (backoff, then again).
+    #[must_use]
+    pub fn with_prepare(mut self, prepare: Prepare) -> OutboxWorker {
+        self.prepare = Some(prepare);
+        self
     }
 
     /// What wakes the worker: `notify_one` makes it sync now (or right after
@@ -210,10 +233,23 @@ impl OutboxWorker {
                 s.syncing = true;
                 s.last_attempt = Some(started);
             });
+            let prepare = self.prepare.clone();
+            let dir = self.dir.clone();
+            let options = self.options.sync.clone();
+            let observe_ref = &mut observe;
             let outcome = finish_or_abandon(
-                sync_once(&self.dir, &self.options.sync, |p| {
-                    observe(Event::Progress(p));
-                }),
+                async move {
+                    if let Some(prepare) = prepare {
+                        tokio::task::spawn_blocking(move || prepare())
+                            .await
+                            .map_err(|e| SyncError::Local(format!("preparing the sync: {e}")))?
+                            .map_err(SyncError::Local)?;
+                    }
+                    sync_once(&dir, &options, |p| {
+                        observe_ref(Event::Progress(p));
+                    })
+                    .await
+                },
                 &mut shutdown,
                 self.options.exit_deadline,
             )

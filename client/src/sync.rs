@@ -53,6 +53,10 @@ pub struct SyncOptions {
     /// First backoff ceiling between attempts; doubles up to `backoff_max`.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// Whether each session first records today's own table as a daily
+    /// report (a compound's node); a hub syncing upward sends its members'
+    /// days instead and has no table of its own records.
+    pub own_report: bool,
 }
 
 impl Default for SyncOptions {
@@ -66,6 +70,7 @@ impl Default for SyncOptions {
             attempts: 4,
             backoff_base: Duration::from_millis(300),
             backoff_max: Duration::from_secs(5),
+            own_report: true,
         }
     }
 }
@@ -95,6 +100,10 @@ pub enum SyncError {
     Down(String),
     #[error("bad hub address {hub:?}: {reason}")]
     Address { hub: String, reason: String },
+    /// The member's own work before a sync failed (a hub reading the
+    /// figures it sends upward).
+    #[error("{0}")]
+    Local(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -369,6 +378,7 @@ pub async fn sync_over(
             transport,
             clock,
             &identity.log_id,
+            options.own_report,
             &mut progress,
         )
         .await;
@@ -447,6 +457,7 @@ async fn session(
     transport: &mut impl Transport,
     clock: &impl Clock,
     log_id: &str,
+    own_report: bool,
     progress: &mut (impl FnMut(Progress) + Send),
 ) -> Result<(), StoreError> {
     let mut step = machine.begin();
@@ -459,7 +470,9 @@ async fn session(
                     .call(move |s| {
                         // Today's own figures ride the urgent lane, ahead of
                         // any backlog.
-                        s.report_at(crate::today_at(now), now)?;
+                        if own_report {
+                            s.report_at(crate::today_at(now), now)?;
+                        }
                         let mut lanes = [Sender { acked: 0, head: 0 }; 2];
                         for (sender, lane) in lanes.iter_mut().zip(LANE_ORDER) {
                             *sender = Sender {
