@@ -53,6 +53,10 @@ pub struct WorkerOptions {
     pub stop_on_refusal: bool,
     /// How long a sync in progress may take to finish after shutdown.
     pub exit_deadline: Duration,
+    /// The least time between the end of one sync and the start of the
+    /// next, however often writes wake the worker (zero for a node; a hub,
+    /// woken by every node's exchange, paces its upward syncs with it).
+    pub min_gap: Duration,
 }
 
 impl WorkerOptions {
@@ -67,6 +71,7 @@ impl WorkerOptions {
             retry_max: interval,
             stop_on_refusal: false,
             exit_deadline: EXIT_DEADLINE,
+            min_gap: Duration::ZERO,
         }
     }
 }
@@ -310,11 +315,20 @@ impl OutboxWorker {
     /// Waits before the next sync; `false` when shutdown came first.
     async fn wait(&self, wait: Wait, shutdown: &mut watch::Receiver<bool>) -> bool {
         match wait {
-            Wait::Interval => tokio::select! {
-                () = stopped(shutdown) => false,
-                () = tokio::time::sleep(self.options.interval) => true,
-                () = self.wake.notified() => true,
-            },
+            Wait::Interval => {
+                let gap = self.options.min_gap.min(self.options.interval);
+                if !gap.is_zero() {
+                    tokio::select! {
+                        () = stopped(shutdown) => return false,
+                        () = tokio::time::sleep(gap) => {}
+                    }
+                }
+                tokio::select! {
+                    () = stopped(shutdown) => false,
+                    () = tokio::time::sleep(self.options.interval - gap) => true,
+                    () = self.wake.notified() => true,
+                }
+            }
             Wait::Retry(delay) => tokio::select! {
                 () = stopped(shutdown) => false,
                 () = tokio::time::sleep(delay) => true,

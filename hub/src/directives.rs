@@ -163,6 +163,47 @@ pub struct TargetStatus {
     /// When the compound acknowledged it, as the node recorded (RFC 3339).
     pub acked_at: Option<String>,
     pub response: Option<String>,
+    /// For a member hub (a street at its district): what it reported of
+    /// the directive among its own compounds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<MembersStatus>,
+}
+
+/// What a member hub reported of a directive passed on to its compounds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MembersStatus {
+    /// Compounds it was passed on to.
+    pub compounds: u64,
+    pub delivered: u64,
+    pub acknowledged: u64,
+    pub responses: Vec<MemberResponse>,
+}
+
+/// One compound's acknowledgement under a member hub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberResponse {
+    pub compound: String,
+    pub acked_at: String,
+    pub response: String,
+}
+
+impl From<pb::DirectiveRollup> for MembersStatus {
+    fn from(r: pb::DirectiveRollup) -> Self {
+        MembersStatus {
+            compounds: r.compounds,
+            delivered: r.delivered,
+            acknowledged: r.acknowledged,
+            responses: r
+                .responses
+                .into_iter()
+                .map(|m| MemberResponse {
+                    compound: m.member,
+                    acked_at: m.acked_at,
+                    response: m.response,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A directive with its delivery and acknowledgement per target.
@@ -462,7 +503,9 @@ impl HubStore {
         for (compound, delivered_at) in rows {
             let receipt: Option<pb::Receipt> =
                 self.response(&compound, Kind::Receipt, &id.to_string())?;
+            let members = self.rollup(&compound, &id.to_string())?.map(MembersStatus::from);
             targets.push(TargetStatus {
+                members,
                 compound,
                 delivered_at,
                 acked_at: receipt.as_ref().map(|r| r.acked_at.clone()),
@@ -478,6 +521,150 @@ impl HubStore {
             title,
             targets,
         })
+    }
+
+    /// Passes on a directive from the level above (entry `seq` of this
+    /// hub's down log there) to every compound, signed by this hub as its
+    /// own directives are; a configuration becomes this hub's. Once: the
+    /// directive, its mapping (`upstream_directive`) and the relayed cursor
+    /// (`setting` `upstream_relayed`) commit together. Returns the local
+    /// directive's id, `None` when it was passed on before, `Some(0)` when
+    /// there was nothing to pass it to.
+    ///
+    /// # Errors
+    /// SQLite errors; nothing is written then.
+    pub fn relay_from_above(&mut self, seq: u64, message: &pb::HubMessage) -> Result<Option<i64>> {
+        let now = now_rfc3339();
+        let targets = self.compounds()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let done: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM upstream_directive WHERE upstream_id = ?1)",
+            [&message.directive_id],
+            |row| row.get(0),
+        )?;
+        let mut local = None;
+        if !done {
+            let id = match &message.body {
+                Some(pb::hub_message::Body::Config(c)) => {
+                    let config = TableConfig {
+                        key_regions: c.key_regions.clone(),
+                        isolation_days: c.isolation_days,
+                    };
+                    if config.key_regions.is_empty() || !(1..=90).contains(&config.isolation_days)
+                    {
+                        tracing::warn!(?config, "not passing on a configuration from above that would not be valid here");
+                        0
+                    } else {
+                        tx.execute(
+                            "INSERT INTO setting (key, value) VALUES ('table_config', ?1)
+                             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                            [serde_json::to_string(&config).expect("config serialises")],
+                        )?;
+                        crate::aggregates::classify(&tx, &config)?;
+                        if targets.is_empty() {
+                            0
+                        } else {
+                            append_directive(&tx, "config", config_body(&config), &targets, &now)?
+                        }
+                    }
+                }
+                Some(body) if !targets.is_empty() => {
+                    let kind = match body {
+                        pb::hub_message::Body::Notice(_) => "notice",
+                        pb::hub_message::Body::Task(_) => "task",
+                        pb::hub_message::Body::Problem(_) => "problem",
+                        pb::hub_message::Body::Config(_) => "config",
+                    };
+                    append_directive(&tx, kind, body.clone(), &targets, &now)?
+                }
+                // A kind from a newer protocol, or no compound yet.
+                _ => 0,
+            };
+            tx.execute(
+                "INSERT INTO upstream_directive (upstream_id, local_id, seq, received_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![message.directive_id, id, seq as i64, now],
+            )?;
+            local = Some(id);
+        }
+        tx.execute(
+            "INSERT INTO setting (key, value) VALUES ('upstream_relayed', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [seq.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(local)
+    }
+
+    /// The last entry of this hub's down log at the level above that it
+    /// passed on (0 before any).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn relayed_seq(&self) -> Result<u64> {
+        let value: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM setting WHERE key = 'upstream_relayed'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    /// What became of every directive passed on from above, as the level
+    /// above is told it: counted down to the compounds, through the
+    /// roll-ups of any member hub among the targets.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn rollups(&self) -> Result<Vec<pb::DirectiveRollup>> {
+        let relayed: Vec<(String, i64)> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT upstream_id, local_id FROM upstream_directive ORDER BY seq",
+            )?;
+            stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        let mut rollups = Vec::with_capacity(relayed.len());
+        for (upstream_id, local) in relayed {
+            let mut rollup = pb::DirectiveRollup {
+                directive_id: upstream_id,
+                ..Default::default()
+            };
+            if local != 0 {
+                for target in self.directive_status(local)?.targets {
+                    if let Some(members) = target.members {
+                        rollup.compounds += members.compounds;
+                        rollup.delivered += members.delivered;
+                        rollup.acknowledged += members.acknowledged;
+                        rollup.responses.extend(members.responses.into_iter().map(|m| {
+                            pb::MemberResponse {
+                                member: m.compound,
+                                acked_at: m.acked_at,
+                                response: m.response,
+                            }
+                        }));
+                        continue;
+                    }
+                    rollup.compounds += 1;
+                    rollup.delivered += u64::from(target.delivered_at.is_some());
+                    if let Some(acked_at) = target.acked_at {
+                        rollup.acknowledged += 1;
+                        rollup.responses.push(pb::MemberResponse {
+                            member: target.compound,
+                            acked_at,
+                            response: target.response.unwrap_or_default(),
+                        });
+                    }
+                }
+            }
+            rollups.push(rollup);
+        }
+        Ok(rollups)
     }
 
     /// Every directive's status, newest first.

@@ -107,6 +107,9 @@ pub struct SyncService {
     store: Arc<Mutex<HubStore>>,
     /// Admission per enrolment (node id).
     gates: Arc<Mutex<std::collections::HashMap<i64, Arc<Gate>>>>,
+    /// Told after every exchange or push that a member's call went through:
+    /// the upward link's worker (`crate::upstream`), when there is one.
+    changed: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl SyncService {
@@ -114,6 +117,20 @@ impl SyncService {
         SyncService {
             store: Arc::new(Mutex::new(store)),
             gates: Arc::default(),
+            changed: None,
+        }
+    }
+
+    /// Tells `changed` after each exchange or push that went through.
+    #[must_use]
+    pub fn with_changed(mut self, changed: Arc<tokio::sync::Notify>) -> Self {
+        self.changed = Some(changed);
+        self
+    }
+
+    fn note_change(&self) {
+        if let Some(changed) = &self.changed {
+            changed.notify_one();
         }
     }
 
@@ -222,6 +239,7 @@ impl Sync for SyncService {
                 tracing::warn!(%compound, entries = n, status = %status.message(), "push refused");
             })?;
         tracing::debug!(%compound, entries = n, cursor = applied.cursor, applied = applied.applied, "push");
+        self.note_change();
         Ok(Response::new(pb::PushResponse {
             cursor: applied.cursor,
             applied: applied.applied,
@@ -241,6 +259,7 @@ impl Sync for SyncService {
             .inspect_err(|status| {
                 tracing::warn!(%compound, status = %status.message(), "exchange refused");
             })?;
+        self.note_change();
         tracing::debug!(
             %compound,
             urgent_cursor = exchanged.urgent_cursor,

@@ -40,6 +40,7 @@ pub mod report;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod upstream;
 
 /// The clock offset (`LIANFANG_CLOCK_OFFSET_SECS`, signed seconds), read
 /// once per process.

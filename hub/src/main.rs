@@ -90,6 +90,11 @@ enum Command {
         /// of the live table (exit 2 when there is none).
         #[arg(long)]
         snapshot: bool,
+        /// At a hub above streets (a district): list every compound of every
+        /// street, as its street hub sent it, instead of one row per street
+        /// (`member_of` names the street; the total is the same). Live only.
+        #[arg(long, conflicts_with = "snapshot")]
+        detail: bool,
     },
     /// Take the meeting's snapshot of today's table now, replacing an
     /// earlier one of today. `serve` takes it by itself at the cut-off
@@ -118,6 +123,10 @@ enum Command {
         /// when there is none).
         #[arg(long)]
         snapshot: bool,
+        /// At a hub above streets: every compound of every street, as
+        /// `table --detail`. Live only.
+        #[arg(long, conflicts_with = "snapshot")]
+        detail: bool,
     },
     /// Export merged records (persons, households or isolations) as CSV or
     /// JSON. ID numbers, phones and names are masked unless --unmasked, which is
@@ -135,6 +144,48 @@ enum Command {
         /// Show ID numbers, phones and names in full (audited).
         #[arg(long)]
         unmasked: bool,
+    },
+    /// Set the level above this hub, once: a street hub becomes a member of
+    /// its district's hub (enrolled there with `lianfang-hub enroll
+    /// --compound STREET_CODE`), a district's of its city's. Then `serve`
+    /// also syncs upward in the background (restart it after this), and
+    /// `sync-up --once` syncs once. What goes up: each compound's table and
+    /// log per date (aggregates only, never a personal record), and what
+    /// became of each directive passed down from above.
+    Upstream {
+        /// Hub data directory.
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        /// Address of the hub above, e.g. https://district.example:7700
+        /// (http:// only to a hub on this machine).
+        #[arg(long)]
+        hub: String,
+        /// Token from `lianfang-hub enroll` at the hub above (its last line).
+        #[arg(long)]
+        token: String,
+        /// Dates sent up: today and the days before it, 1 to 62.
+        #[arg(long, default_value_t = lianfang_hub::upstream::DEFAULT_DAYS)]
+        days: u32,
+        /// Seconds between `serve`'s upward syncs when nothing changed (a
+        /// member's sync, or a change, starts one within seconds).
+        #[arg(long, default_value_t = lianfang_hub::upstream::DEFAULT_INTERVAL_SECS)]
+        interval: u64,
+    },
+    /// Sync with the level above (set by `upstream`): pass on what came
+    /// down to this hub's compounds, send the changed figures and the
+    /// directives' roll-ups up.
+    SyncUp {
+        /// Hub data directory.
+        #[arg(long, env = "LIANFANG_HUB_DATA")]
+        data: PathBuf,
+        /// Sync once and exit: 0 when the hub above has everything, 1 when
+        /// the link failed (run again to resume), 3 when it refused or no
+        /// level above is set. Without it, sync until Ctrl-C or SIGTERM.
+        #[arg(long)]
+        once: bool,
+        /// Seconds between syncs when running continuously.
+        #[arg(long, default_value_t = 30)]
+        interval: u64,
     },
     /// Revoke a compound's token at once (a lost or stolen node PC); its
     /// node is refused from its next call. `enroll` issues a new token.
@@ -478,6 +529,65 @@ fn parse_street_name(s: &str) -> Result<String, meeting::SettingError> {
     meeting::street_name(s)
 }
 
+/// `sync-up --once`: exit 0 caught up, 1 link failed, 3 refused or not set.
+async fn sync_up_once_command(data: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use lianfang_client::sync::SyncError;
+    match lianfang_hub::upstream::sync_up_once(data, |_| {}).await {
+        Ok((report, prepared)) => {
+            outln!(
+                "synced up: {} member day(s) and {} roll-up(s) changed, {} entr(ies) sent; \
+                 {} directive(s) received, {} passed on to the compounds",
+                prepared.member_days,
+                prepared.rollups,
+                report.sent_urgent + report.sent,
+                report.received,
+                prepared.relayed
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(match e {
+                SyncError::Link { .. } => ExitCode::from(1),
+                _ => ExitCode::from(3),
+            })
+        }
+    }
+}
+
+/// `sync-up` without `--once`: the upward link's worker until Ctrl-C or
+/// SIGTERM (what `serve` runs beside the service).
+async fn sync_up_command(data: &std::path::Path, interval: std::time::Duration) -> anyhow::Result<()> {
+    if !lianfang_hub::upstream::is_set(data) {
+        anyhow::bail!(lianfang_hub::upstream::UpstreamError::NotSet);
+    }
+    let worker = lianfang_hub::upstream::worker(
+        data,
+        interval,
+        std::time::Duration::ZERO,
+        std::sync::Arc::new(tokio::sync::Notify::new()),
+    );
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop.send_replace(true);
+    });
+    worker
+        .run(shutdown, |event| match event {
+            lianfang_client::worker::Event::Progress(_) => {}
+            lianfang_client::worker::Event::Synced(report) => eprintln!(
+                "synced up: {} entr(ies) sent, {} directive(s) received",
+                report.sent_urgent + report.sent,
+                report.received
+            ),
+            lianfang_client::worker::Event::Failed { error, retry_in } => {
+                eprintln!("upward sync failed: {error}; retrying in {retry_in:?}");
+            }
+        })
+        .await?;
+    Ok(())
+}
+
 fn parse_date(s: &str) -> anyhow::Result<chrono::NaiveDate> {
     chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .with_context(|| format!("--date {s:?} is not a date in the form YYYY-MM-DD"))
@@ -617,11 +727,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             date,
             format,
             snapshot,
+            detail,
         } => {
             let data = data.context("--data is required")?;
             let date = date.as_deref().map(parse_date).transpose()?;
             let app = HubApp::open_read_only(&data)?;
-            let log = if snapshot {
+            let log = if detail {
+                app.log_detail(date)?
+            } else if snapshot {
                 let Some(log) = app.log_snapshot(date)? else {
                     return Ok(no_snapshot(date));
                 };
@@ -636,10 +749,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             date,
             format,
             snapshot,
+            detail,
         } => {
             let date = date.as_deref().map(parse_date).transpose()?;
             let app = HubApp::open_read_only(&data)?;
-            let report = if snapshot {
+            let report = if detail {
+                app.table_detail(date)?
+            } else if snapshot {
                 let Some(report) = app.table_snapshot(date)? else {
                     return Ok(no_snapshot(date));
                 };
@@ -648,6 +764,46 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 app.table_report(date)?
             };
             out!("{}", report::render_report(&report, format));
+        }
+        Command::Upstream {
+            data,
+            hub,
+            token,
+            days,
+            interval,
+        } => {
+            let pace = lianfang_hub::upstream::Pace {
+                days,
+                interval_secs: interval,
+            };
+            let set = HubApp::open(&data)?.set_upstream(&hub, &token, pace)?;
+            if let Some(aside) = &set.replaced {
+                eprintln!(
+                    "the earlier level above was moved to {} (its figures are sent again)",
+                    aside.display()
+                );
+            }
+            let what = if set.unchanged {
+                "already set"
+            } else {
+                "set"
+            };
+            outln!(
+                "level above {what}: {} as {} ({days} dates go up); restart `serve` to sync \
+                 upward in the background, or run `sync-up --once`",
+                set.identity.hub,
+                set.identity.compound
+            );
+        }
+        Command::SyncUp {
+            data,
+            once,
+            interval,
+        } => {
+            if once {
+                return sync_up_once_command(&data).await;
+            }
+            sync_up_command(&data, std::time::Duration::from_secs(interval.max(1))).await?;
         }
         Command::Snapshot { data } => {
             let taken = HubApp::open(&data)?.take_snapshot()?;

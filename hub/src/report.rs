@@ -119,6 +119,8 @@ fn china_time(rfc3339: &str) -> String {
 struct JsonRow<'a> {
     compound: &'a str,
     name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    member_of: Option<&'a str>,
     #[serde(flatten)]
     counts: &'a DailyCounts,
     last_sync: Option<&'a str>,
@@ -159,6 +161,7 @@ pub fn render_report(report: &TableReport, format: Format) -> String {
                     .map(|(i, row)| JsonRow {
                         compound: &row.code,
                         name: &row.name,
+                        member_of: row.member_of.as_deref(),
                         counts: &row.counts,
                         last_sync: row.last_sync.as_deref(),
                         caught_up: row.caught_up,
@@ -223,7 +226,7 @@ fn sheet(report: &TableReport) -> Sheet<'_> {
             .iter()
             .enumerate()
             .map(|(i, row)| SheetRow {
-                code: &row.code,
+                code: sheet_code(&row.code, row.member_of.as_deref()),
                 name: &row.name,
                 values: row.counts.values().to_vec(),
                 last_sync: row.last_sync.as_deref(),
@@ -234,6 +237,15 @@ fn sheet(report: &TableReport) -> Sheet<'_> {
             .collect(),
         total: table.total.values().to_vec(),
         total_revisions: &report.total_since_cutoff,
+    }
+}
+
+/// A row's code in CSV and text: `MEMBER_OF/CODE` for a member hub's
+/// member in a detailed report.
+fn sheet_code<'a>(code: &'a str, member_of: Option<&str>) -> std::borrow::Cow<'a, str> {
+    match member_of {
+        Some(hub) => format!("{hub}/{code}").into(),
+        None => code.into(),
     }
 }
 
@@ -250,7 +262,8 @@ struct Sheet<'a> {
 }
 
 struct SheetRow<'a> {
-    code: &'a str,
+    /// The row's code; `MEMBER_OF/CODE` in a detailed report.
+    code: std::borrow::Cow<'a, str>,
     name: &'a str,
     values: Vec<u64>,
     last_sync: Option<&'a str>,
@@ -270,7 +283,7 @@ impl Sheet<'_> {
         header.extend(["last_sync", "caught_up", "source", "since_cutoff"]);
         writer.write_record(&header).expect("in-memory write");
         for row in &self.rows {
-            let mut record = vec![row.code.to_owned(), row.name.to_owned()];
+            let mut record = vec![row.code.clone().into_owned(), row.name.to_owned()];
             record.extend(row.values.iter().map(u64::to_string));
             record.extend([
                 row.last_sync.unwrap_or("").to_owned(),
@@ -299,7 +312,7 @@ impl Sheet<'_> {
         }
         let mut lines: Vec<Vec<String>> = vec![header];
         for row in &self.rows {
-            let mut line = vec![row.code.to_owned(), row.name.to_owned()];
+            let mut line = vec![row.code.clone().into_owned(), row.name.to_owned()];
             line.extend(row.values.iter().map(u64::to_string));
             line.push(freshness(row.last_sync, row.caught_up, row.source));
             if revised {
@@ -324,7 +337,7 @@ fn freshness(last_sync: Option<&str>, caught_up: bool, source: Source) -> String
         (None, _, _) => "从未".into(),
         (Some(at), true, _) => format!("{at} ✓"),
         (Some(at), false, Source::Reported) => format!("{at} … (自报)"),
-        (Some(at), false, Source::Records) => format!("{at} …"),
+        (Some(at), false, Source::Records | Source::Members) => format!("{at} …"),
     }
 }
 
@@ -389,6 +402,8 @@ impl LogReport {
 struct JsonLogRow<'a> {
     compound: &'a str,
     name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    member_of: Option<&'a str>,
     #[serde(flatten)]
     log: &'a DailyLog,
     last_sync: Option<&'a str>,
@@ -423,6 +438,7 @@ pub fn render_log(report: &LogReport, format: Format) -> String {
                     .map(|(i, row)| JsonLogRow {
                         compound: &row.code,
                         name: &row.name,
+                        member_of: row.member_of.as_deref(),
                         log: &row.log,
                         last_sync: row.last_sync.as_deref(),
                         caught_up: row.caught_up,
@@ -453,7 +469,7 @@ pub fn render_log(report: &LogReport, format: Format) -> String {
                     .iter()
                     .enumerate()
                     .map(|(i, row)| SheetRow {
-                        code: &row.code,
+                        code: sheet_code(&row.code, row.member_of.as_deref()),
                         name: &row.name,
                         values: row.log.values().to_vec(),
                         last_sync: row.last_sync.as_deref(),

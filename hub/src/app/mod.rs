@@ -492,6 +492,49 @@ impl HubApp {
         Ok(report)
     }
 
+    /// Sets the level above this hub (`crate::upstream::set`).
+    ///
+    /// # Errors
+    /// A malformed token or address, a pace out of range, I/O or SQLite.
+    pub fn set_upstream(
+        &self,
+        hub: &str,
+        token: &str,
+        pace: crate::upstream::Pace,
+    ) -> Result<crate::upstream::UpstreamSet, crate::upstream::UpstreamError> {
+        crate::upstream::set(&self.inner.dir, hub, token, pace)
+    }
+
+    /// The live table of `date` (default: today) with each member hub's row
+    /// (a street at its district) replaced by the rows of its members as
+    /// that hub sent them (`member_of`); the total is the same.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn table_detail(&self, date: Option<chrono::NaiveDate>) -> Result<TableReport, HubError> {
+        let store = self.store();
+        let date = date.unwrap_or_else(crate::today);
+        let table = store.table(date)?;
+        let members = store.member_days(date)?;
+        let mut report = TableReport::live(crate::store::table_detail(table, &members));
+        report.settings = store.hub_settings()?;
+        Ok(report)
+    }
+
+    /// The live log of `date` (default: today), detailed as
+    /// [`HubApp::table_detail`] details the table.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn log_detail(&self, date: Option<chrono::NaiveDate>) -> Result<LogReport, HubError> {
+        let store = self.store();
+        let date = date.unwrap_or_else(crate::today);
+        let log = store.day_log(date)?;
+        let members = store.member_days(date)?;
+        let log = crate::store::log_detail(log, &members);
+        Ok(LogReport::live(log))
+    }
+
     /// The snapshot of the daily table for `date` (default: today), exactly
     /// as it was taken; `None` when none was taken that day.
     ///

@@ -40,6 +40,7 @@ fn freshness(
         match source {
             Source::Records => "记录",
             Source::Reported => "自报",
+            Source::Members => "下级汇总",
         }
         .to_owned(),
     ]

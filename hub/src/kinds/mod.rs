@@ -226,7 +226,12 @@ pub(crate) fn storage(kind: Kind) -> Storage {
         Kind::Household => Storage::of::<pb::Household>(),
         Kind::Person => Storage::of::<pb::Person>(),
         Kind::Isolation => Storage::of::<pb::Isolation>(),
-        Kind::Receipt | Kind::TaskAnswer | Kind::ProblemFix | Kind::DailyReport => Storage::Generic,
+        Kind::Receipt
+        | Kind::TaskAnswer
+        | Kind::ProblemFix
+        | Kind::DailyReport
+        | Kind::MemberDay
+        | Kind::DirectiveRollup => Storage::Generic,
         Kind::HealthCheck
         | Kind::Service
         | Kind::MaskReservation

@@ -17,9 +17,11 @@ pub struct LogRow {
     pub log: DailyLog,
     pub last_sync: Option<String>,
     pub caught_up: bool,
-    /// Where `log` comes from: the records, or the compound's report for
-    /// the date while its backlog is still arriving.
+    /// Where `log` comes from: the records, the compound's report for the
+    /// date while its backlog is still arriving, or a member hub's members.
     pub source: Source,
+    /// In a detailed log, the member hub this row is a member of.
+    pub member_of: Option<String>,
 }
 
 /// The street's daily log for one date.
@@ -272,6 +274,7 @@ impl HubStore {
                     last_sync: row.last_sync,
                     caught_up: row.caught_up,
                     source: row.source,
+                    member_of: None,
                 }
             })
             .collect();
@@ -338,6 +341,11 @@ impl HubStore {
                 (_, Err(e)) | (Err(e), _) => Err(e),
             }
         })?;
+        let members = if table.compounds.iter().any(|r| r.source == Source::Members) {
+            self.member_days(date)?
+        } else {
+            super::MemberDays::new()
+        };
         let mut compounds = Vec::with_capacity(table.compounds.len());
         for (row, fold) in table.compounds.iter().zip(folds) {
             let mut log = fold.finish(&row.counts);
@@ -348,6 +356,12 @@ impl HubStore {
                 log = reported;
                 source = Source::Reported;
             }
+            if row.source == Source::Members
+                && let Some(days) = members.get(&row.code)
+            {
+                log = super::member_sum(days).1;
+                source = Source::Members;
+            }
             compounds.push(LogRow {
                 code: row.code.clone(),
                 name: row.name.clone(),
@@ -355,6 +369,7 @@ impl HubStore {
                 last_sync: row.last_sync.clone(),
                 caught_up: row.caught_up,
                 source,
+                member_of: None,
             });
         }
         let mut total = DailyLog::default();

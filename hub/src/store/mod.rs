@@ -16,11 +16,13 @@ mod bundle;
 mod compounds;
 mod day_log;
 mod digests;
+mod members;
 mod settings;
 mod snapshot;
 mod table;
 mod users;
 
+pub use members::{MemberDayRow, MemberDays, log_detail, member_sum, table_detail};
 pub use compounds::{CompoundStatus, InspectionItem, LaneState, StoredInspection};
 pub use snapshot::{
     MeetingReport, ReportRow, Revisions, SinceCutoff, SnapshotTaken, StoredRows, revisions,
@@ -47,6 +49,13 @@ const SCHEMA_SQL: &str = "
 CREATE TABLE IF NOT EXISTS setting (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
+) STRICT;
+-- Directives from the level above, passed on here (crate::upstream).
+CREATE TABLE IF NOT EXISTS upstream_directive (
+    upstream_id TEXT    PRIMARY KEY,
+    local_id    INTEGER NOT NULL,  -- directive.id, 0 when nothing was sent
+    seq         INTEGER NOT NULL,  -- its entry in this hub's down log above
+    received_at TEXT    NOT NULL
 ) STRICT;
 CREATE TABLE IF NOT EXISTS compound (
     code TEXT PRIMARY KEY,
@@ -274,6 +283,9 @@ pub struct CompoundRow {
     /// Whether the node's digests of its records matched the hub's at the
     /// last check (`None` before any check).
     pub digests_agree: Option<bool>,
+    /// In a detailed table, the member hub this row is a member of (its
+    /// figures and freshness are as that hub sent them).
+    pub member_of: Option<String>,
 }
 
 /// How [`HubStore::counts`] counts.
@@ -293,6 +305,8 @@ pub enum Source {
     /// The compound's own figures for the date, sent ahead of a backlog
     /// that has not all arrived yet.
     Reported,
+    /// The sum of what a hub of the level below sent of its members.
+    Members,
 }
 
 impl Source {
@@ -300,6 +314,7 @@ impl Source {
         match self {
             Source::Records => "records",
             Source::Reported => "reported",
+            Source::Members => "members",
         }
     }
 }

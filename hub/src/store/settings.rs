@@ -76,3 +76,31 @@ impl HubStore {
         Ok(settings)
     }
 }
+
+impl HubStore {
+    /// A hub-local value kept under `key` in `setting`, if any.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM setting WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Keeps `value` under `key` in `setting`.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO setting (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+}

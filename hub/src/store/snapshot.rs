@@ -397,9 +397,11 @@ impl HubStore {
                     caught_up: row.get(3)?,
                     source: match text(row, 4)? {
                         "reported" => Source::Reported,
+                        "members" => Source::Members,
                         _ => Source::Records,
                     },
                     digests_agree: row.get(5)?,
+                    member_of: None,
                 })
             })?
             .collect::<Result<_, _>>()?;

@@ -39,6 +39,7 @@ impl HubStore {
                     digests_agree: row.get::<_, Option<i64>>(3)?.map(|a| a != 0),
                     caught_up: row.get::<_, i64>(4)? != 0,
                     source: Source::Records,
+                    member_of: None,
                 })
             })?
             .collect::<Result<_, _>>()?
@@ -68,6 +69,14 @@ impl HubStore {
             if let Some(report) = report.and_then(|b| pb::DailyReport::decode(b.as_slice()).ok()) {
                 row.counts = DailyCounts::from_report(&report);
                 row.source = Source::Reported;
+            }
+        }
+        // A member hub's row is the sum of what it sent of its members.
+        let members = self.member_days(date)?;
+        for row in &mut rows {
+            if let Some(days) = members.get(&row.code) {
+                row.counts = super::member_sum(days).0;
+                row.source = Source::Members;
             }
         }
         let mut total = DailyCounts::default();

@@ -88,7 +88,12 @@ pub(crate) fn ledger_ops(kind: Kind) -> Option<LedgerOps> {
         Kind::HotlineTicket => Some(LedgerOps::of::<pb::HotlineTicket>()),
         Kind::GateCount => Some(LedgerOps::of::<pb::GateCount>()),
         Kind::Survey => Some(LedgerOps::of::<pb::Survey>()),
-        Kind::Receipt | Kind::TaskAnswer | Kind::ProblemFix | Kind::DailyReport => None,
+        Kind::Receipt
+        | Kind::TaskAnswer
+        | Kind::ProblemFix
+        | Kind::DailyReport
+        | Kind::MemberDay
+        | Kind::DirectiveRollup => None,
     }
 }
 

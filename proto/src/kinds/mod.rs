@@ -342,6 +342,8 @@ registry! {
     HotlineTicket = 13, hotline_ticket;
     GateCount = 14, gate_count;
     Survey = 15, survey;
+    MemberDay = 16, member_day;
+    DirectiveRollup = 17, directive_rollup;
 }
 
 impl Kind {

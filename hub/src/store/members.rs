@@ -1,0 +1,195 @@
+//! Federation, the receiving side: what the hubs of the level below sent
+//! (a street hub at its district). A member of this hub is either a
+//! compound, whose node sends records, or a hub of the level below, whose
+//! upward link sends [`pb::MemberDay`]s (its own members' figures per date)
+//! and [`pb::DirectiveRollup`]s; a token is bound to one log, which holds
+//! one or the other.
+//!
+//! The table and the log count a member hub's row for a date as the sum of
+//! its member days of that date (`source: members`); `--detail` lists the
+//! member days themselves under the row (`member_of`).
+
+use std::collections::HashMap;
+
+use lianfang_proto::log::DailyLog;
+
+use super::*;
+
+/// One member of a member hub, for one date, as that hub sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDayRow {
+    pub code: String,
+    pub name: String,
+    pub counts: DailyCounts,
+    pub log: DailyLog,
+    pub last_sync: Option<String>,
+    pub caught_up: bool,
+    /// Where the member hub's figures came from (records, reported, members).
+    pub source: String,
+}
+
+impl MemberDayRow {
+    fn from_pb(day: pb::MemberDay) -> MemberDayRow {
+        let figures = day.figures.unwrap_or_default();
+        MemberDayRow {
+            code: day.member,
+            name: day.name,
+            counts: DailyCounts::from_report(&figures),
+            log: figures
+                .log
+                .as_ref()
+                .map(DailyLog::from_report)
+                .unwrap_or_default(),
+            last_sync: Some(day.last_sync).filter(|s| !s.is_empty()),
+            caught_up: day.caught_up,
+            source: day.source,
+        }
+    }
+}
+
+/// The member days of one date, by the code of the member hub that sent them.
+pub type MemberDays = HashMap<String, Vec<MemberDayRow>>;
+
+/// The sum of `rows`' table and log.
+pub fn member_sum(rows: &[MemberDayRow]) -> (DailyCounts, DailyLog) {
+    let mut counts = DailyCounts::default();
+    let mut log = DailyLog::default();
+    for row in rows {
+        counts += row.counts;
+        log.add(&row.log);
+    }
+    (counts, log)
+}
+
+/// The range of member-day ids of `date`: `YYYY-MM-DD/` up to `YYYY-MM-DD0`
+/// (`0` follows `/`).
+fn id_range(date: chrono::NaiveDate) -> (String, String) {
+    let day = date.format("%Y-%m-%d").to_string();
+    (format!("{day}/"), format!("{day}0"))
+}
+
+impl HubStore {
+    /// The live member days of `date` from every member hub, each hub's in
+    /// member order.
+    ///
+    /// # Errors
+    /// SQLite errors, or a stored body that does not decode.
+    pub fn member_days(&self, date: chrono::NaiveDate) -> Result<MemberDays> {
+        let (from, to) = id_range(date);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT r.compound, r.body FROM compound c JOIN response r
+               ON r.compound = c.code AND r.kind = ?1 AND r.id >= ?2 AND r.id < ?3
+             WHERE r.deleted = 0
+             ORDER BY r.compound, r.id",
+        )?;
+        let mut rows = stmt.query(params![Kind::MemberDay as i64, from, to])?;
+        let mut days = MemberDays::new();
+        while let Some(row) = rows.next()? {
+            let hub: String = row.get(0)?;
+            let body: Vec<u8> = row.get(1)?;
+            let day = pb::MemberDay::decode(body.as_slice())
+                .map_err(|e| HubError::Malformed(format!("stored member day of {hub}: {e}")))?;
+            days.entry(hub).or_default().push(MemberDayRow::from_pb(day));
+        }
+        Ok(days)
+    }
+
+    /// A mark that changes whenever anything the table or the log of any
+    /// date may read changed: the lanes' cursors (every applied entry), the
+    /// members' last syncs, the compounds, the configuration. The upward
+    /// link recomputes what it sends only when the mark moved.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn change_mark(&self) -> Result<String> {
+        Ok(self.conn.query_row(
+            "SELECT (SELECT COALESCE(SUM(cursor), 0) FROM lane_cursor)
+                    || '|' || (SELECT COALESCE(MAX(last_sync), '') FROM node)
+                    || '|' || (SELECT COUNT(*) || group_concat(name, ',') FROM compound)
+                    || '|' || COALESCE((SELECT value FROM setting WHERE key = 'table_config'), '')",
+            [],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// What `member` (a member hub) reported of the directive it was
+    /// passed as `directive_id`, if anything yet.
+    ///
+    /// # Errors
+    /// SQLite errors, or a stored body that does not decode.
+    pub fn rollup(&self, member: &str, directive_id: &str) -> Result<Option<pb::DirectiveRollup>> {
+        let body: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT body FROM response
+                 WHERE compound = ?1 AND kind = ?2 AND id = ?3 AND deleted = 0",
+                params![member, Kind::DirectiveRollup as i64, directive_id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        body.map(|b| pb::DirectiveRollup::decode(b.as_slice()))
+            .transpose()
+            .map_err(|e| HubError::Malformed(format!("stored roll-up of {member}: {e}")))
+    }
+}
+
+/// `table` with each member hub's row replaced by the member days it sent
+/// (each naming it in `member_of`), in the same order; the total is the
+/// same, since the replaced row was their sum.
+pub fn table_detail(table: Table, members: &MemberDays) -> Table {
+    let mut rows = Vec::with_capacity(table.compounds.len());
+    for row in table.compounds {
+        match members.get(&row.code) {
+            Some(days) if row.source == Source::Members => {
+                rows.extend(days.iter().map(|day| CompoundRow {
+                    code: day.code.clone(),
+                    name: day.name.clone(),
+                    counts: day.counts,
+                    last_sync: day.last_sync.clone(),
+                    caught_up: day.caught_up,
+                    source: source_of(&day.source),
+                    digests_agree: None,
+                    member_of: Some(row.code.clone()),
+                }));
+            }
+            _ => rows.push(row),
+        }
+    }
+    Table {
+        compounds: rows,
+        ..table
+    }
+}
+
+/// The daily log's rows detailed as [`table_detail`] details the table's.
+pub fn log_detail(log: DayLog, members: &MemberDays) -> DayLog {
+    let mut rows = Vec::with_capacity(log.compounds.len());
+    for row in log.compounds {
+        match members.get(&row.code) {
+            Some(days) if row.source == Source::Members => {
+                rows.extend(days.iter().map(|day| LogRow {
+                    code: day.code.clone(),
+                    name: day.name.clone(),
+                    log: day.log,
+                    last_sync: day.last_sync.clone(),
+                    caught_up: day.caught_up,
+                    source: source_of(&day.source),
+                    member_of: Some(row.code.clone()),
+                }));
+            }
+            _ => rows.push(row),
+        }
+    }
+    DayLog {
+        compounds: rows,
+        ..log
+    }
+}
+
+fn source_of(name: &str) -> Source {
+    match name {
+        "reported" => Source::Reported,
+        "members" => Source::Members,
+        _ => Source::Records,
+    }
+}
