@@ -10,6 +10,7 @@ mod dashboard;
 mod dayledger;
 mod daylog;
 mod directives;
+mod federation;
 mod fuzz;
 mod interop;
 mod ledger;
