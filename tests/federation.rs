@@ -96,7 +96,15 @@ impl Hubs {
     }
 
     fn table(&self, hub: &Path, date: &str, detail: bool) -> serde_json::Value {
-        let mut args = vec!["table", "--data", path(hub), "--date", date, "--format", "json"];
+        let mut args = vec![
+            "table",
+            "--data",
+            path(hub),
+            "--date",
+            date,
+            "--format",
+            "json",
+        ];
         if detail {
             args.push("--detail");
         }
@@ -104,7 +112,15 @@ impl Hubs {
     }
 
     fn log(&self, hub: &Path, date: &str, detail: bool) -> serde_json::Value {
-        let mut args = vec!["log", "--data", path(hub), "--date", date, "--format", "json"];
+        let mut args = vec![
+            "log",
+            "--data",
+            path(hub),
+            "--date",
+            date,
+            "--format",
+            "json",
+        ];
         if detail {
             args.push("--detail");
         }
@@ -160,7 +176,9 @@ fn agrees(hubs: &Hubs, above: &Path, below: &[(String, PathBuf)]) -> Result<(), 
                     .find(|r| r["compound"] == code.as_str())
                     .ok_or_else(|| format!("{report} {date}: no row {code}"))?;
                 if row["source"] != "members" {
-                    return Err(format!("{report} {date} {code}: not from members yet: {row}"));
+                    return Err(format!(
+                        "{report} {date} {code}: not from members yet: {row}"
+                    ));
                 }
                 let (got, want) = (figures(row, &keys), figures(&theirs["total"], &keys));
                 if got != want {
@@ -297,19 +315,17 @@ async fn streets_federate_into_a_district_and_a_city() {
         for (c, (ledger, token)) in ledgers.iter().zip(&tokens).enumerate() {
             let node = root.path().join(format!("{code}-n{c}"));
             let node = path(&node).to_owned();
-            hubs.node(
-                &[
-                    "init",
-                    "--data",
-                    &node,
-                    "--compound",
-                    &ledger.code,
-                    "--hub",
-                    &down.url(),
-                    "--token",
-                    token,
-                ],
-            );
+            hubs.node(&[
+                "init",
+                "--data",
+                &node,
+                "--compound",
+                &ledger.code,
+                "--hub",
+                &down.url(),
+                "--token",
+                token,
+            ]);
             let files = ledger
                 .write_csv(&root.path().join(format!("{code}-l{c}")))
                 .unwrap();
@@ -369,10 +385,23 @@ async fn streets_federate_into_a_district_and_a_city() {
         .find(|(_, i)| i.start.as_str() <= "2020-02-10")
         .map(|(id, _)| id.as_str())
         .expect("an isolation begun by 2020-02-10");
-    let mut args = vec!["delete", "--data", s02.nodes[0].as_str(), "--kind", "health_check"];
+    let mut args = vec![
+        "delete",
+        "--data",
+        s02.nodes[0].as_str(),
+        "--kind",
+        "health_check",
+    ];
     args.extend(&checks);
     hubs.node(&args);
-    hubs.node(&["delete", "--data", &s02.nodes[0], "--kind", "isolation", isolation]);
+    hubs.node(&[
+        "delete",
+        "--data",
+        &s02.nodes[0],
+        "--kind",
+        "isolation",
+        isolation,
+    ]);
     sync_node(&hubs, &s02.nodes[0], &s02.down);
     eventually(Duration::from_secs(60), || {
         agrees(&hubs, &district, &below)?;
@@ -426,11 +455,21 @@ async fn streets_federate_into_a_district_and_a_city() {
         assert_eq!(members["delivered"], 6, "{status}");
         let responses = members["responses"].as_array().unwrap();
         assert_eq!(responses.len(), 6, "{status}");
-        assert!(responses.iter().all(|r| r["response"] == "已落实"), "{status}");
+        assert!(
+            responses.iter().all(|r| r["response"] == "已落实"),
+            "{status}"
+        );
         Ok(())
     });
     // The district's own status: per street, its two compounds.
-    let list = hubs.json(&["directive", "list", "--data", path(&district), "--format", "json"]);
+    let list = hubs.json(&[
+        "directive",
+        "list",
+        "--data",
+        path(&district),
+        "--format",
+        "json",
+    ]);
     let passed_on = list[0]["id"].as_str().unwrap().to_owned();
     let status = hubs.json(&[
         "directive",
@@ -473,14 +512,9 @@ fn eventually_received(hubs: &Hubs, node: &str, proxy: &CutProxy, title: &str) -
     let start = Instant::now();
     loop {
         sync_node(hubs, node, proxy);
-        let list: serde_json::Value = serde_json::from_str(&hubs.node(&[
-            "directives",
-            "--data",
-            node,
-            "--format",
-            "json",
-        ]))
-        .unwrap();
+        let list: serde_json::Value =
+            serde_json::from_str(&hubs.node(&["directives", "--data", node, "--format", "json"]))
+                .unwrap();
         if let Some(d) = list
             .as_array()
             .unwrap()

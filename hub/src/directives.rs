@@ -166,12 +166,12 @@ pub struct TargetStatus {
     /// For a member hub (a street at its district): what it reported of
     /// the directive among its own compounds.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub members: Option<MembersStatus>,
+    pub members: Option<MembersReport>,
 }
 
 /// What a member hub reported of a directive passed on to its compounds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MembersStatus {
+pub struct MembersReport {
     /// Compounds it was passed on to.
     pub compounds: u64,
     pub delivered: u64,
@@ -187,9 +187,9 @@ pub struct MemberResponse {
     pub response: String,
 }
 
-impl From<pb::DirectiveRollup> for MembersStatus {
+impl From<pb::DirectiveRollup> for MembersReport {
     fn from(r: pb::DirectiveRollup) -> Self {
-        MembersStatus {
+        MembersReport {
             compounds: r.compounds,
             delivered: r.delivered,
             acknowledged: r.acknowledged,
@@ -503,7 +503,9 @@ impl HubStore {
         for (compound, delivered_at) in rows {
             let receipt: Option<pb::Receipt> =
                 self.response(&compound, Kind::Receipt, &id.to_string())?;
-            let members = self.rollup(&compound, &id.to_string())?.map(MembersStatus::from);
+            let members = self
+                .rollup(&compound, &id.to_string())?
+                .map(MembersReport::from);
             targets.push(TargetStatus {
                 members,
                 compound,
@@ -552,9 +554,11 @@ impl HubStore {
                         key_regions: c.key_regions.clone(),
                         isolation_days: c.isolation_days,
                     };
-                    if config.key_regions.is_empty() || !(1..=90).contains(&config.isolation_days)
-                    {
-                        tracing::warn!(?config, "not passing on a configuration from above that would not be valid here");
+                    if config.key_regions.is_empty() || !(1..=90).contains(&config.isolation_days) {
+                        tracing::warn!(
+                            ?config,
+                            "not passing on a configuration from above that would not be valid here"
+                        );
                         0
                     } else {
                         tx.execute(
@@ -623,9 +627,9 @@ impl HubStore {
     /// SQLite errors.
     pub fn rollups(&self) -> Result<Vec<pb::DirectiveRollup>> {
         let relayed: Vec<(String, i64)> = {
-            let mut stmt = self.conn.prepare(
-                "SELECT upstream_id, local_id FROM upstream_directive ORDER BY seq",
-            )?;
+            let mut stmt = self
+                .conn
+                .prepare("SELECT upstream_id, local_id FROM upstream_directive ORDER BY seq")?;
             stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<Result<_, _>>()?
         };
@@ -641,13 +645,13 @@ impl HubStore {
                         rollup.compounds += members.compounds;
                         rollup.delivered += members.delivered;
                         rollup.acknowledged += members.acknowledged;
-                        rollup.responses.extend(members.responses.into_iter().map(|m| {
-                            pb::MemberResponse {
+                        rollup
+                            .responses
+                            .extend(members.responses.into_iter().map(|m| pb::MemberResponse {
                                 member: m.compound,
                                 acked_at: m.acked_at,
                                 response: m.response,
-                            }
-                        }));
+                            }));
                         continue;
                     }
                     rollup.compounds += 1;

@@ -557,7 +557,10 @@ async fn sync_up_once_command(data: &std::path::Path) -> anyhow::Result<ExitCode
 
 /// `sync-up` without `--once`: the upward link's worker until Ctrl-C or
 /// SIGTERM (what `serve` runs beside the service).
-async fn sync_up_command(data: &std::path::Path, interval: std::time::Duration) -> anyhow::Result<()> {
+async fn sync_up_command(
+    data: &std::path::Path,
+    interval: std::time::Duration,
+) -> anyhow::Result<()> {
     if !lianfang_hub::upstream::is_set(data) {
         anyhow::bail!(lianfang_hub::upstream::UpstreamError::NotSet);
     }
@@ -783,11 +786,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     aside.display()
                 );
             }
-            let what = if set.unchanged {
-                "already set"
-            } else {
-                "set"
-            };
+            let what = if set.unchanged { "already set" } else { "set" };
             outln!(
                 "level above {what}: {} as {} ({days} dates go up); restart `serve` to sync \
                  upward in the background, or run `sync-up --once`",

@@ -190,20 +190,23 @@ pub async fn run(
             Arc::clone(&changed),
         );
         let again = Arc::clone(&changed);
-        Some(tokio::spawn(worker.run(must_exit.clone(), move |event| match event {
-            lianfang_client::worker::Event::Progress(_) => {}
-            lianfang_client::worker::Event::Synced(report) => {
-                tracing::debug!(?report, "synced upward");
-                // What came down is passed on, and its roll-up sent, by
-                // the next round, now rather than at the interval.
-                if report.received > 0 {
-                    again.notify_one();
+        Some(tokio::spawn(worker.run(
+            must_exit.clone(),
+            move |event| match event {
+                lianfang_client::worker::Event::Progress(_) => {}
+                lianfang_client::worker::Event::Synced(report) => {
+                    tracing::debug!(?report, "synced upward");
+                    // What came down is passed on, and its roll-up sent, by
+                    // the next round, now rather than at the interval.
+                    if report.received > 0 {
+                        again.notify_one();
+                    }
                 }
-            }
-            lianfang_client::worker::Event::Failed { error, retry_in } => {
-                tracing::warn!(%error, ?retry_in, "upward sync failed");
-            }
-        })))
+                lianfang_client::worker::Event::Failed { error, retry_in } => {
+                    tracing::warn!(%error, ?retry_in, "upward sync failed");
+                }
+            },
+        )))
     } else {
         None
     };

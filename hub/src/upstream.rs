@@ -222,7 +222,11 @@ pub fn prepare(hub_dir: &Path) -> Result<Prepared, UpstreamError> {
     // 1. What came down, passed on once.
     let relayed_to = hub.relayed_seq()?;
     for (seq, _, message) in member.inbox()? {
-        if seq > relayed_to && hub.relay_from_above(seq, &message)?.is_some_and(|id| id != 0) {
+        if seq > relayed_to
+            && hub
+                .relay_from_above(seq, &message)?
+                .is_some_and(|id| id != 0)
+        {
             prepared.relayed += 1;
         }
     }
@@ -258,7 +262,10 @@ pub fn prepare(hub_dir: &Path) -> Result<Prepared, UpstreamError> {
             let day = pb::MemberDay {
                 member: row.code.clone(),
                 name: row.name.clone(),
-                figures: Some(row.counts.to_report(&log_row.log, date, computed_at.clone())),
+                figures: Some(
+                    row.counts
+                        .to_report(&log_row.log, date, computed_at.clone()),
+                ),
                 last_sync: row.last_sync.clone().unwrap_or_default(),
                 caught_up: row.caught_up,
                 source: row.source.as_str().to_owned(),
@@ -364,8 +371,6 @@ pub fn worker(
     options.min_gap = min_gap;
     let prepare_dir = hub_dir.to_owned();
     OutboxWorker::with_waker(&dir(hub_dir), options, changed).with_prepare(Arc::new(move || {
-        prepare(&prepare_dir)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        prepare(&prepare_dir).map(|_| ()).map_err(|e| e.to_string())
     }))
 }

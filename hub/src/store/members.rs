@@ -89,7 +89,9 @@ impl HubStore {
             let body: Vec<u8> = row.get(1)?;
             let day = pb::MemberDay::decode(body.as_slice())
                 .map_err(|e| HubError::Malformed(format!("stored member day of {hub}: {e}")))?;
-            days.entry(hub).or_default().push(MemberDayRow::from_pb(day));
+            days.entry(hub)
+                .or_default()
+                .push(MemberDayRow::from_pb(day));
         }
         Ok(days)
     }

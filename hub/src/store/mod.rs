@@ -22,8 +22,8 @@ mod snapshot;
 mod table;
 mod users;
 
-pub use members::{MemberDayRow, MemberDays, log_detail, member_sum, table_detail};
 pub use compounds::{CompoundStatus, InspectionItem, LaneState, StoredInspection};
+pub use members::{MemberDayRow, MemberDays, log_detail, member_sum, table_detail};
 pub use snapshot::{
     MeetingReport, ReportRow, Revisions, SinceCutoff, SnapshotTaken, StoredRows, revisions,
     total_revisions,

@@ -38,6 +38,7 @@ use tokio::net::TcpListener;
 
 mod apply;
 mod args;
+mod city;
 mod counted;
 mod dashboard;
 mod import;
@@ -137,7 +138,7 @@ async fn run() -> anyhow::Result<()> {
     );
 
     // Build the binaries first, so a compile never overlaps a measurement.
-    let bins = if args.runs_any(&["rss", "table", "real", "dashboard", "page"]) {
+    let bins = if args.runs_any(&["rss", "table", "real", "dashboard", "page", "city"]) {
         stage(
             started,
             "locating the release binaries of lianfang-node and lianfang-hub",
@@ -228,6 +229,7 @@ async fn run() -> anyhow::Result<()> {
     import::run(&mut ctx).await?;
     rss::run(&mut ctx).await?;
     page::run(&mut ctx).await?;
+    city::run(&mut ctx).await?;
     let Ctx {
         args,
         spec,

@@ -115,6 +115,8 @@ pub(crate) struct SyncTotals {
     pub(crate) nodes: usize,
     /// Most syncs in flight at once.
     pub(crate) peak_in_flight: usize,
+    /// Calls to the hub (exchanges, and a verify when digests differ).
+    pub(crate) calls: u64,
 }
 
 pub(crate) fn bench_sync_options() -> SyncOptions {
@@ -189,6 +191,7 @@ pub(crate) async fn sync_all(
         totals.applied += report.applied;
         totals.batches += report.batches;
         totals.sessions += u64::from(report.sessions);
+        totals.calls += report.calls;
         totals.agree += usize::from(report.digests_agree == Some(true));
     }
     totals.wall = started.elapsed();
