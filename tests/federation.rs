@@ -530,3 +530,106 @@ fn eventually_received(hubs: &Hubs, node: &str, proxy: &CutProxy, title: &str) -
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+#[test]
+fn upstream_and_sync_up_say_what_is_wrong_and_change_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let district = root.path().join("district");
+    let street = root.path().join("street");
+    let hubs = Hubs {
+        env: [("LIANFANG_CLOCK_OFFSET_SECS", "0".to_owned())],
+    };
+    let token = hubs.enroll(&district, "S01", "花木街道");
+    hubs.enroll(&street, "HM001", "联洋新苑");
+    let hub = |args: &[&str]| run_with("lianfang-hub", args, &[]);
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+
+    // No level above yet: a refusal to fix (exit 3) that says what to run.
+    let out = hub(&["sync-up", "--data", path(&street), "--once"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("lianfang-hub upstream"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Bad values name what is wrong and set nothing.
+    for (args, says) in [
+        (vec!["--token", "lf1.garbage"], "invalid token"),
+        (vec!["--token", token.as_str(), "--days", "0"], "--days"),
+        (
+            vec!["--token", token.as_str(), "--interval", "0"],
+            "--interval",
+        ),
+    ] {
+        let mut all = vec![
+            "upstream",
+            "--data",
+            path(&street),
+            "--hub",
+            "http://127.0.0.1:9",
+        ];
+        all.extend(args);
+        let out = hub(&all);
+        assert!(!out.status.success(), "{all:?}");
+        assert!(stderr(&out).contains(says), "{all:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+    let out = hub(&["sync-up", "--data", path(&street), "--once"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "still not set: {}",
+        stderr(&out)
+    );
+
+    // Set, then the same again: nothing changes.
+    let args = [
+        "upstream",
+        "--data",
+        path(&street),
+        "--hub",
+        "http://127.0.0.1:9",
+        "--token",
+        token.as_str(),
+    ];
+    assert!(hubs.ok(&args).contains("level above set"));
+    assert!(hubs.ok(&args).contains("level above already set"));
+
+    // The hub above is not there: a link error (exit 1), run again later.
+    let out = hub(&["sync-up", "--data", path(&street), "--once"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    // The hub above at its real address (same token: the same log, moved);
+    // one upward sync, exit 0; the district then lists the street's
+    // compound under it.
+    let serve = hubs.serve(&district, "127.0.0.1:0");
+    let mut args = args.to_vec();
+    let url = serve.url();
+    args[4] = &url;
+    let out = hubs.ok(&args);
+    assert!(out.contains("level above set"), "{out}");
+    assert!(
+        !std::fs::read_dir(&street)
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|e| e
+                .file_name()
+                .to_string_lossy()
+                .starts_with("upstream.replaced-")),
+        "the same token keeps its upstream"
+    );
+    let out = hub(&["sync-up", "--data", path(&street), "--once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("synced up: 14 member day(s)"), "{said}");
+    let today = lianfang_hub::today().format("%Y-%m-%d").to_string();
+    let detail = hubs.table(&district, &today, true);
+    assert_eq!(detail["compounds"][0]["compound"], "HM001", "{detail}");
+    assert_eq!(detail["compounds"][0]["member_of"], "S01", "{detail}");
+    assert_eq!(detail["compounds"][0]["name"], "联洋新苑", "{detail}");
+    // Again: nothing changed, nothing goes up.
+    let out = hub(&["sync-up", "--data", path(&street), "--once"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("synced up: 0 member day(s)"), "{said}");
+}

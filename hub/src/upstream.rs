@@ -145,9 +145,10 @@ pub struct UpstreamSet {
 
 /// Sets the level above of the hub in `hub_dir`: `hub` (its address) and
 /// `token` (from `lianfang-hub enroll` there; it names this hub's code).
-/// The same again changes nothing; another token starts a new member store
-/// (a token is bound to the first log that syncs with it) and moves the
-/// earlier one aside, whose figures are all derived and sent again.
+/// The same token again changes at most the address (and the pace);
+/// another token starts a new member store (a token is bound to the first
+/// log that syncs with it) and moves the earlier one aside: what it sends is
+/// all derived, and sent again.
 ///
 /// # Errors
 /// A malformed token or address, or I/O and SQLite errors.
@@ -166,16 +167,25 @@ pub fn set(
     let decoded = lianfang_proto::token::decode(token.trim())?;
     let member = dir(hub_dir);
     let mut replaced = None;
+    let hub = hub.trim().trim_end_matches('/');
     if is_set(hub_dir) {
-        let identity = Store::open(&member)?.identity()?;
-        if identity.token == token.trim() && identity.hub == hub.trim().trim_end_matches('/') {
+        let store = Store::open(&member)?;
+        let identity = store.identity()?;
+        if identity.token == token.trim() {
+            // The same membership: at most the address of the hub above moved.
+            let unchanged = identity.hub == hub;
+            if !unchanged {
+                lianfang_client::check_hub_address(hub)?;
+                store.set_hub_address(hub)?;
+            }
             set_pace(&HubStore::open_or_create(hub_dir)?, pace)?;
             return Ok(UpstreamSet {
-                identity,
+                identity: store.identity()?,
                 replaced: None,
-                unchanged: true,
+                unchanged,
             });
         }
+        drop(store);
         let aside = hub_dir.join(format!(
             "{DIR_NAME}.replaced-{}",
             crate::now().format("%Y%m%dT%H%M%S")

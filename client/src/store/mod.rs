@@ -348,6 +348,17 @@ impl Store {
         })
     }
 
+    /// Points the store at another address of the same hub (it moved); the
+    /// token, and so the log the hub bound to it, stay. The caller checks
+    /// the address (`crate::check_hub_address`).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn set_hub_address(&self, hub: &str) -> Result<()> {
+        self.conn.execute(SET_META_SQL, params!["hub", hub])?;
+        Ok(())
+    }
+
     /// The table configuration this node uses for its own view: the hub's
     /// when it has sent one, else the defaults.
     ///

@@ -42,6 +42,9 @@ use sha2::{Digest as _, Sha256};
 /// Most entries one pushed batch may hold.
 pub const MAX_BATCH_ENTRIES: usize = 20_000;
 
+/// Prepared statements a connection keeps (rusqlite's LRU cache).
+const STATEMENT_CACHE: usize = 128;
+
 /// File name of the hub database inside the data directory.
 pub const DB_FILE: &str = "hub.db";
 
@@ -362,6 +365,10 @@ impl HubStore {
         })?;
         let mut conn = Connection::open(dir.join(DB_FILE))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        // A batch of every kind prepares two or three statements per kind
+        // (`kinds::Upserts`), besides the digests' and the aggregates':
+        // more than rusqlite's default 16, which re-prepared them per batch.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -429,6 +436,7 @@ impl HubStore {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(HubStore {
             conn,
             dir: dir.to_owned(),
