@@ -138,8 +138,10 @@ pub enum ServeError {
     Dashboard(String),
 }
 
-/// Least time between upward syncs however often members sync.
-pub const UPWARD_MIN_GAP: Duration = Duration::from_secs(2);
+/// Least time between upward syncs however often members sync (or the
+/// interval, when shorter): recomputing a whole street's window of dates
+/// takes about a second of CPU (BENCHMARKS.md, issue 14).
+pub const UPWARD_MIN_GAP: Duration = Duration::from_secs(10);
 
 /// Whether a hub listening on `addr` serves TLS: always off loopback (a
 /// plaintext link is refused there), on loopback only when asked.
@@ -186,7 +188,7 @@ pub async fn run(
         let worker = crate::upstream::worker(
             dir,
             Duration::from_secs(pace.interval_secs),
-            UPWARD_MIN_GAP,
+            UPWARD_MIN_GAP.min(Duration::from_secs(pace.interval_secs)),
             Arc::clone(&changed),
         );
         let again = Arc::clone(&changed);

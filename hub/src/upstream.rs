@@ -14,9 +14,10 @@
 //! 2. writes a [`pb::DirectiveRollup`] per directive passed on: delivered,
 //!    acknowledged and the responses, counted down to the compounds;
 //! 3. when anything the figures read changed since the last time
-//!    (`HubStore::change_mark`), writes a [`pb::MemberDay`] per compound and
-//!    date of the window (today and the `days - 1` before it): the row of
-//!    this hub's `table` and `log` for that compound, with its freshness.
+//!    (`HubStore::change_marks`), writes a [`pb::MemberDay`] per compound
+//!    and date of the window (today and the `days - 1` before it): the row
+//!    of this hub's `table` and `log` for that compound, with its
+//!    freshness; when only the members' freshness changed, today's alone.
 //!
 //! Aggregates only go up, never a personal record. A record that did not
 //! change writes nothing (the member store's rule), so only the dates and
@@ -45,8 +46,13 @@ pub const DEFAULT_DAYS: u32 = 14;
 /// Most dates sent upward (as many as the trends page shows).
 pub const MAX_DAYS: u32 = 62;
 
-/// The hub setting holding the change mark the figures were last sent at.
+/// The hub setting holding the mark every date's figures were last
+/// computed at (`HubStore::change_marks`' first, with the date and window).
 const SENT_AT_MARK: &str = "upstream_sent_mark";
+
+/// The hub setting holding the freshness mark today's figures were last
+/// computed at (`HubStore::change_marks`' second).
+const FRESH_AT_MARK: &str = "upstream_fresh_mark";
 
 /// The hub setting holding how many dates go up (`upstream --days`).
 const DAYS: &str = "upstream_days";
@@ -197,6 +203,7 @@ pub fn set(
     // Everything is sent afresh to the new log.
     let store = HubStore::open_or_create(hub_dir)?;
     store.set_setting(SENT_AT_MARK, "")?;
+    store.set_setting(FRESH_AT_MARK, "")?;
     set_pace(&store, pace)?;
     Ok(UpstreamSet {
         identity,
@@ -253,15 +260,22 @@ pub fn prepare(hub_dir: &Path) -> Result<Prepared, UpstreamError> {
         })
         .collect();
     prepared.rollups = changed(member.write(rollups, wall_ms)?, Kind::DirectiveRollup);
-    // 3. The figures, when anything they read moved.
+    // 3. The figures: every date of the window when anything they read
+    // moved; today alone when only a member's freshness did (a past date's
+    // member days keep the freshness of their figures' last change).
     let today = crate::today();
-    let mark = format!("{today}|{days}|{}", hub.change_mark()?);
-    if hub.setting(SENT_AT_MARK)?.as_deref() == Some(mark.as_str()) {
+    let (data, fresh) = hub.change_marks()?;
+    let mark = format!("{today}|{days}|{data}");
+    let dates = if hub.setting(SENT_AT_MARK)?.as_deref() != Some(mark.as_str()) {
+        days.max(1)
+    } else if hub.setting(FRESH_AT_MARK)?.as_deref() != Some(fresh.as_str()) {
+        1
+    } else {
         return Ok(prepared);
-    }
+    };
     let computed_at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut changes = Vec::new();
-    for back in (0..days.max(1)).rev() {
+    for back in (0..dates).rev() {
         let Some(date) = today.checked_sub_days(chrono::Days::new(u64::from(back))) else {
             continue;
         };
@@ -293,6 +307,7 @@ pub fn prepare(hub_dir: &Path) -> Result<Prepared, UpstreamError> {
     prepared.member_days = changed(member.write(changes, wall_ms)?, Kind::MemberDay);
     // Only once they are written: a crash before this computes them again.
     hub.set_setting(SENT_AT_MARK, &mark)?;
+    hub.set_setting(FRESH_AT_MARK, &fresh)?;
     Ok(prepared)
 }
 

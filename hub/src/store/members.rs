@@ -96,21 +96,23 @@ impl HubStore {
         Ok(days)
     }
 
-    /// A mark that changes whenever anything the table or the log of any
-    /// date may read changed: the lanes' cursors (every applied entry), the
-    /// members' last syncs, the compounds, the configuration. The upward
-    /// link recomputes what it sends only when the mark moved.
+    /// Two marks of what the table and the log read: the first changes
+    /// whenever any date's figures may have (the lanes' cursors, i.e. every
+    /// applied entry; the compounds; the configuration), the second when a
+    /// member's freshness may have (the members' last syncs). The upward
+    /// link recomputes every date of its window when the first moved, and
+    /// only today when the second alone did.
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn change_mark(&self) -> Result<String> {
+    pub fn change_marks(&self) -> Result<(String, String)> {
         Ok(self.conn.query_row(
             "SELECT (SELECT COALESCE(SUM(cursor), 0) FROM lane_cursor)
-                    || '|' || (SELECT COALESCE(MAX(last_sync), '') FROM node)
                     || '|' || (SELECT COUNT(*) || group_concat(name, ',') FROM compound)
-                    || '|' || COALESCE((SELECT value FROM setting WHERE key = 'table_config'), '')",
+                    || '|' || COALESCE((SELECT value FROM setting WHERE key = 'table_config'), ''),
+                    (SELECT COALESCE(SUM(unixepoch(last_sync)), 0) || '|' || COUNT(last_sync) FROM node)",
             [],
-            |row| row.get(0),
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )?)
     }
 
