@@ -197,3 +197,113 @@ fn source_of(name: &str) -> Source {
         _ => Source::Records,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(id: &str) -> pb::HubMessage {
+        pb::HubMessage {
+            directive_id: id.into(),
+            issued_at: "2020-02-20T02:00:00Z".into(),
+            body: Some(pb::hub_message::Body::Notice(pb::Notice {
+                title: "区级通知".into(),
+                ..Default::default()
+            })),
+        }
+    }
+
+    #[test]
+    fn a_directive_from_above_is_passed_on_once_and_rolled_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = HubStore::open_or_create(dir.path()).unwrap();
+        store.enroll("HM001", Some("联洋新苑")).unwrap();
+        store.enroll("HM002", Some("仁恒")).unwrap();
+        let local = store.relay_from_above(1, &notice("9")).unwrap();
+        let local = local.expect("passed on the first time");
+        assert_ne!(local, 0);
+        assert_eq!(store.relayed_seq().unwrap(), 1);
+        // The same entry again (a crash before the cursor, a replay): nothing.
+        assert_eq!(store.relay_from_above(1, &notice("9")).unwrap(), None);
+        for compound in ["HM001", "HM002"] {
+            assert_eq!(
+                crate::directives::down_head(&store.conn, compound).unwrap(),
+                1,
+                "{compound} has it once"
+            );
+        }
+        let rollups = store.rollups().unwrap();
+        assert_eq!(rollups.len(), 1);
+        assert_eq!(rollups[0].directive_id, "9");
+        assert_eq!(
+            (
+                rollups[0].compounds,
+                rollups[0].delivered,
+                rollups[0].acknowledged
+            ),
+            (2, 0, 0)
+        );
+        // HM001's node takes it: delivered.
+        crate::directives::mark_delivered(&store.conn, "HM001", 1).unwrap();
+        let rollups = store.rollups().unwrap();
+        assert_eq!((rollups[0].delivered, rollups[0].acknowledged), (1, 0));
+    }
+
+    #[test]
+    fn a_detailed_table_lists_a_member_hubs_members_with_the_same_total() {
+        let day = |member: &str, households: u64| MemberDayRow {
+            code: member.into(),
+            name: String::new(),
+            counts: DailyCounts {
+                households,
+                ..Default::default()
+            },
+            log: DailyLog::default(),
+            last_sync: None,
+            caught_up: true,
+            source: "records".into(),
+        };
+        let row = |code: &str, households: u64, source: Source| CompoundRow {
+            code: code.into(),
+            name: String::new(),
+            counts: DailyCounts {
+                households,
+                ..Default::default()
+            },
+            last_sync: None,
+            caught_up: true,
+            source,
+            digests_agree: None,
+            member_of: None,
+        };
+        let members: MemberDays =
+            HashMap::from([("S01".to_owned(), vec![day("HM001", 3), day("HM002", 4)])]);
+        assert_eq!(member_sum(&members["S01"]).0.households, 7);
+        let table = Table {
+            date: chrono::NaiveDate::from_ymd_opt(2020, 2, 20).unwrap(),
+            compounds: vec![
+                row("S01", 7, Source::Members),
+                row("X01", 5, Source::Records),
+            ],
+            total: DailyCounts {
+                households: 12,
+                ..Default::default()
+            },
+        };
+        let detail = table_detail(table, &members);
+        let rows: Vec<(&str, Option<&str>, u64)> = detail
+            .compounds
+            .iter()
+            .map(|r| (r.code.as_str(), r.member_of.as_deref(), r.counts.households))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("HM001", Some("S01"), 3),
+                ("HM002", Some("S01"), 4),
+                ("X01", None, 5)
+            ]
+        );
+        assert_eq!(detail.total.households, 12);
+    }
+}
