@@ -280,7 +280,6 @@ async fn streets_federate_into_a_district_and_a_city() {
     let district = root.path().join("district");
     let district_token = hubs.enroll(&city, "PD", "浦东新区");
     let city_serve = hubs.serve(&city, "127.0.0.1:0");
-    hubs.upstream(&district, &city_serve.url(), &district_token);
     // Every street enrolled before the district serves, so its first
     // upward sync already lists them all.
     let codes = ["S01", "S02", "S03"];
@@ -292,6 +291,9 @@ async fn streets_federate_into_a_district_and_a_city() {
         .collect();
     let district_serve = hubs.serve(&district, "127.0.0.1:0");
     let district_addr = district_serve.addr.parse().unwrap();
+    // The district's level above is set while it serves: it starts syncing
+    // upward by itself.
+    hubs.upstream(&district, &city_serve.url(), &district_token);
 
     let mut streets = Vec::new();
     for (i, (code, token)) in codes.iter().zip(&street_tokens).enumerate() {

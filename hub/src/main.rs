@@ -148,7 +148,7 @@ enum Command {
     /// Set the level above this hub, once: a street hub becomes a member of
     /// its district's hub (enrolled there with `lianfang-hub enroll
     /// --compound STREET_CODE`), a district's of its city's. Then `serve`
-    /// also syncs upward in the background (restart it after this), and
+    /// also syncs upward in the background (a running one within seconds), and
     /// `sync-up --once` syncs once. What goes up: each compound's table and
     /// log per date (aggregates only, never a personal record), and what
     /// became of each directive passed down from above.
@@ -788,8 +788,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let what = if set.unchanged { "already set" } else { "set" };
             outln!(
-                "level above {what}: {} as {} ({days} dates go up); restart `serve` to sync \
-                 upward in the background, or run `sync-up --once`",
+                "level above {what}: {} as {} ({days} dates go up); `serve` syncs upward in \
+                 the background (a running one within seconds), or run `sync-up --once`",
                 set.identity.hub,
                 set.identity.compound
             );

@@ -138,11 +138,6 @@ pub enum ServeError {
     Dashboard(String),
 }
 
-/// Least time between upward syncs however often members sync (or the
-/// interval, when shorter): recomputing a whole street's window of dates
-/// takes about a second of CPU (BENCHMARKS.md, issue 14).
-pub const UPWARD_MIN_GAP: Duration = Duration::from_secs(10);
-
 /// Whether a hub listening on `addr` serves TLS: always off loopback (a
 /// plaintext link is refused there), on loopback only when asked.
 pub fn requires_tls(addr: std::net::SocketAddr, asked: bool) -> bool {
@@ -176,42 +171,19 @@ pub async fn run(
         shutdown.await;
         let _ = exit.send(true);
     };
+    // With a level above (set now or later by `upstream`), the upward link
+    // runs beside the service, woken by every member's call that went
+    // through (`crate::upstream`).
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let upward = tokio::spawn(crate::upstream::run_beside(
+        dir.to_owned(),
+        Arc::clone(&changed),
+        must_exit.clone(),
+    ));
     // Nodes send zstd; other gRPC clients (grpcio, grpc-go, …) commonly
     // offer only gzip. A request may come in either or uncompressed, and the
     // reply takes the first encoding in the caller's `grpc-accept-encoding`
     // that is enabled here, or none when it names neither.
-    // With a level above, the upward link runs beside the service, woken by
-    // every member's call that went through (`crate::upstream`).
-    let changed = Arc::new(tokio::sync::Notify::new());
-    let upward = if crate::upstream::is_set(dir) {
-        let pace = crate::upstream::pace(&store)?;
-        let worker = crate::upstream::worker(
-            dir,
-            Duration::from_secs(pace.interval_secs),
-            UPWARD_MIN_GAP.min(Duration::from_secs(pace.interval_secs)),
-            Arc::clone(&changed),
-        );
-        let again = Arc::clone(&changed);
-        Some(tokio::spawn(worker.run(
-            must_exit.clone(),
-            move |event| match event {
-                lianfang_client::worker::Event::Progress(_) => {}
-                lianfang_client::worker::Event::Synced(report) => {
-                    tracing::debug!(?report, "synced upward");
-                    // What came down is passed on, and its roll-up sent, by
-                    // the next round, now rather than at the interval.
-                    if report.received > 0 {
-                        again.notify_one();
-                    }
-                }
-                lianfang_client::worker::Event::Failed { error, retry_in } => {
-                    tracing::warn!(%error, ?retry_in, "upward sync failed");
-                }
-            },
-        )))
-    } else {
-        None
-    };
     let service = SyncServer::new(SyncService::new(store).with_changed(changed))
         .send_compressed(CompressionEncoding::Zstd)
         .send_compressed(CompressionEncoding::Gzip)
@@ -245,12 +217,8 @@ pub async fn run(
     if let Err(e) = cutoff_worker.await {
         tracing::error!(error = %e, "the cut-off worker failed");
     }
-    if let Some(upward) = upward {
-        match upward.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "the upward link stopped"),
-            Err(e) => tracing::error!(error = %e, "the upward link failed"),
-        }
+    if let Err(e) = upward.await {
+        tracing::error!(error = %e, "the upward link failed");
     }
     served?;
     Ok(())

@@ -382,6 +382,69 @@ async fn prepare_blocking(hub_dir: &Path) -> Result<Prepared, SyncError> {
         .map_err(|e| SyncError::Local(e.to_string()))
 }
 
+/// Least time between upward syncs however often members sync (or the
+/// interval, when shorter): recomputing a whole street's window of dates
+/// takes about a second of CPU (BENCHMARKS.md, issue 14).
+pub const MIN_GAP: Duration = Duration::from_secs(10);
+
+/// How often `serve` looks for a level above set while it runs.
+const LOOK_EVERY: Duration = Duration::from_secs(5);
+
+/// What `serve` runs beside the service until `shutdown`: nothing until a
+/// level above is set (at start, or by `upstream` while it runs), then the
+/// upward [`worker`] at the pace `upstream` set, woken by `changed`.
+pub async fn run_beside(
+    hub_dir: PathBuf,
+    changed: Arc<tokio::sync::Notify>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    while !is_set(&hub_dir) {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            () = tokio::time::sleep(LOOK_EVERY) => {}
+        }
+    }
+    let look = hub_dir.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        HubStore::open_or_create(&look)
+            .and_then(|hub| pace(&hub))
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|read| read);
+    let pace = match read {
+        Ok(pace) => pace,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the upward link's pace; not syncing upward");
+            return;
+        }
+    };
+    let interval = Duration::from_secs(pace.interval_secs);
+    tracing::info!(?interval, "syncing upward to the level above");
+    let again = Arc::clone(&changed);
+    let worker = worker(&hub_dir, interval, MIN_GAP.min(interval), changed);
+    let outcome = worker
+        .run(shutdown, move |event| match event {
+            lianfang_client::worker::Event::Progress(_) => {}
+            lianfang_client::worker::Event::Synced(report) => {
+                tracing::debug!(?report, "synced upward");
+                // What came down is passed on, and its roll-up sent, by the
+                // next round: now rather than at the interval.
+                if report.received > 0 {
+                    again.notify_one();
+                }
+            }
+            lianfang_client::worker::Event::Failed { error, retry_in } => {
+                tracing::warn!(%error, ?retry_in, "upward sync failed");
+            }
+        })
+        .await;
+    if let Err(e) = outcome {
+        tracing::error!(error = %e, "the upward link stopped");
+    }
+}
+
 /// The background upward link of `serve`: the member's sync worker over
 /// `DIR/upstream/` with [`prepare`] before each sync; it syncs at once,
 /// then whenever `changed` is told (a member's call went through) but at
