@@ -492,6 +492,13 @@ async fn streets_federate_into_a_district_and_a_city() {
         assert_eq!(t["members"]["acknowledged"], 2, "{status}");
     }
 
+    let text = hubs.ok(&["directive", "status", "--data", path(&district), &passed_on]);
+    assert!(
+        text.contains("its compounds: 2/2 delivered, 2/2 acknowledged"),
+        "{text}"
+    );
+    assert!(text.contains("all 3 acknowledged"), "{text}");
+
     // Nothing personal went up: the district holds no record of the
     // compounds' ledgers, only the street hubs' member days and roll-ups.
     let exported = hubs.ok(&[

@@ -169,6 +169,17 @@ pub struct TargetStatus {
     pub members: Option<MembersReport>,
 }
 
+impl TargetStatus {
+    /// Whether the target acknowledged: its compound did, or, for a member
+    /// hub, every compound it passed the directive on to did.
+    pub fn acknowledged(&self) -> bool {
+        match &self.members {
+            Some(m) => m.compounds > 0 && m.acknowledged == m.compounds,
+            None => self.acked_at.is_some(),
+        }
+    }
+}
+
 /// What a member hub reported of a directive passed on to its compounds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MembersReport {

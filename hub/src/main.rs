@@ -943,6 +943,21 @@ fn directive_command(command: DirectiveCommand) -> anyhow::Result<()> {
                         status.created_at
                     );
                     for t in &status.targets {
+                        if let Some(m) = &t.members {
+                            outln!(
+                                "  {:<8} delivered {:<22} its compounds: {}/{} delivered, {}/{} acknowledged",
+                                t.compound,
+                                t.delivered_at.as_deref().unwrap_or("-"),
+                                m.delivered,
+                                m.compounds,
+                                m.acknowledged,
+                                m.compounds
+                            );
+                            for r in &m.responses {
+                                outln!("      {:<8} {} {}", r.compound, r.acked_at, r.response);
+                            }
+                            continue;
+                        }
                         outln!(
                             "  {:<8} delivered {:<22} acknowledged {:<22} {}",
                             t.compound,

@@ -113,20 +113,17 @@ pub fn tally(status: &DirectiveStatus) -> Tally {
             .iter()
             .filter(|t| t.delivered_at.is_some())
             .count(),
-        acknowledged: status
-            .targets
-            .iter()
-            .filter(|t| t.acked_at.is_some())
-            .count(),
+        acknowledged: status.targets.iter().filter(|t| t.acknowledged()).count(),
     }
 }
 
-/// The compounds that have not acknowledged a directive yet, in target order.
+/// The compounds that have not acknowledged a directive yet, in target order
+/// (a member hub until every compound under it has).
 pub fn not_acknowledged(status: &DirectiveStatus) -> Vec<&str> {
     status
         .targets
         .iter()
-        .filter(|t| t.acked_at.is_none())
+        .filter(|t| !t.acknowledged())
         .map(|t| t.compound.as_str())
         .collect()
 }
