@@ -278,8 +278,25 @@ pub(super) async fn notice(
             name: names.get(&t.compound).cloned().unwrap_or_default(),
             code: t.compound.clone(),
             delivered: t.delivered_at.as_deref().map(china_short),
-            acked: t.acked_at.as_deref().map(china_short),
-            response: t.response.clone().unwrap_or_default(),
+            // A member hub (a street at its district) does not acknowledge:
+            // its compounds do, and it reports how many.
+            acked: match &t.members {
+                Some(m) if m.acknowledged > 0 => {
+                    Some(format!("{}/{} 个小区已确认", m.acknowledged, m.compounds))
+                }
+                Some(_) => None,
+                None => t.acked_at.as_deref().map(china_short),
+            },
+            response: match &t.members {
+                Some(m) => m
+                    .responses
+                    .iter()
+                    .filter(|r| !r.response.is_empty())
+                    .map(|r| format!("{}：{}", r.compound, r.response))
+                    .collect::<Vec<_>>()
+                    .join("；"),
+                None => t.response.clone().unwrap_or_default(),
+            },
         })
         .collect();
     let waiting = app::not_acknowledged(&status)
