@@ -145,9 +145,12 @@ enum Command {
         #[arg(long)]
         unmasked: bool,
     },
-    /// Set the level above this hub, once: a street hub becomes a member of
-    /// its district's hub (enrolled there with `lianfang-hub enroll
-    /// --compound STREET_CODE`), a district's of its city's. Then `serve`
+    /// Set the level above this hub, once (a street's district, a district's
+    /// city).
+    ///
+    /// A street hub becomes a member of its district's hub (enrolled there
+    /// with `lianfang-hub enroll --compound STREET_CODE`), a district's of
+    /// its city's. Then `serve`
     /// also syncs upward in the background (a running one within seconds), and
     /// `sync-up --once` syncs once. What goes up: each compound's table and
     /// log per date (aggregates only, never a personal record), and what
@@ -167,13 +170,15 @@ enum Command {
         #[arg(long, default_value_t = lianfang_hub::upstream::DEFAULT_DAYS)]
         days: u32,
         /// Seconds between `serve`'s upward syncs when nothing changed (a
-        /// member's sync, or a change, starts one within seconds).
+        /// member's sync starts one within 10 s).
         #[arg(long, default_value_t = lianfang_hub::upstream::DEFAULT_INTERVAL_SECS)]
         interval: u64,
     },
-    /// Sync with the level above (set by `upstream`): pass on what came
-    /// down to this hub's compounds, send the changed figures and the
-    /// directives' roll-ups up.
+    /// Sync with the level above (set by `upstream`) once, or until
+    /// stopped.
+    ///
+    /// Passes on what came down to this hub's compounds, and sends the
+    /// changed figures and the directives' roll-ups up.
     SyncUp {
         /// Hub data directory.
         #[arg(long, env = "LIANFANG_HUB_DATA")]
