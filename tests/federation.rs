@@ -638,6 +638,18 @@ fn upstream_and_sync_up_say_what_is_wrong_and_change_nothing() {
     assert_eq!(detail["compounds"][0]["compound"], "HM001", "{detail}");
     assert_eq!(detail["compounds"][0]["member_of"], "S01", "{detail}");
     assert_eq!(detail["compounds"][0]["name"], "联洋新苑", "{detail}");
+    let shown = hubs.json(&["upstream", "--data", path(&street), "--format", "json"]);
+    assert_eq!(shown["hub"], url.as_str(), "{shown}");
+    assert_eq!(shown["code"], "S01", "{shown}");
+    assert_eq!(shown["days"], 14, "{shown}");
+    assert_eq!(shown["pending"], 0, "{shown}");
+    assert!(shown["last_success"].is_string(), "{shown}");
+    assert!(
+        shown["last_error"].as_str().unwrap().contains("connect"),
+        "the earlier failure is kept: {shown}"
+    );
+    let text = hubs.ok(&["upstream", "--data", path(&street)]);
+    assert!(text.contains("pending       0 change(s)"), "{text}");
     // Again: nothing changed, nothing goes up.
     let out = hub(&["sync-up", "--data", path(&street), "--once"]);
     let said = String::from_utf8_lossy(&out.stdout);

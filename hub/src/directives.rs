@@ -630,6 +630,19 @@ impl HubStore {
         Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
+    /// How many directives from above were passed on to this hub's
+    /// compounds.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn passed_on(&self) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM upstream_directive WHERE local_id != 0",
+            [],
+            |row| row.get(0),
+        )?)
+    }
+
     /// What became of every directive passed on from above, as the level
     /// above is told it: counted down to the compounds, through the
     /// roll-ups of any member hub among the targets.

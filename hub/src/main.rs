@@ -146,7 +146,7 @@ enum Command {
         unmasked: bool,
     },
     /// Set the level above this hub, once (a street's district, a district's
-    /// city).
+    /// city); without --hub and --token, show where the upward link stands.
     ///
     /// A street hub becomes a member of its district's hub (enrolled there
     /// with `lianfang-hub enroll --compound STREET_CODE`), a district's of
@@ -161,11 +161,11 @@ enum Command {
         data: PathBuf,
         /// Address of the hub above, e.g. https://district.example:7700
         /// (http:// only to a hub on this machine).
-        #[arg(long)]
-        hub: String,
+        #[arg(long, requires = "token")]
+        hub: Option<String>,
         /// Token from `lianfang-hub enroll` at the hub above (its last line).
-        #[arg(long)]
-        token: String,
+        #[arg(long, requires = "hub")]
+        token: Option<String>,
         /// Dates sent up: today and the days before it, 1 to 62.
         #[arg(long, default_value_t = lianfang_hub::upstream::DEFAULT_DAYS)]
         days: u32,
@@ -173,6 +173,9 @@ enum Command {
         /// member's sync starts one within 10 s).
         #[arg(long, default_value_t = lianfang_hub::upstream::DEFAULT_INTERVAL_SECS)]
         interval: u64,
+        /// Output format of the status (without --hub and --token).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Sync with the level above (set by `upstream`) once, or until
     /// stopped.
@@ -779,7 +782,37 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             token,
             days,
             interval,
+            format,
         } => {
+            let (Some(hub), Some(token)) = (hub, token) else {
+                let status = HubApp::open_read_only(&data)?.upstream_status()?;
+                match (format, status) {
+                    (Format::Json | Format::Csv, status) => print_json(&status)?,
+                    (Format::Text, None) => outln!(
+                        "no level above is set; set it with `lianfang-hub upstream --data DIR \
+                         --hub https://HOST:PORT --token TOKEN`"
+                    ),
+                    (Format::Text, Some(s)) => {
+                        outln!("level above   {} as {}", s.hub, s.code);
+                        outln!(
+                            "sends         {} date(s), at least every {} s",
+                            s.days,
+                            s.interval_secs
+                        );
+                        outln!("pending       {} change(s)", s.pending);
+                        outln!(
+                            "last success  {}",
+                            s.last_success.as_deref().unwrap_or("never")
+                        );
+                        outln!(
+                            "last error    {}",
+                            s.last_error.as_deref().unwrap_or("none")
+                        );
+                        outln!("passed on     {} directive(s) from above", s.passed_on);
+                    }
+                }
+                return Ok(ExitCode::SUCCESS);
+            };
             let pace = lianfang_hub::upstream::Pace {
                 days,
                 interval_secs: interval,

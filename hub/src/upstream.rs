@@ -212,6 +212,51 @@ pub fn set(
     })
 }
 
+/// Where the upward link stands (`upstream --data DIR` without flags).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UpstreamStatus {
+    /// Address of the hub above.
+    pub hub: String,
+    /// This hub's code there.
+    pub code: String,
+    pub days: u32,
+    pub interval_secs: u64,
+    /// Member days and roll-ups written that the hub above has not
+    /// acknowledged yet (as of the last contact).
+    pub pending: u64,
+    /// When an upward sync last caught up (RFC 3339).
+    pub last_success: Option<String>,
+    /// The last failed upward sync: when, and why.
+    pub last_error: Option<String>,
+    /// Directives from above passed on to this hub's compounds.
+    pub passed_on: u64,
+}
+
+/// Where the upward link of the hub in `hub_dir` stands; `None` when no
+/// level above is set. Safe while `serve` runs.
+///
+/// # Errors
+/// SQLite errors.
+pub fn status(hub_dir: &Path) -> Result<Option<UpstreamStatus>, UpstreamError> {
+    if !is_set(hub_dir) {
+        return Ok(None);
+    }
+    let hub = HubStore::open_read_only(hub_dir)?;
+    let pace = pace(&hub)?;
+    let member = Store::open(&dir(hub_dir))?;
+    let identity = member.identity()?;
+    Ok(Some(UpstreamStatus {
+        hub: identity.hub,
+        code: identity.compound,
+        days: pace.days,
+        interval_secs: pace.interval_secs,
+        pending: member.pending()?,
+        last_success: member.optional_meta("last_success")?,
+        last_error: member.optional_meta("last_error")?,
+        passed_on: hub.passed_on()?,
+    }))
+}
+
 /// What one [`prepare`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Prepared {

@@ -502,6 +502,16 @@ impl HubApp {
         crate::upstream::set(&self.inner.dir, hub, token, pace)
     }
 
+    /// Where the upward link stands; `None` when no level above is set.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn upstream_status(
+        &self,
+    ) -> Result<Option<crate::upstream::UpstreamStatus>, crate::upstream::UpstreamError> {
+        crate::upstream::status(&self.inner.dir)
+    }
+
     /// The live table of `date` (default: today) with each member hub's row
     /// (a street at its district) replaced by the rows of its members as
     /// that hub sent them (`member_of`); the total is the same.
