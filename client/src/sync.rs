@@ -108,6 +108,18 @@ pub enum SyncError {
     Store(#[from] StoreError),
 }
 
+impl SyncError {
+    /// The exit code of a one-off sync (`lianfang-node sync --once`,
+    /// `lianfang-hub sync-up --once`) that ended with this: 1 when the link
+    /// failed (run again to resume), 3 when something must be fixed first.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            SyncError::Link { .. } => 1,
+            _ => 3,
+        }
+    }
+}
+
 /// The calls of a session, whatever carries them: the seam between the
 /// session machine ([`NodeSync`]) and the network. [`TonicTransport`] is
 /// gRPC; the simulation test has one that drops, duplicates and delays.

@@ -125,6 +125,28 @@ fn append_directive(
     Ok(id)
 }
 
+/// Stores `config` as the hub's and sends it to `targets`, in the caller's
+/// transaction; the directive's id, 0 when there is no target.
+fn store_and_send_config(
+    conn: &Connection,
+    config: &TableConfig,
+    targets: &[String],
+    now: &str,
+) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO setting (key, value) VALUES ('table_config', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [serde_json::to_string(config).expect("config serialises")],
+    )?;
+    // The returnees' key flag follows the key regions in this same
+    // transaction (the aggregates are rebuilt when they changed).
+    crate::aggregates::classify(conn, config)?;
+    if targets.is_empty() {
+        return Ok(0);
+    }
+    append_directive(conn, "config", config_body(config), targets, now)
+}
+
 /// Sends the hub's configuration to a newly enrolled compound, if it was
 /// ever set (the defaults need no message).
 pub(crate) fn send_current_config(conn: &Connection, compound: &str, now: &str) -> Result<()> {
@@ -413,19 +435,7 @@ impl HubStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO setting (key, value) VALUES ('table_config', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [serde_json::to_string(&config).expect("config serialises")],
-        )?;
-        // The returnees' key flag follows the key regions in this same
-        // transaction (the aggregates are rebuilt when they changed).
-        crate::aggregates::classify(&tx, &config)?;
-        let id = if targets.is_empty() {
-            0
-        } else {
-            append_directive(&tx, "config", config_body(&config), &targets, &now)?
-        };
+        let id = store_and_send_config(&tx, &config, &targets, &now)?;
         tx.commit()?;
         Ok((config, id))
     }
@@ -467,7 +477,7 @@ impl HubStore {
     }
 
     /// A response record's body, if the compound has sent one.
-    fn response<M: prost::Message + Default>(
+    pub(crate) fn response<M: prost::Message + Default>(
         &self,
         compound: &str,
         kind: Kind,
@@ -572,17 +582,7 @@ impl HubStore {
                         );
                         0
                     } else {
-                        tx.execute(
-                            "INSERT INTO setting (key, value) VALUES ('table_config', ?1)
-                             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                            [serde_json::to_string(&config).expect("config serialises")],
-                        )?;
-                        crate::aggregates::classify(&tx, &config)?;
-                        if targets.is_empty() {
-                            0
-                        } else {
-                            append_directive(&tx, "config", config_body(&config), &targets, &now)?
-                        }
+                        store_and_send_config(&tx, &config, &targets, &now)?
                     }
                 }
                 Some(body) if !targets.is_empty() => {

@@ -539,7 +539,6 @@ fn parse_street_name(s: &str) -> Result<String, meeting::SettingError> {
 
 /// `sync-up --once`: exit 0 caught up, 1 link failed, 3 refused or not set.
 async fn sync_up_once_command(data: &std::path::Path) -> anyhow::Result<ExitCode> {
-    use lianfang_client::sync::SyncError;
     match lianfang_hub::upstream::sync_up_once(data, |_| {}).await {
         Ok((report, prepared)) => {
             outln!(
@@ -555,10 +554,7 @@ async fn sync_up_once_command(data: &std::path::Path) -> anyhow::Result<ExitCode
         }
         Err(e) => {
             eprintln!("error: {e}");
-            Ok(match e {
-                SyncError::Link { .. } => ExitCode::from(1),
-                _ => ExitCode::from(3),
-            })
+            Ok(ExitCode::from(e.exit_code()))
         }
     }
 }

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use lianfang_node::app::{NodeApp, Reveal};
 use lianfang_node::directives;
 use lianfang_node::page::{Page, PageOptions};
-use lianfang_node::sync::{Progress, SyncError, SyncOptions, SyncReport, sync_once};
+use lianfang_node::sync::{Progress, SyncOptions, SyncReport, sync_once};
 use lianfang_node::worker::{Event, OutboxWorker, WorkerOptions};
 use lianfang_node::{out, outln};
 use lianfang_proto::Kind;
@@ -463,10 +463,7 @@ async fn sync_once_command(data: &Path, options: &SyncOptions) -> anyhow::Result
         }
         Err(e) => {
             eprintln!("error: {e}");
-            Ok(match e {
-                SyncError::Link { .. } => ExitCode::from(1),
-                _ => ExitCode::from(3),
-            })
+            Ok(ExitCode::from(e.exit_code()))
         }
     }
 }

@@ -122,18 +122,7 @@ impl HubStore {
     /// # Errors
     /// SQLite errors, or a stored body that does not decode.
     pub fn rollup(&self, member: &str, directive_id: &str) -> Result<Option<pb::DirectiveRollup>> {
-        let body: Option<Vec<u8>> = self
-            .conn
-            .query_row(
-                "SELECT body FROM response
-                 WHERE compound = ?1 AND kind = ?2 AND id = ?3 AND deleted = 0",
-                params![member, Kind::DirectiveRollup as i64, directive_id],
-                |row| row.get(0),
-            )
-            .optional()?;
-        body.map(|b| pb::DirectiveRollup::decode(b.as_slice()))
-            .transpose()
-            .map_err(|e| HubError::Malformed(format!("stored roll-up of {member}: {e}")))
+        self.response(member, Kind::DirectiveRollup, directive_id)
     }
 }
 
@@ -151,7 +140,7 @@ pub fn table_detail(table: Table, members: &MemberDays) -> Table {
                     counts: day.counts,
                     last_sync: day.last_sync.clone(),
                     caught_up: day.caught_up,
-                    source: source_of(&day.source),
+                    source: Source::from_name(&day.source),
                     digests_agree: None,
                     member_of: Some(row.code.clone()),
                 }));
@@ -177,7 +166,7 @@ pub fn log_detail(log: DayLog, members: &MemberDays) -> DayLog {
                     log: day.log,
                     last_sync: day.last_sync.clone(),
                     caught_up: day.caught_up,
-                    source: source_of(&day.source),
+                    source: Source::from_name(&day.source),
                     member_of: Some(row.code.clone()),
                 }));
             }
@@ -187,14 +176,6 @@ pub fn log_detail(log: DayLog, members: &MemberDays) -> DayLog {
     DayLog {
         compounds: rows,
         ..log
-    }
-}
-
-fn source_of(name: &str) -> Source {
-    match name {
-        "reported" => Source::Reported,
-        "members" => Source::Members,
-        _ => Source::Records,
     }
 }
 

@@ -320,6 +320,15 @@ impl Source {
             Source::Members => "members",
         }
     }
+
+    /// The source named by [`Source::as_str`]; anything else is `Records`.
+    pub fn from_name(name: &str) -> Source {
+        match name {
+            "reported" => Source::Reported,
+            "members" => Source::Members,
+            _ => Source::Records,
+        }
+    }
 }
 
 /// The daily table for one date.

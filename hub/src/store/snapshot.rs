@@ -395,11 +395,7 @@ impl HubStore {
                     name: row.get(1)?,
                     last_sync: row.get(2)?,
                     caught_up: row.get(3)?,
-                    source: match text(row, 4)? {
-                        "reported" => Source::Reported,
-                        "members" => Source::Members,
-                        _ => Source::Records,
-                    },
+                    source: Source::from_name(text(row, 4)?),
                     digests_agree: row.get(5)?,
                     member_of: None,
                 })
