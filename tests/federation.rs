@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use lianfang_proto::log::KEYS;
 use lianfang_proto::table::COLUMNS;
 use lianfang_sim::generate::{self, StreetSpec};
-use lianfang_tests::{CutProxy, Serve, ok_with, run_with};
+use lianfang_tests::{CutProxy, Serve, offset_to, ok_with, run_with};
 
 /// The generated ledgers' "today", where every hub's clock is put.
 const TODAY: &str = "2020-02-20";
@@ -28,14 +28,7 @@ const DATES: [&str; 3] = ["2020-02-10", "2020-02-16", TODAY];
 /// `LIANFANG_CLOCK_OFFSET_SECS` putting a clock at 10:00 China time of
 /// [`TODAY`] (before the meeting's cut-off).
 fn offset() -> String {
-    let target = chrono::DateTime::parse_from_rfc3339(&format!("{TODAY}T02:00:00Z"))
-        .unwrap()
-        .timestamp();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    (target - i64::try_from(now).unwrap()).to_string()
+    offset_to(&format!("{TODAY}T02:00:00Z"))
 }
 
 struct Hubs {
@@ -95,9 +88,10 @@ impl Hubs {
         Serve::start(hub, &["--listen", listen, "--no-web"], &self.env())
     }
 
-    fn table(&self, hub: &Path, date: &str, detail: bool) -> serde_json::Value {
+    /// `report` (`table` or `log`) of `hub` for `date` as JSON.
+    fn report(&self, report: &str, hub: &Path, date: &str, detail: bool) -> serde_json::Value {
         let mut args = vec![
-            "table",
+            report,
             "--data",
             path(hub),
             "--date",
@@ -111,20 +105,8 @@ impl Hubs {
         self.json(&args)
     }
 
-    fn log(&self, hub: &Path, date: &str, detail: bool) -> serde_json::Value {
-        let mut args = vec![
-            "log",
-            "--data",
-            path(hub),
-            "--date",
-            date,
-            "--format",
-            "json",
-        ];
-        if detail {
-            args.push("--detail");
-        }
-        self.json(&args)
+    fn table(&self, hub: &Path, date: &str, detail: bool) -> serde_json::Value {
+        self.report("table", hub, date, detail)
     }
 }
 
@@ -158,13 +140,7 @@ fn log_keys() -> Vec<&'static str> {
 fn agrees(hubs: &Hubs, above: &Path, below: &[(String, PathBuf)]) -> Result<(), String> {
     for date in DATES {
         for (report, keys) in [("table", table_keys()), ("log", log_keys())] {
-            let read = |hub: &Path, detail: bool| {
-                if report == "table" {
-                    hubs.table(hub, date, detail)
-                } else {
-                    hubs.log(hub, date, detail)
-                }
-            };
+            let read = |hub: &Path, detail: bool| hubs.report(report, hub, date, detail);
             let top = read(above, false);
             let detail = read(above, true);
             let rows = top["compounds"].as_array().unwrap();

@@ -5,19 +5,7 @@
 
 use lianfang_proto::table::COLUMNS;
 use lianfang_sim::generate::{self, StreetSpec};
-use lianfang_tests::{Serve, ok, ok_with, oracle, run, run_with};
-
-/// The `LIANFANG_CLOCK_OFFSET_SECS` that puts a clock at `target` (RFC 3339).
-fn offset_to(target: &str) -> String {
-    let target = chrono::DateTime::parse_from_rfc3339(target)
-        .unwrap()
-        .timestamp();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    (target - i64::try_from(now).unwrap()).to_string()
-}
+use lianfang_tests::{Serve, offset_to, ok, ok_with, oracle, run, run_with};
 
 fn json(out: &str) -> serde_json::Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))

@@ -598,6 +598,19 @@ impl Drop for Serve {
     }
 }
 
+/// The `LIANFANG_CLOCK_OFFSET_SECS` that puts a binary's clock at `target`
+/// (RFC 3339).
+pub fn offset_to(target: &str) -> String {
+    let target = chrono::DateTime::parse_from_rfc3339(target)
+        .expect("an RFC 3339 time")
+        .timestamp();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    (target - i64::try_from(now).expect("seconds fit")).to_string()
+}
+
 /// Runs a workspace binary to completion.
 pub fn run(program: &str, args: &[&str]) -> std::process::Output {
     run_with(program, args, &[])
