@@ -417,9 +417,6 @@ pub async fn sync_up_once(
 }
 
 async fn prepare_blocking(hub_dir: &Path) -> Result<Prepared, SyncError> {
-    if !is_set(hub_dir) {
-        return Err(SyncError::Local(UpstreamError::NotSet.to_string()));
-    }
     let hub_dir = hub_dir.to_owned();
     tokio::task::spawn_blocking(move || prepare(&hub_dir))
         .await
