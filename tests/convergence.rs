@@ -54,6 +54,7 @@ struct FreshHub {
 impl FreshHub {
     fn new(code: &str) -> FreshHub {
         let dir = tempfile::tempdir().unwrap();
+        lianfang_tests::prepare_hub_dir(dir.path());
         let mut store = HubStore::open_or_create(dir.path()).unwrap();
         let token = store.enroll(code, Some("测试小区")).unwrap();
         FreshHub {
@@ -660,15 +661,14 @@ fn aggregates_survive_direct_deletes_and_are_built_for_older_databases() {
     assert!(before.total.persons > 0 && before.total.returned_key_total > 0);
 
     // Rows removed directly, as damage would (the digest repair test does this).
-    let db = hub._dir.path().join(lianfang_hub::store::DB_FILE);
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    let conn = lianfang_tests::hub_db(hub._dir.path());
     for table in ["person", "household", "isolation"] {
         let removed = conn
             .execute(
                 &format!(
                     "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT 3)"
                 ),
-                [],
+                (),
             )
             .unwrap();
         assert_eq!(removed, 3, "{table}");
@@ -699,7 +699,7 @@ fn aggregates_survive_direct_deletes_and_are_built_for_older_databases() {
     let reopened = HubStore::open_or_create(hub._dir.path()).unwrap();
     check(&reopened, "after rebuilding an older database");
     let rebuilt: i64 = conn
-        .query_row("SELECT SUM(n) FROM agg_person", [], |r| r.get(0))
+        .query_row("SELECT SUM(n) FROM agg_person", (), |r| r.get(0))
         .unwrap();
     assert_eq!(rebuilt as u64, expected[0].persons);
 }
@@ -726,15 +726,14 @@ fn aggregates_follow_key_region_changes_at_run_time() {
     let head = node.head().unwrap();
     let log_id = node.identity().unwrap().log_id;
     let caller = hub.session(&log_id, head);
-    let db = hub._dir.path().join(lianfang_hub::store::DB_FILE);
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    let conn = lianfang_tests::hub_db(hub._dir.path());
     let check = |store: &HubStore, regions: &[&str], what: &str| {
         let config = store.table_config().unwrap();
         assert_eq!(config.key_regions, regions, "{what}");
         let stored: BTreeSet<String> = conn
             .prepare("SELECT name FROM key_region")
             .unwrap()
-            .query_map([], |r| r.get(0))
+            .query_map((), |r| r.get(0))
             .unwrap()
             .map(Result::unwrap)
             .collect();
@@ -799,7 +798,7 @@ fn aggregates_follow_key_region_changes_at_run_time() {
     );
     conn.execute(
         "DELETE FROM person WHERE id IN (SELECT id FROM person WHERE return_date <> '' ORDER BY id LIMIT 5)",
-        [],
+        (),
     )
     .unwrap();
     check(&hub.store, &["浙江", "湖北"], "after direct deletes");

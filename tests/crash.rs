@@ -77,6 +77,7 @@ struct Proc(Child);
 
 impl Proc {
     fn spawn(program: &str, args: &[&str]) -> Proc {
+        lianfang_tests::prepare_hub_args(program, args);
         Proc(
             Command::new(bin(program))
                 .args(args)
@@ -90,6 +91,7 @@ impl Proc {
 
     /// Spawns with stderr read line by line into the returned channel.
     fn spawn_watched(program: &str, args: &[&str]) -> (Proc, mpsc::Receiver<String>) {
+        lianfang_tests::prepare_hub_args(program, args);
         let mut child = Command::new(bin(program))
             .args(args)
             .stdin(Stdio::null())
@@ -238,21 +240,52 @@ fn check_node(dir: &Path) -> (u64, u64) {
 /// A connection to another process's SQLite database that tells whether
 /// that process is inside a write transaction right now (both stores begin
 /// their writes with `BEGIN IMMEDIATE`, which takes the write lock).
-struct LockProbe(rusqlite::Connection);
+enum LockProbe {
+    Sqlite(rusqlite::Connection),
+    /// A hub whose store is on PostgreSQL: its write transactions hold an
+    /// advisory lock.
+    Postgres(postgres::Client),
+}
 
 impl LockProbe {
     fn open(db: &Path) -> LockProbe {
         let conn = rusqlite::Connection::open(db).unwrap();
         conn.busy_timeout(Duration::ZERO).unwrap();
-        LockProbe(conn)
+        LockProbe::Sqlite(conn)
+    }
+
+    /// The probe of the hub in `dir`, on whichever store it keeps.
+    fn open_hub(dir: &Path) -> LockProbe {
+        match std::fs::read_to_string(dir.join(lianfang_hub::store::STORE_FILE)) {
+            Ok(url) => LockProbe::Postgres(
+                postgres::Client::connect(url.trim(), postgres::NoTls).expect("probe PostgreSQL"),
+            ),
+            Err(_) => LockProbe::open(&dir.join("hub.db")),
+        }
     }
 
     /// Whether the write lock is held; if it is free, takes and releases it
     /// at once (a writer arriving meanwhile waits on its busy timeout).
-    fn write_locked(&self) -> bool {
-        match self.0.execute_batch("BEGIN IMMEDIATE") {
+    fn write_locked(&mut self) -> bool {
+        let conn = match self {
+            LockProbe::Sqlite(conn) => conn,
+            LockProbe::Postgres(client) => {
+                return client
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d
+                         ON d.oid = l.database WHERE d.datname = current_database()
+                         AND l.locktype = 'advisory' AND l.granted
+                         AND l.classid = 1281320270 AND l.objsubid = 2
+                         AND l.objid = (hashtext(current_schema()) & 2147483647)::oid)",
+                        &[],
+                    )
+                    .expect("probe pg_locks")
+                    .get(0);
+            }
+        };
+        match conn.execute_batch("BEGIN IMMEDIATE") {
             Ok(()) => {
-                self.0.execute_batch("ROLLBACK").unwrap();
+                conn.execute_batch("ROLLBACK").unwrap();
                 false
             }
             Err(rusqlite::Error::SqliteFailure(e, _))
@@ -401,7 +434,7 @@ fn node_killed_during_import_keeps_all_or_nothing() {
     for trial in 0..TRIALS {
         last = setup.root.path().join(format!("trial-{trial}"));
         init(&last);
-        let probe = LockProbe::open(&last.join("node.db"));
+        let mut probe = LockProbe::open(&last.join("node.db"));
         let mut child = Proc::spawn("lianfang-node", &strs(&import_into(&last)));
         let wait = Duration::from_millis(span / 4 + rng.next() % (span * 7 / 8 + 1));
         std::thread::sleep(wait);
@@ -611,7 +644,7 @@ fn hub_killed_during_batch_apply_applies_whole_batches_only() {
     // the first batch), then kill a random 0-10 ms later.
     for round in 0..KILLS {
         let (before, _) = hub_state(&setup.hub(), &compound.code);
-        let probe = LockProbe::open(&setup.hub().join("hub.db"));
+        let mut probe = LockProbe::open_hub(&setup.hub());
         let (mut child, lines) = Proc::spawn_watched("lianfang-node", &sync);
         progress_lines(&lines, 1, Duration::from_secs(20));
         let handshake = Instant::now();
@@ -690,12 +723,14 @@ fn hub_killed_during_batch_apply_applies_whole_batches_only() {
         "the last sync sends and applies exactly what the hub lacked: {out}"
     );
     drop(serve);
-    let conn = rusqlite::Connection::open(setup.hub().join("hub.db")).unwrap();
-    let integrity: String = conn
-        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(integrity, "ok", "hub database after kill -9");
-    drop(conn);
+    // (PostgreSQL checks its own pages.)
+    if lianfang_hub::db::testing::server().is_none() {
+        let conn = rusqlite::Connection::open(setup.hub().join("hub.db")).unwrap();
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok", "hub database after kill -9");
+    }
     assert_converged(&setup.hub(), &setup.node(), compound);
     eprintln!(
         "hub kill: {full} entries; kills (delay after handshake:W if inside a hub write \

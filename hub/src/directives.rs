@@ -16,10 +16,10 @@
 //! Acknowledgements, task answers and fixes are node records (`Receipt`,
 //! `TaskAnswer`, `ProblemFix`) that ride the push into the `response` table.
 
+use crate::db::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use lianfang_proto::table::TableConfig;
 use lianfang_proto::{Kind, pb};
 use prost::Message as _;
-use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use serde::Serialize;
 
 use crate::store::{Caller, HubError, HubStore, Result};
@@ -75,7 +75,7 @@ pub(crate) fn down_entries(
 fn signing_key(conn: &Connection) -> Result<ed25519_dalek::SigningKey> {
     let hex: String = conn.query_row(
         "SELECT value FROM setting WHERE key = 'signing_key'",
-        [],
+        (),
         |row| row.get(0),
     )?;
     let secret: [u8; 32] = lianfang_proto::sign::hex_decode(&hex)
@@ -100,7 +100,7 @@ fn append_directive(
     let key = signing_key(conn)?;
     let id: i64 = conn.query_row(
         "SELECT COALESCE(MAX(id), 0) + 1 FROM directive",
-        [],
+        (),
         |row| row.get(0),
     )?;
     let message = pb::HubMessage {
@@ -153,7 +153,7 @@ pub(crate) fn send_current_config(conn: &Connection, compound: &str, now: &str) 
     let stored: Option<String> = conn
         .query_row(
             "SELECT value FROM setting WHERE key = 'table_config'",
-            [],
+            (),
             |row| row.get(0),
         )
         .optional()?;
@@ -298,7 +298,7 @@ impl HubStore {
             .conn
             .prepare("SELECT code FROM compound ORDER BY code")?;
         let codes = stmt
-            .query_map([], |row| row.get(0))?
+            .query_map((), |row| row.get(0))?
             .collect::<Result<_, _>>()?;
         Ok(codes)
     }
@@ -328,17 +328,17 @@ impl HubStore {
     /// # Errors
     /// `f`'s error (after the rollback), or SQLite's.
     pub fn atomically<R>(&mut self, f: impl FnOnce(&mut HubStore) -> Result<R>) -> Result<R> {
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.conn.begin(TransactionBehavior::Immediate)?;
         match f(self) {
             Ok(value) => {
-                if let Err(e) = self.conn.execute_batch("COMMIT") {
-                    let _ = self.conn.execute_batch("ROLLBACK");
+                if let Err(e) = self.conn.end(true) {
+                    let _ = self.conn.end(false);
                     return Err(e.into());
                 }
                 Ok(value)
             }
             Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
+                let _ = self.conn.end(false);
                 Err(e)
             }
         }
@@ -623,7 +623,7 @@ impl HubStore {
             .conn
             .query_row(
                 "SELECT value FROM setting WHERE key = 'upstream_relayed'",
-                [],
+                (),
                 |row| row.get(0),
             )
             .optional()?;
@@ -638,7 +638,7 @@ impl HubStore {
     pub fn passed_on(&self) -> Result<u64> {
         Ok(self.conn.query_row(
             "SELECT COUNT(*) FROM upstream_directive WHERE local_id != 0",
-            [],
+            (),
             |row| row.get(0),
         )?)
     }
@@ -654,7 +654,7 @@ impl HubStore {
             let mut stmt = self
                 .conn
                 .prepare("SELECT upstream_id, local_id FROM upstream_directive ORDER BY seq")?;
-            stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            stmt.query_map((), |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<Result<_, _>>()?
         };
         let mut rollups = Vec::with_capacity(relayed.len());
@@ -704,7 +704,7 @@ impl HubStore {
             let mut stmt = self
                 .conn
                 .prepare("SELECT id FROM directive ORDER BY id DESC")?;
-            stmt.query_map([], |row| row.get(0))?
+            stmt.query_map((), |row| row.get(0))?
                 .collect::<Result<_, _>>()?
         };
         ids.into_iter()
@@ -728,7 +728,7 @@ impl HubStore {
                 let mut stmt = self
                     .conn
                     .prepare("SELECT id FROM directive WHERE kind = 'task' ORDER BY id")?;
-                stmt.query_map([], |row| row.get(0))?
+                stmt.query_map((), |row| row.get(0))?
                     .collect::<Result<_, _>>()?
             }
         };
@@ -785,7 +785,7 @@ impl HubStore {
             let mut stmt = self
                 .conn
                 .prepare("SELECT id FROM directive WHERE kind = 'problem' ORDER BY id")?;
-            stmt.query_map([], |row| row.get(0))?
+            stmt.query_map((), |row| row.get(0))?
                 .collect::<Result<_, _>>()?
         };
         let mut out = Vec::with_capacity(ids.len());

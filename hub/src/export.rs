@@ -75,7 +75,7 @@ pub fn export(
     let table = crate::kinds::record_table(kind);
     let sql = format!(
         "SELECT compound, id, body FROM {table}
-         WHERE deleted = 0 AND (?1 IS NULL OR compound = ?1) ORDER BY compound, id"
+         WHERE deleted = 0 AND (CAST(?1 AS TEXT) IS NULL OR compound = ?1) ORDER BY compound, id"
     );
     let mut stmt = store.conn.prepare(&sql)?;
     let mut rows = stmt.query([compound])?;

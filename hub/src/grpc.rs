@@ -44,9 +44,11 @@ impl From<HubError> for Status {
             }
             HubError::NotInitialised(_)
             | HubError::CreateDir { .. }
+            | HubError::WriteFile { .. }
+            | HubError::StoreMismatch(_)
             | HubError::CorruptKey
             | HubError::Tls(_)
-            | HubError::Sqlite(_) => {
+            | HubError::Db(_) => {
                 tracing::error!(error = %message, "hub store error");
                 Status::internal("hub storage error; retry later")
             }

@@ -30,6 +30,7 @@ pub mod admit;
 pub mod aggregates;
 pub mod app;
 pub mod dashboard;
+pub mod db;
 pub mod directives;
 pub mod export;
 pub mod grpc;

@@ -20,6 +20,12 @@ use lianfang_proto::pb;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Keep the hub's store (records, logs, cursors, aggregates, users) in
+    /// this PostgreSQL database instead of DIR/hub.db, e.g.
+    /// postgresql://lianfang@127.0.0.1:5432/huamu. Give it to every
+    /// command of that hub; TLS files and the link above stay in --data.
+    #[arg(long, global = true, env = "LIANFANG_HUB_STORE", value_name = "URL")]
+    store: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -1156,6 +1162,7 @@ fn problem_command(command: ProblemCommand) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    lianfang_hub::app::use_store(cli.store.clone());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LIANFANG_LOG")

@@ -41,6 +41,7 @@ pub struct TestHub {
 impl TestHub {
     pub async fn start() -> TestHub {
         let dir = tempfile::tempdir().expect("temp dir");
+        prepare_hub_dir(dir.path());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut hub = TestHub {
@@ -519,6 +520,67 @@ pub fn node_with_ledger(
     data
 }
 
+/// When the tests run against PostgreSQL (`LIANFANG_TEST_POSTGRES`, see
+/// `lianfang_hub::db::testing`), gives the hub data directory `dir` a
+/// database of its own on the test server, recorded in `dir/store.url`
+/// (where `lianfang-hub` looks without `--store`), before its store is
+/// made; otherwise, and for a directory that has a store already, does
+/// nothing. Every hub command this harness runs calls it on its `--data`;
+/// a test opening a hub in process calls it first.
+pub fn prepare_hub_dir(dir: &std::path::Path) {
+    let Some(server) = lianfang_hub::db::testing::server() else {
+        return;
+    };
+    let recorded = dir.join(lianfang_hub::store::STORE_FILE);
+    if recorded.exists() || dir.join(lianfang_hub::store::DB_FILE).exists() {
+        return;
+    }
+    let absolute = std::path::absolute(dir).expect("absolute path");
+    // FNV-1a of the path: one database per data directory, named the same
+    // by every process.
+    let hash = absolute
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let url = lianfang_hub::db::testing::database(&server, &format!("lf_{hash:016x}"));
+    std::fs::create_dir_all(dir).expect("create hub data dir");
+    std::fs::write(recorded, url).expect("write store.url");
+}
+
+/// A raw connection to the store of the hub in `dir`, on whichever engine
+/// it keeps it (for tests that damage or inspect it as a whole).
+pub fn hub_db(dir: &std::path::Path) -> lianfang_hub::db::Db {
+    match std::fs::read_to_string(dir.join(lianfang_hub::store::STORE_FILE)) {
+        Ok(url) => {
+            lianfang_hub::db::Db::postgres(url.trim(), false).expect("connect the hub's store")
+        }
+        Err(_) => lianfang_hub::db::Db::sqlite(
+            rusqlite::Connection::open(dir.join(lianfang_hub::store::DB_FILE))
+                .expect("open hub.db"),
+        ),
+    }
+}
+
+/// [`prepare_hub_dir`] on the `--data` of `lianfang-hub`'s arguments.
+pub fn prepare_hub_args<S: AsRef<std::ffi::OsStr>>(program: &str, args: &[S]) {
+    if program != "lianfang-hub" {
+        return;
+    }
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(AsRef::as_ref).collect();
+    for pair in args.windows(2) {
+        if pair[0] == "--data" {
+            prepare_hub_dir(std::path::Path::new(pair[1]));
+        }
+    }
+    for arg in &args {
+        if let Some(dir) = arg.to_str().and_then(|a| a.strip_prefix("--data=")) {
+            prepare_hub_dir(std::path::Path::new(dir));
+        }
+    }
+}
+
 /// `lianfang-hub serve` as a child process, killed on drop. Its stderr is
 /// drained (so it never blocks) and kept, for tests that read its log.
 #[derive(Debug)]
@@ -536,6 +598,7 @@ impl Serve {
     /// waits until it listens.
     pub fn start(data: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Serve {
         use std::io::BufRead as _;
+        prepare_hub_dir(data);
         let mut child = std::process::Command::new(bin("lianfang-hub"))
             .args(["serve", "--data", data.to_str().expect("utf-8 path")])
             .args(args)
@@ -618,6 +681,7 @@ pub fn run(program: &str, args: &[&str]) -> std::process::Output {
 
 /// Runs a workspace binary with extra environment variables.
 pub fn run_with(program: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    prepare_hub_args(program, args);
     std::process::Command::new(bin(program))
         .args(args)
         .envs(env.iter().copied())

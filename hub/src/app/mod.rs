@@ -128,6 +128,13 @@ pub fn not_acknowledged(status: &DirectiveStatus) -> Vec<&str> {
         .collect()
 }
 
+/// Keeps this process's hub store in the PostgreSQL database `url`
+/// (`--store`) instead of `DIR/hub.db`; `None` keeps SQLite or what the
+/// data directory recorded. Call it once, before the first command.
+pub fn use_store(url: Option<String>) {
+    crate::store::use_store(url);
+}
+
 /// The hub's application: its data directory and one store handle shared
 /// by every caller in the process. Clones share both.
 #[derive(Debug, Clone)]
@@ -145,7 +152,7 @@ struct Inner {
 }
 
 impl HubApp {
-    fn new(dir: &Path, store: HubStore) -> HubApp {
+    pub(crate) fn new(dir: &Path, store: HubStore) -> HubApp {
         HubApp {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),

@@ -245,7 +245,7 @@ mod tests {
     #[test]
     fn a_failed_item_becomes_a_problem_sent_down() {
         let dir = tempfile::tempdir().unwrap();
-        let app = HubApp::open(dir.path()).unwrap();
+        let app = HubApp::new(dir.path(), crate::store::test_store(dir.path()));
         app.enroll("HM001", Some("联洋新苑")).unwrap();
         let date = chrono::NaiveDate::from_ymd_opt(2020, 2, 10).unwrap();
         let inspection = Inspection {
@@ -285,7 +285,7 @@ mod tests {
     #[test]
     fn a_failed_inspection_sends_nothing_down() {
         let dir = tempfile::tempdir().unwrap();
-        let app = HubApp::open(dir.path()).unwrap();
+        let app = HubApp::new(dir.path(), crate::store::test_store(dir.path()));
         app.enroll("HM001", None).unwrap();
         let problem = pb::Problem {
             what: "巡察未通过：门岗测温".into(),
@@ -313,7 +313,7 @@ mod tests {
     #[test]
     fn trends_read_one_row_per_day() {
         let dir = tempfile::tempdir().unwrap();
-        let app = HubApp::open(dir.path()).unwrap();
+        let app = HubApp::new(dir.path(), crate::store::test_store(dir.path()));
         app.enroll("HM001", None).unwrap();
         let to = chrono::NaiveDate::from_ymd_opt(2020, 2, 10).unwrap();
         let days = app

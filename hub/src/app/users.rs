@@ -321,7 +321,7 @@ mod tests {
     #[test]
     fn passwords_are_hashed_sessions_open_and_end() {
         let dir = tempfile::tempdir().unwrap();
-        let app = HubApp::open(dir.path()).unwrap();
+        let app = HubApp::new(dir.path(), crate::store::test_store(dir.path()));
         assert!(matches!(
             app.add_user("wang", Role::Admin, "short"),
             Err(UserError::ShortPassword)

@@ -1,8 +1,8 @@
 //! Households: projected for the table's household and housing columns
 //! (`agg_household`).
 
+use crate::db::ToSql;
 use lianfang_proto::pb;
-use rusqlite::types::ToSql;
 
 use super::Projected;
 

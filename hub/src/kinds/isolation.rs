@@ -1,8 +1,8 @@
 //! Isolations: projected for the table's isolation and release columns
 //! (`agg_isolation`).
 
+use crate::db::ToSql;
 use lianfang_proto::pb;
-use rusqlite::types::ToSql;
 
 use super::Projected;
 

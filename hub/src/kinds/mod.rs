@@ -21,11 +21,11 @@ mod household;
 mod isolation;
 mod person;
 
+use crate::db::ToSql;
+use crate::db::{Connection, params};
 use lianfang_proto::kinds::KindBody;
 use lianfang_proto::pb::record::Body;
 use lianfang_proto::{Kind, digest, pb};
-use rusqlite::types::ToSql;
-use rusqlite::{Connection, params};
 
 /// The generic record table, for kinds without a projection.
 pub(crate) const GENERIC_TABLE: &str = "response";
@@ -118,8 +118,12 @@ pub(crate) enum Storage {
         /// Runs `upsert_sql` for one version.
         /// Runs `upsert_sql` (or the insert made from it) for one version
         /// whose body encodes to the bytes given.
-        upsert:
-            fn(&mut rusqlite::Statement<'_>, &pb::Record, &Body, &[u8]) -> rusqlite::Result<usize>,
+        upsert: fn(
+            &mut crate::db::Statement<'_>,
+            &pb::Record,
+            &Body,
+            &[u8],
+        ) -> crate::db::Result<usize>,
         /// [`Projected::LOG_ROWS_SQL`].
         log_rows_sql: &'static str,
     },
@@ -133,11 +137,11 @@ pub(crate) enum Storage {
 impl Storage {
     fn of<M: Projected>() -> Storage {
         fn upsert<M: Projected>(
-            stmt: &mut rusqlite::Statement<'_>,
+            stmt: &mut crate::db::Statement<'_>,
             record: &pb::Record,
             body: &Body,
             bytes: &[u8],
-        ) -> rusqlite::Result<usize> {
+        ) -> crate::db::Result<usize> {
             let m = M::from_body(body).expect("the body of the kind stored");
             let stamp = record.stamp as i64;
             let mut values: Vec<&dyn ToSql> = Vec::with_capacity(12);
@@ -175,11 +179,11 @@ impl Storage {
     /// version whose body encodes to `bytes`; returns the rows changed.
     fn execute(
         self,
-        stmt: &mut rusqlite::Statement<'_>,
+        stmt: &mut crate::db::Statement<'_>,
         record: &pb::Record,
         body: &Body,
         bytes: &[u8],
-    ) -> rusqlite::Result<usize> {
+    ) -> crate::db::Result<usize> {
         let kind = Kind::of(body);
         match self {
             Storage::Projection { upsert, .. } => upsert(stmt, record, body, bytes),
@@ -248,7 +252,7 @@ pub(crate) fn storage(kind: Kind) -> Storage {
 ///
 /// # Errors
 /// SQLite errors.
-pub(crate) fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn create_tables(conn: &Connection) -> crate::db::Result<()> {
     conn.execute_batch(GENERIC_SCHEMA_SQL)?;
     conn.execute_batch(DAY_SCHEMA_SQL)?;
     for kind in Kind::ALL {
@@ -290,9 +294,9 @@ pub(crate) struct Written {
 /// One kind's statements: insert a new row, read the held version, and the
 /// merge upsert.
 struct Statements<'c> {
-    insert: rusqlite::CachedStatement<'c>,
-    held: rusqlite::CachedStatement<'c>,
-    upsert: rusqlite::CachedStatement<'c>,
+    insert: crate::db::Statement<'c>,
+    held: crate::db::Statement<'c>,
+    upsert: crate::db::Statement<'c>,
 }
 
 impl<'c> Upserts<'c> {
@@ -309,7 +313,7 @@ impl<'c> Upserts<'c> {
     ///
     /// # Errors
     /// SQLite errors.
-    pub(crate) fn upsert(&mut self, record: &pb::Record) -> rusqlite::Result<()> {
+    pub(crate) fn upsert(&mut self, record: &pb::Record) -> crate::db::Result<()> {
         let body = record.body.as_ref().expect("checked before it is applied");
         let kind = Kind::of(body);
         let storage = storage(kind);
@@ -359,13 +363,12 @@ impl<'c> Upserts<'c> {
             changes.remove(kind, &record.id, stamp, &origin, deleted, &old);
             if grouped && !deleted {
                 // The held version's days, as its row projected them.
-                let old = kind.decode_body(&old).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        3,
-                        rusqlite::types::Type::Blob,
-                        Box::new(e),
-                    )
-                })?;
+                let old = kind
+                    .decode_body(&old)
+                    .map_err(|e| crate::db::Error::Conversion {
+                        column: 3,
+                        reason: e.to_string(),
+                    })?;
                 self.days.change(
                     &record.compound,
                     kind,
@@ -404,10 +407,13 @@ pub(crate) fn record_table(kind: Kind) -> String {
     match storage(kind) {
         Storage::Projection { table, .. } => table.to_owned(),
         Storage::Generic => format!(
-            "(SELECT * FROM {GENERIC_TABLE} WHERE kind = {})",
+            "(SELECT * FROM {GENERIC_TABLE} WHERE kind = {}) AS records",
             kind as i64
         ),
-        Storage::Day => format!("(SELECT * FROM {DAY_TABLE} WHERE kind = {})", kind as i64),
+        Storage::Day => format!(
+            "(SELECT * FROM {DAY_TABLE} WHERE kind = {}) AS records",
+            kind as i64
+        ),
     }
 }
 
@@ -434,7 +440,7 @@ mod tests {
     /// one wins.
     #[test]
     fn every_kind_is_stored_and_merged_by_the_same_rule() {
-        let conn = Connection::open_in_memory().unwrap();
+        let conn = crate::db::testing::db();
         create_tables(&conn).unwrap();
         for kind in Kind::ALL {
             let (id, body) = kind.sample();

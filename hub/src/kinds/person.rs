@@ -1,8 +1,8 @@
 //! Persons: projected for the table's person, foreigner and returnee
 //! columns (`agg_person`, `agg_return`; `region` is the person's origin).
 
+use crate::db::ToSql;
 use lianfang_proto::pb;
-use rusqlite::types::ToSql;
 
 use super::Projected;
 

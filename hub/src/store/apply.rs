@@ -46,7 +46,9 @@ pub(super) fn apply_checked(
     tx.execute(
         "INSERT INTO lane_cursor (node, lane, cursor, head) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (node, lane) DO UPDATE SET
-             cursor = excluded.cursor, head = MAX(lane_cursor.head, excluded.head)",
+             cursor = excluded.cursor,
+             head = CASE WHEN excluded.head > lane_cursor.head
+                         THEN excluded.head ELSE lane_cursor.head END",
         params![caller.node, lane as i64, new_cursor as i64, head as i64],
     )?;
     tx.execute(

@@ -128,9 +128,9 @@ impl HubStore {
     pub fn audit_log(&self) -> Result<Vec<AuditEntry>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT at, compound, event, detail, user FROM audit ORDER BY id")?;
+            .prepare("SELECT at, compound, event, detail, \"user\" FROM audit ORDER BY id")?;
         let entries = stmt
-            .query_map([], super::compounds::audit_entry)?
+            .query_map((), super::compounds::audit_entry)?
             .collect::<Result<_, _>>()?;
         Ok(entries)
     }

@@ -149,7 +149,7 @@ impl HubStore {
             .conn
             .query_row(
                 &format!(
-                    "SELECT at, compound, event, detail, user FROM audit
+                    "SELECT at, compound, event, detail, \"user\" FROM audit
                      WHERE compound = ?1 AND event IN ({REFUSAL_EVENTS})
                      ORDER BY id DESC LIMIT 1"
                 ),
@@ -180,7 +180,7 @@ impl HubStore {
             .conn
             .prepare("SELECT code, name FROM compound ORDER BY code")?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         Ok(rows)
     }
@@ -201,9 +201,9 @@ impl HubStore {
             .map(i64::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        self.conn.execute(
+        let id = self.conn.query_row(
             "INSERT INTO inspection (compound, date, inspector, items, problems, created_at, created_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
             params![
                 inspection.compound,
                 inspection.date,
@@ -213,8 +213,9 @@ impl HubStore {
                 now_rfc3339(),
                 user
             ],
+            |row| row.get(0),
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(id)
     }
 
     /// Inspections, newest first (of one date when given).
@@ -225,7 +226,7 @@ impl HubStore {
         let day = date.map(|d| d.format("%Y-%m-%d").to_string());
         let mut stmt = self.conn.prepare(
             "SELECT id, compound, date, inspector, items, problems, created_at, created_by
-             FROM inspection WHERE ?1 IS NULL OR date = ?1 ORDER BY date DESC, id DESC",
+             FROM inspection WHERE CAST(?1 AS TEXT) IS NULL OR date = ?1 ORDER BY date DESC, id DESC",
         )?;
         let rows = stmt
             .query_map([day], |r| {
@@ -248,7 +249,7 @@ impl HubStore {
 }
 
 /// An audit row (`at, compound, event, detail, user`) read back.
-pub(super) fn audit_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+pub(super) fn audit_entry(row: &crate::db::Row<'_>) -> crate::db::Result<AuditEntry> {
     Ok(AuditEntry {
         at: row.get(0)?,
         compound: row.get(1)?,
@@ -265,7 +266,7 @@ mod tests {
     #[test]
     fn liaison_lanes_and_inspections() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = HubStore::open_or_create(dir.path()).unwrap();
+        let mut store = crate::store::test_store(dir.path());
         store.enroll("HM001", Some("联洋新苑")).unwrap();
         assert!(matches!(
             store.set_liaison("NOPE", "张", ""),

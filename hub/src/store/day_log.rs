@@ -107,7 +107,7 @@ struct LogRows<'t> {
 impl LogRows<'_> {
     /// A record row (`compound`, `body`); `false` when the folder has
     /// stopped (it failed: reading on is pointless).
-    fn record(&mut self, kind: Kind, row: &rusqlite::Row<'_>) -> Result<bool> {
+    fn record(&mut self, kind: Kind, row: crate::db::Row<'_>) -> Result<bool> {
         let Some(compound) = self.index.of(row)? else {
             return Ok(true);
         };
@@ -123,7 +123,7 @@ impl LogRows<'_> {
     }
 
     /// An aggregate row (`compound`, `day`, `day2`, `day3`, `n`).
-    fn days(&mut self, kind: Kind, row: &rusqlite::Row<'_>) -> Result<bool> {
+    fn days(&mut self, kind: Kind, row: crate::db::Row<'_>) -> Result<bool> {
         let Some(compound) = self.index.of(row)? else {
             return Ok(true);
         };
@@ -216,8 +216,8 @@ impl<'t> CompoundIndex<'t> {
 
     /// The table row of `row`'s compound; `None` for a compound that is
     /// not in the table (not enrolled).
-    fn of(&mut self, row: &rusqlite::Row<'_>) -> Result<Option<usize>> {
-        let code = row.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?;
+    fn of(&mut self, row: crate::db::Row<'_>) -> Result<Option<usize>> {
+        let code = row.get_ref(0)?.as_bytes()?;
         if let Some((last, i)) = &self.last
             && last.as_slice() == code
         {
@@ -239,7 +239,9 @@ impl HubStore {
         &self,
         date: chrono::NaiveDate,
     ) -> Result<(DayLog, Option<SinceCutoff>)> {
-        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)?;
         let log = self.day_log(date)?;
         let since = self.since_cutoff(date, &log)?;
         tx.commit()?;
@@ -496,11 +498,7 @@ impl HubStore {
 
     /// Whether the database has a table of that name.
     fn has_table(&self, name: &str) -> Result<bool> {
-        Ok(self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-            [name],
-            |row| row.get(0),
-        )?)
+        Ok(self.conn.table_exists(name)?)
     }
 
     /// The street clerk's note for `date`.

@@ -58,7 +58,7 @@ fn rebuild(tx: &Connection, compound: Option<&str>) -> Result<()> {
         Some(compound) => {
             tx.execute("DELETE FROM digest_bucket WHERE compound = ?1", [compound])?
         }
-        None => tx.execute("DELETE FROM digest_bucket", [])?,
+        None => tx.execute("DELETE FROM digest_bucket", ())?,
     };
     let mut insert = tx.prepare(
         "INSERT INTO digest_bucket (compound, kind, day, shard, count, xor)
@@ -84,7 +84,7 @@ fn kept(conn: &Connection) -> Result<bool> {
     let version: Option<String> = conn
         .query_row(
             "SELECT value FROM setting WHERE key = 'digests'",
-            [],
+            (),
             |row| row.get(0),
         )
         .optional()?;
@@ -171,7 +171,7 @@ pub(crate) fn scan(
         let mut stmt = conn.prepare_cached(&sql)?;
         let mut rows = match compound {
             Some(compound) => stmt.query([compound])?,
-            None => stmt.query([])?,
+            None => stmt.query(())?,
         };
         while let Some(row) = rows.next()? {
             let Some(kind) = kind.or_else(|| Kind::from_i64(row.get(6).ok()?)) else {
@@ -404,7 +404,7 @@ mod tests {
     #[test]
     fn kept_digests_equal_a_scan_of_the_records() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = HubStore::open_or_create(dir.path()).unwrap();
+        let mut store = crate::store::test_store(dir.path());
         let token = store.enroll("HM001", Some("联洋新苑")).unwrap();
         let caller = store.authenticate(&token).unwrap();
         store
@@ -457,17 +457,17 @@ mod tests {
             .execute_batch("DELETE FROM digest_bucket; DELETE FROM setting WHERE key = 'digests';")
             .unwrap();
         drop(store);
-        let store = HubStore::open_or_create(dir.path()).unwrap();
+        let store = crate::store::test_store(dir.path());
         assert_eq!(store.digests("HM001").unwrap(), kept);
 
         // A row lost outside the hub's writes while it was down.
         store
             .conn
-            .execute("DELETE FROM person WHERE compound = 'HM001'", [])
+            .execute("DELETE FROM person WHERE compound = 'HM001'", ())
             .unwrap();
         assert_eq!(store.digests("HM001").unwrap(), kept, "kept, not scanned");
         drop(store);
-        let mut store = HubStore::open_or_create(dir.path()).unwrap();
+        let mut store = crate::store::test_store(dir.path());
         let compared = store.digests_for_comparison("HM001").unwrap();
         assert_eq!(compared, store.digests_scan("HM001").unwrap());
         assert_ne!(compared, kept);
@@ -488,7 +488,7 @@ mod tests {
         type Row = (String, i64, String, String, String, i64);
         let read = |sql: &str| -> Vec<Row> {
             let mut stmt = store.conn.prepare(sql).unwrap();
-            stmt.query_map([], |r| {
+            stmt.query_map((), |r| {
                 Ok((
                     r.get(0)?,
                     r.get(1)?,
@@ -499,7 +499,7 @@ mod tests {
                 ))
             })
             .unwrap()
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::db::Result<_>>()
             .unwrap()
         };
         let kinds: Vec<String> = Kind::ALL
@@ -522,7 +522,7 @@ mod tests {
     #[test]
     fn agg_day_follows_every_version_written() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = HubStore::open_or_create(dir.path()).unwrap();
+        let mut store = crate::store::test_store(dir.path());
         let token = store.enroll("HM001", None).unwrap();
         let caller = store.authenticate(&token).unwrap();
         store
@@ -582,7 +582,7 @@ mod tests {
             assert_agg_day_is_a_group_by(&store);
             let live: i64 = store
                 .conn
-                .query_row("SELECT SUM(n) FROM agg_day", [], |r| r.get(0))
+                .query_row("SELECT SUM(n) FROM agg_day", (), |r| r.get(0))
                 .unwrap();
             assert_eq!(live, if i == 3 { 1 } else { 2 }, "round {i}");
         }
@@ -590,10 +590,10 @@ mod tests {
         // scrub of the reopened hub rebuilds the compound's groups too.
         store
             .conn
-            .execute("DELETE FROM day_record WHERE id = 'M2'", [])
+            .execute("DELETE FROM day_record WHERE id = 'M2'", ())
             .unwrap();
         drop(store);
-        let mut store = HubStore::open_or_create(dir.path()).unwrap();
+        let mut store = crate::store::test_store(dir.path());
         store.digests_for_comparison("HM001").unwrap();
         assert_agg_day_is_a_group_by(&store);
     }

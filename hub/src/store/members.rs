@@ -106,12 +106,21 @@ impl HubStore {
     /// # Errors
     /// SQLite errors.
     pub fn change_marks(&self) -> Result<(String, String)> {
+        let (names, seconds) = match self.conn.dialect() {
+            crate::db::Dialect::Sqlite => ("group_concat(name, ',')", "unixepoch(last_sync)"),
+            crate::db::Dialect::Postgres => (
+                "string_agg(name, ',' ORDER BY code)",
+                "CAST(extract(epoch FROM CAST(last_sync AS timestamptz)) AS BIGINT)",
+            ),
+        };
         Ok(self.conn.query_row(
-            "SELECT (SELECT COALESCE(SUM(cursor), 0) FROM lane_cursor)
-                    || '|' || (SELECT COUNT(*) || group_concat(name, ',') FROM compound)
+            &format!(
+                "SELECT (SELECT COALESCE(SUM(cursor), 0) FROM lane_cursor)
+                    || '|' || (SELECT COUNT(*) || COALESCE({names}, '') FROM compound)
                     || '|' || COALESCE((SELECT value FROM setting WHERE key = 'table_config'), ''),
-                    (SELECT COALESCE(SUM(unixepoch(last_sync)), 0) || '|' || COUNT(last_sync) FROM node)",
-            [],
+                    (SELECT COALESCE(SUM({seconds}), 0) || '|' || COUNT(last_sync) FROM node)"
+            ),
+            (),
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?)
     }
@@ -197,7 +206,7 @@ mod tests {
     #[test]
     fn a_directive_from_above_is_passed_on_once_and_rolled_up() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = HubStore::open_or_create(dir.path()).unwrap();
+        let mut store = crate::store::test_store(dir.path());
         store.enroll("HM001", Some("联洋新苑")).unwrap();
         store.enroll("HM002", Some("仁恒")).unwrap();
         let local = store.relay_from_above(1, &notice("9")).unwrap();

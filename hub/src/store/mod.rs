@@ -31,12 +31,12 @@ pub use snapshot::{
 
 use std::path::{Path, PathBuf};
 
+use crate::db::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use lianfang_proto::digest::{self, Digests};
 use lianfang_proto::sync::{Accept, MAX_SEQ, accept, check_batch};
 use lianfang_proto::table::{DailyCounts, IsolationFacts, PersonFacts, TableBuilder, TableConfig};
 use lianfang_proto::{Kind, Lane, pb};
 use prost::Message as _;
-use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior, params};
 use sha2::{Digest as _, Sha256};
 
 /// Most entries one pushed batch may hold.
@@ -190,8 +190,23 @@ pub enum HubError {
     /// A dashboard user that cannot be added, changed or removed so.
     #[error("{0}")]
     InvalidUser(String),
+    #[error("cannot write {path}: {source}")]
+    WriteFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `--store` disagrees with where the data directory's hub keeps its
+    /// store.
+    #[error("{0}")]
+    StoreMismatch(String),
     #[error(transparent)]
-    Sqlite(#[from] rusqlite::Error),
+    Db(#[from] crate::db::Error),
+}
+
+impl From<rusqlite::Error> for HubError {
+    fn from(e: rusqlite::Error) -> HubError {
+        HubError::Db(e.into())
+    }
 }
 
 pub type Result<T, E = HubError> = std::result::Result<T, E>;
@@ -354,43 +369,159 @@ pub use day_log::{DayLog, LogRow};
 pub use users::{LoginState, SessionOwner, StoredUser};
 
 /// A TEXT column borrowed from a row.
-pub(crate) fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
-    row.get_ref(i)?.as_str().map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    })
+pub(crate) fn text<'r>(row: impl crate::db::AsRow<'r>, i: usize) -> crate::db::Result<&'r str> {
+    row.as_row().get_ref(i)?.as_str()
 }
 
 use crate::now_rfc3339;
 
+/// The environment variable `--store` reads when it is not given.
+pub const STORE_ENV: &str = "LIANFANG_HUB_STORE";
+
+static STORE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// Keeps this process's hub store in the PostgreSQL database `url`
+/// (`--store`) instead of `DIR/hub.db`; `None` keeps SQLite. Set once,
+/// before the first store is opened; a second call changes nothing.
+pub fn use_store(url: Option<String>) {
+    let _ = STORE.set(url.filter(|url| !url.is_empty()));
+}
+
+/// The PostgreSQL database of [`use_store`], else of [`STORE_ENV`];
+/// `None`: SQLite in the data directory.
+pub fn store_url() -> Option<&'static str> {
+    STORE
+        .get_or_init(|| std::env::var(STORE_ENV).ok().filter(|url| !url.is_empty()))
+        .as_deref()
+}
+
+/// The file in a data directory that records the PostgreSQL database
+/// holding that hub's store (written when the store is created there).
+pub const STORE_FILE: &str = "store.url";
+
+/// Where the store of the hub in `dir` is: `None` for `dir/hub.db`, else
+/// the PostgreSQL database. `--store` ([`store_url`]) must agree with what
+/// `dir` recorded when its store was made ([`STORE_FILE`]); without
+/// `--store`, the recorded one is used, so a command cannot silently start
+/// an empty SQLite hub beside a PostgreSQL one (or the other way).
+///
+/// # Errors
+/// [`HubError::StoreMismatch`].
+pub fn location(dir: &Path) -> Result<Option<String>> {
+    let recorded = std::fs::read_to_string(dir.join(STORE_FILE))
+        .ok()
+        .map(|url| url.trim().to_owned())
+        .filter(|url| !url.is_empty());
+    match (store_url(), recorded) {
+        (Some(given), Some(recorded)) if given != recorded => {
+            Err(HubError::StoreMismatch(format!(
+                "the hub in {} keeps its store in {} ({}), not in the --store given",
+                dir.display(),
+                pg_redacted(&recorded),
+                dir.join(STORE_FILE).display()
+            )))
+        }
+        (Some(_), _) if dir.join(DB_FILE).exists() => Err(HubError::StoreMismatch(format!(
+            "the hub in {} keeps its store in {}, not in PostgreSQL; \
+             use another --data for a hub on PostgreSQL",
+            dir.display(),
+            dir.join(DB_FILE).display()
+        ))),
+        (Some(given), _) => Ok(Some(given.to_owned())),
+        (None, recorded) => Ok(recorded),
+    }
+}
+
+/// A connection string with its password hidden.
+fn pg_redacted(url: &str) -> String {
+    crate::db::pg::redact(url)
+}
+
+/// Opens the hub store in `dir` for a unit test: on a fresh PostgreSQL
+/// schema (made on the first open) when the tests run against one
+/// ([`crate::db::testing::SERVER_ENV`]), else SQLite.
+#[cfg(test)]
+pub(crate) fn test_store(dir: &Path) -> HubStore {
+    if !dir.join(STORE_FILE).exists()
+        && let Some(url) = crate::db::testing::fresh()
+    {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(STORE_FILE), url).unwrap();
+    }
+    HubStore::open_or_create(dir).unwrap()
+}
+
+/// Creates every table the hub keeps (idempotent), on either engine.
+fn create_schema(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(SCHEMA_SQL)?;
+    conn.execute_batch(snapshot::SNAPSHOT_SQL)?;
+    conn.execute_batch(users::USERS_SQL)?;
+    conn.execute_batch(compounds::INSPECTION_SQL)?;
+    users::add_column(conn, "audit", "user", "TEXT")?;
+    users::add_column(conn, "compound", "liaison", "TEXT")?;
+    users::add_column(conn, "compound", "liaison_phone", "TEXT")?;
+    crate::kinds::create_tables(conn)?;
+    crate::aggregates::ensure(conn)?;
+    digests::ensure(conn)?;
+    Ok(())
+}
+
 impl HubStore {
-    /// Opens (creating if needed) the hub database in `dir`.
+    /// Opens (creating if needed) the hub's store: `dir/hub.db`, or the
+    /// PostgreSQL database of `--store` ([`store_url`]).
     ///
     /// # Errors
-    /// I/O or SQLite errors.
+    /// I/O or database errors.
     pub fn open_or_create(dir: &Path) -> Result<HubStore> {
         std::fs::create_dir_all(dir).map_err(|source| HubError::CreateDir {
             path: dir.to_owned(),
             source,
         })?;
-        let mut conn = Connection::open(dir.join(DB_FILE))?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        // A batch of every kind prepares two or three statements per kind
-        // (`kinds::Upserts`), besides the digests' and the aggregates':
-        // more than rusqlite's default 16, which re-prepared them per batch.
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.execute_batch(SCHEMA_SQL)?;
-        conn.execute_batch(snapshot::SNAPSHOT_SQL)?;
-        conn.execute_batch(users::USERS_SQL)?;
-        conn.execute_batch(compounds::INSPECTION_SQL)?;
-        users::add_column(&conn, "audit", "user", "TEXT")?;
-        users::add_column(&conn, "compound", "liaison", "TEXT")?;
-        users::add_column(&conn, "compound", "liaison_phone", "TEXT")?;
-        crate::kinds::create_tables(&conn)?;
-        crate::aggregates::ensure(&mut conn)?;
-        digests::ensure(&mut conn)?;
+        let mut conn = match location(dir)? {
+            None => {
+                let conn = rusqlite::Connection::open(dir.join(DB_FILE))?;
+                conn.busy_timeout(std::time::Duration::from_secs(30))?;
+                // A batch of every kind prepares two or three statements per
+                // kind (`kinds::Upserts`), besides the digests' and the
+                // aggregates': more than rusqlite's default 16, which
+                // re-prepared them per batch.
+                conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.pragma_update(None, "synchronous", "FULL")?;
+                conn.pragma_update(None, "foreign_keys", "ON")?;
+                Connection::sqlite(conn)
+            }
+            Some(url) => {
+                let conn = Connection::postgres(&url, false)?;
+                let file = dir.join(STORE_FILE);
+                if !file.exists() {
+                    std::fs::write(&file, format!("{url}\n")).map_err(|source| {
+                        HubError::WriteFile {
+                            path: file.clone(),
+                            source,
+                        }
+                    })?;
+                }
+                conn
+            }
+        };
+        let postgres = conn.dialect() == crate::db::Dialect::Postgres;
+        if postgres {
+            // Two processes creating one schema at once would collide; the
+            // lock is the one every write transaction takes.
+            conn.execute_batch(&format!(
+                "SELECT pg_advisory_lock({})",
+                crate::db::WRITE_LOCK
+            ))?;
+        }
+        let made = create_schema(&mut conn);
+        if postgres {
+            conn.execute_batch(&format!(
+                "SELECT pg_advisory_unlock({})",
+                crate::db::WRITE_LOCK
+            ))?;
+        }
+        made?;
         let store = HubStore {
             conn,
             dir: dir.to_owned(),
@@ -410,7 +541,7 @@ impl HubStore {
             .conn
             .query_row(
                 "SELECT value FROM setting WHERE key = 'signing_key'",
-                [],
+                (),
                 |row| row.get::<_, String>(0),
             )
             .optional()?
@@ -431,21 +562,36 @@ impl HubStore {
         Ok(lianfang_proto::sign::signing_key(&secret))
     }
 
-    /// Opens an existing hub database read-only (for `table` while `serve` runs).
+    /// Opens an existing hub store read-only (for `table` while `serve`
+    /// runs).
     ///
     /// # Errors
-    /// [`HubError::NotInitialised`] when `dir` holds no hub.
+    /// [`HubError::NotInitialised`] when `dir` (or the `--store` database)
+    /// holds no hub.
     pub fn open_read_only(dir: &Path) -> Result<HubStore> {
-        let path = dir.join(DB_FILE);
-        if !path.exists() {
-            return Err(HubError::NotInitialised(dir.to_owned()));
-        }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let conn = match location(dir)? {
+            None => {
+                let path = dir.join(DB_FILE);
+                if !path.exists() {
+                    return Err(HubError::NotInitialised(dir.to_owned()));
+                }
+                let conn = rusqlite::Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.busy_timeout(std::time::Duration::from_secs(30))?;
+                conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+                Connection::sqlite(conn)
+            }
+            Some(url) => {
+                let conn = Connection::postgres(&url, true)?;
+                if !conn.table_exists("setting")? {
+                    return Err(HubError::NotInitialised(dir.to_owned()));
+                }
+                conn
+            }
+        };
         Ok(HubStore {
             conn,
             dir: dir.to_owned(),

@@ -17,18 +17,15 @@ const HUB_SETTINGS_UPSERT_SQL: &str = "INSERT INTO setting (key, value) VALUES (
 /// Reads the hub-local settings (defaults when none were set).
 pub(crate) fn stored_settings(conn: &Connection) -> Result<HubSettings> {
     let stored: Option<String> = conn
-        .query_row(HUB_SETTINGS_SELECT_SQL, [], |row| row.get(0))
+        .query_row(HUB_SETTINGS_SELECT_SQL, (), |row| row.get(0))
         .optional()?;
     // A value this version cannot read is an error, not the defaults: a
     // snapshot at the wrong time is worse than a clear refusal.
     let settings = stored
         .map(|json| {
-            serde_json::from_str(&json).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    0,
-                    rusqlite::types::Type::Text,
-                    format!("setting {HUB_SETTINGS_KEY}: {e}").into(),
-                )
+            serde_json::from_str(&json).map_err(|e| crate::db::Error::Conversion {
+                column: 0,
+                reason: format!("setting {HUB_SETTINGS_KEY}: {e}"),
             })
         })
         .transpose()?;

@@ -27,8 +27,8 @@
 
 use std::collections::HashMap;
 
+use crate::db::Transaction;
 use lianfang_proto::table::COLUMNS;
-use rusqlite::Transaction;
 
 use super::*;
 
@@ -56,9 +56,6 @@ CREATE TABLE IF NOT EXISTS snapshot_value (
     PRIMARY KEY (date, report, compound, key)
 ) STRICT, WITHOUT ROWID;
 ";
-
-const SNAPSHOT_PRESENT_SQL: &str =
-    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'snapshot_value'";
 
 const SNAPSHOT_TAKEN_AT_SQL: &str = "SELECT taken_at FROM snapshot WHERE date = ?1";
 
@@ -237,10 +234,7 @@ impl HubStore {
     /// Whether this database has the snapshot tables (one opened read-only
     /// before they were added has none, and so no snapshot).
     fn snapshots_present(&self) -> Result<bool> {
-        Ok(self
-            .conn
-            .query_row(SNAPSHOT_PRESENT_SQL, [], |row| row.get::<_, i64>(0))?
-            > 0)
+        Ok(self.conn.table_exists("snapshot_value")?)
     }
 
     /// When the snapshot of `date` was taken, if one was.
@@ -277,7 +271,9 @@ impl HubStore {
         let taken_at = taken_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         // `new_unchecked` borrows the connection shared, so the reports are
         // read through the usual `&self` methods inside the transaction.
-        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let replaced: Option<String> = tx
             .query_row(SNAPSHOT_TAKEN_AT_SQL, [&day], |row| row.get(0))
             .optional()?;
@@ -367,7 +363,9 @@ impl HubStore {
         &self,
         date: chrono::NaiveDate,
     ) -> Result<(Table, Option<SinceCutoff>)> {
-        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)?;
         let table = self.table(date)?;
         let since = self.since_cutoff(date, &table)?;
         tx.commit()?;

@@ -24,13 +24,13 @@ impl HubStore {
                 "SELECT c.code, c.name,
                         (SELECT MAX(n.last_sync) FROM node n WHERE n.compound = c.code),
                         (SELECT agree FROM agreement a WHERE a.compound = c.code),
-                        COALESCE((SELECT MIN(l.cursor >= l.head)
+                        COALESCE((SELECT MIN(CASE WHEN l.cursor >= l.head THEN 1 ELSE 0 END)
                                   FROM node n JOIN lane_cursor l ON l.node = n.id
                                   WHERE n.compound = c.code AND n.revoked_at IS NULL
                                     AND n.last_sync IS NOT NULL), 0)
                  FROM compound c ORDER BY c.code",
             )?;
-            stmt.query_map([], |row| {
+            stmt.query_map((), |row| {
                 Ok(CompoundRow {
                     code: row.get(0)?,
                     name: row.get(1)?,
@@ -128,7 +128,7 @@ impl HubStore {
         let mut stmt = self
             .conn
             .prepare("SELECT compound, housing FROM household WHERE deleted = 0")?;
-        let mut q = stmt.query([])?;
+        let mut q = stmt.query(())?;
         while let Some(row) = q.next()? {
             if let Some(i) = slot(text(row, 0)?) {
                 let housing = pb::Housing::try_from(row.get::<_, i32>(1)?)
@@ -140,7 +140,7 @@ impl HubStore {
             "SELECT compound, nationality, region, return_date, registered
              FROM person WHERE deleted = 0",
         )?;
-        let mut q = stmt.query([])?;
+        let mut q = stmt.query(())?;
         while let Some(row) = q.next()? {
             if let Some(i) = slot(text(row, 0)?) {
                 builder.add_person(
@@ -157,7 +157,7 @@ impl HubStore {
         let mut stmt = self
             .conn
             .prepare("SELECT compound, kind, start, release FROM isolation WHERE deleted = 0")?;
-        let mut q = stmt.query([])?;
+        let mut q = stmt.query(())?;
         while let Some(row) = q.next()? {
             let facts = IsolationFacts::from_stored(row.get(1)?, text(row, 2)?, text(row, 3)?);
             if let (Some(i), Some(facts)) = (slot(text(row, 0)?), facts) {

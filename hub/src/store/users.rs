@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS web_user (
 ) STRICT;
 CREATE TABLE IF NOT EXISTS web_session (
     token_hash BLOB PRIMARY KEY,
-    user       TEXT NOT NULL REFERENCES web_user (name) ON DELETE CASCADE,
+    \"user\"   TEXT NOT NULL REFERENCES web_user (name) ON DELETE CASCADE,
     created_at TEXT NOT NULL,
     expires_at TEXT NOT NULL
 ) STRICT;
@@ -29,13 +29,10 @@ CREATE TABLE IF NOT EXISTS web_session (
 
 /// Adds a column to a table of an older database when it lacks it.
 pub(super) fn add_column(conn: &Connection, table: &str, column: &str, decl: &str) -> Result<()> {
-    let present: bool = conn.query_row(
-        &format!("SELECT EXISTS (SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1)"),
-        [column],
-        |row| row.get(0),
-    )?;
-    if !present {
-        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+    if !conn.column_exists(table, column)? {
+        conn.execute_batch(&format!(
+            "ALTER TABLE {table} ADD COLUMN \"{column}\" {decl}"
+        ))?;
     }
     Ok(())
 }
@@ -101,7 +98,7 @@ impl HubStore {
     pub fn users(&self) -> Result<Vec<StoredUser>> {
         let mut stmt = self.conn.prepare(USER_SELECT_SQL)?;
         let users = stmt
-            .query_map([], |row| {
+            .query_map((), |row| {
                 Ok(StoredUser {
                     name: row.get(0)?,
                     role: row.get(1)?,
@@ -132,7 +129,7 @@ impl HubStore {
         };
         let admins: i64 = tx.query_row(
             "SELECT COUNT(*) FROM web_user WHERE role = 'admin'",
-            [],
+            (),
             |r| r.get(0),
         )?;
         if role == "admin" && admins == 1 {
@@ -140,7 +137,7 @@ impl HubStore {
                 "{name} is the last admin: add another admin first"
             )));
         }
-        tx.execute("DELETE FROM web_session WHERE user = ?1", [name])?;
+        tx.execute("DELETE FROM web_session WHERE \"user\" = ?1", [name])?;
         tx.execute("DELETE FROM web_user WHERE name = ?1", [name])?;
         audit_in(&tx, None, None, "user_remove", name)?;
         tx.commit()?;
@@ -164,7 +161,7 @@ impl HubStore {
         if n == 0 {
             return Err(HubError::InvalidUser(format!("no user {name}")));
         }
-        tx.execute("DELETE FROM web_session WHERE user = ?1", [name])?;
+        tx.execute("DELETE FROM web_session WHERE \"user\" = ?1", [name])?;
         audit_in(&tx, None, None, "user_passwd", name)?;
         tx.commit()?;
         Ok(())
@@ -241,7 +238,7 @@ impl HubStore {
         // Expired sessions of anyone are dropped here, so the table stays small.
         tx.execute("DELETE FROM web_session WHERE expires_at <= ?1", [&now])?;
         tx.execute(
-            "INSERT INTO web_session (token_hash, user, created_at, expires_at)
+            "INSERT INTO web_session (token_hash, \"user\", created_at, expires_at)
              VALUES (?1, ?2, ?3, ?4)",
             params![token_hash, name, now, expires_at],
         )?;
@@ -258,8 +255,8 @@ impl HubStore {
         Ok(self
             .conn
             .query_row(
-                "SELECT s.user, u.role, s.expires_at FROM web_session s
-                 JOIN web_user u ON u.name = s.user
+                "SELECT s.\"user\", u.role, s.expires_at FROM web_session s
+                 JOIN web_user u ON u.name = s.\"user\"
                  WHERE s.token_hash = ?1 AND s.expires_at > ?2",
                 params![token_hash, now_rfc3339()],
                 |row| {
@@ -281,7 +278,7 @@ impl HubStore {
         let user: Option<String> = self
             .conn
             .query_row(
-                "DELETE FROM web_session WHERE token_hash = ?1 RETURNING user",
+                "DELETE FROM web_session WHERE token_hash = ?1 RETURNING \"user\"",
                 [token_hash],
                 |r| r.get(0),
             )
@@ -302,7 +299,7 @@ impl HubStore {
             .conn
             .query_row(
                 "SELECT value FROM setting WHERE key = 'web_csrf_secret'",
-                [],
+                (),
                 |row| row.get(0),
             )
             .optional()?;
@@ -346,7 +343,7 @@ pub(super) fn audit_in(
     detail: &str,
 ) -> Result<()> {
     conn.execute(
-        "INSERT INTO audit (at, compound, event, detail, user) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO audit (at, compound, event, detail, \"user\") VALUES (?1, ?2, ?3, ?4, ?5)",
         params![now_rfc3339(), compound, event, detail, user],
     )?;
     Ok(())
@@ -358,7 +355,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, HubStore) {
         let dir = tempfile::tempdir().unwrap();
-        let store = HubStore::open_or_create(dir.path()).unwrap();
+        let store = crate::store::test_store(dir.path());
         (dir, store)
     }
 
