@@ -14,8 +14,8 @@
 //!
 //! [`storage`] is the one match on kinds in the hub, exhaustive: a new kind
 //! says there where its versions go. Applying a batch ([`Upserts`]),
-//! digests, counts and exports are written once over it, so a store on
-//! another database replaces this module and `crate::store` alone.
+//! digests, counts and exports are written once over it, in the SQL both
+//! of the hub's engines speak (`crate::db`).
 
 mod household;
 mod isolation;

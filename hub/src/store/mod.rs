@@ -1,4 +1,5 @@
-//! The hub's SQLite store: enrolled nodes with their cursors, and the merged
+//! The hub's store, on SQLite (`DIR/hub.db`) or PostgreSQL (`--store`),
+//! through [`crate::db`]: enrolled nodes with their cursors, and the merged
 //! records of every compound.
 //!
 //! **Architecture Invariant:** a pushed batch is applied in one transaction
@@ -354,7 +355,7 @@ pub struct Table {
     pub total: DailyCounts,
 }
 
-/// The hub store over one SQLite connection.
+/// The hub store over one database connection ([`crate::db::Db`]).
 #[derive(Debug)]
 pub struct HubStore {
     pub(crate) conn: Connection,

@@ -31,6 +31,10 @@ OPTIONS:
     --city-compounds N  committees at the one hub of the city measurement
                      (default 6000; --quick: 300)
     --city-parallel P   their syncs at once (default 32)
+    --city-store URL    keep the city hub's store in this PostgreSQL database
+                        (empty; e.g. postgresql://postgres@127.0.0.1:5432/city)
+                        instead of SQLite; the hub CPU figures then leave out
+                        PostgreSQL's own processes
     -h, --help       this text
 
 MEASUREMENTS:
@@ -102,6 +106,7 @@ pub(crate) struct Args {
     pub(crate) tls: bool,
     pub(crate) city_compounds: usize,
     pub(crate) city_parallel: usize,
+    pub(crate) city_store: Option<String>,
 }
 
 impl Args {
@@ -119,6 +124,7 @@ impl Args {
             tls: false,
             city_compounds: 6000,
             city_parallel: 32,
+            city_store: None,
         };
         let mut compounds = None;
         let mut it = std::env::args().skip(1);
@@ -149,6 +155,9 @@ impl Args {
                 "--keep" => args.keep = Some(PathBuf::from(value("--keep")?)),
                 "--city-compounds" => {
                     args.city_compounds = value("--city-compounds")?.parse::<usize>()?.max(1);
+                }
+                "--city-store" => {
+                    args.city_store = Some(value("--city-store")?);
                 }
                 "--city-parallel" => {
                     args.city_parallel = value("--city-parallel")?.parse::<usize>()?.max(1);

@@ -45,6 +45,13 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
         thousands(records as f64),
         dur(t.elapsed())
     );
+    if let Some(url) = &args.city_store {
+        // The hub's store on PostgreSQL: recorded where every open of the
+        // hub's data directory looks (in process and the binaries alike).
+        std::fs::create_dir_all(&hub_dir)?;
+        std::fs::write(hub_dir.join(lianfang_hub::store::STORE_FILE), url)?;
+        eprintln!("    the hub's store: PostgreSQL");
+    }
     let t = Instant::now();
     let tokens = enroll_all(&hub_dir, &ledgers)?;
     let enrol = t.elapsed();
