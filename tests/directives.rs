@@ -246,11 +246,11 @@ async fn forged_or_tampered_messages_are_refused_and_nothing_is_applied() {
     store.send_notice(notice("first"), None).unwrap();
     sync(&nodes[0]).await;
     store.send_notice(notice("second"), None).unwrap();
-    let db = rusqlite::Connection::open(hub.dir.path().join("hub.db")).unwrap();
+    let db = lianfang_tests::hub_db(hub.dir.path());
     let (message, signature): (Vec<u8>, Vec<u8>) = db
         .query_row(
             "SELECT message, signature FROM downlog WHERE seq = 2",
-            [],
+            (),
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
@@ -277,7 +277,7 @@ async fn forged_or_tampered_messages_are_refused_and_nothing_is_applied() {
         ),
     ] {
         if what == "forged" {
-            db.execute(sql, rusqlite::params![value, forged.signature])
+            db.execute(sql, lianfang_hub::params![value, forged.signature])
                 .unwrap();
         } else {
             db.execute(sql, [&value]).unwrap();
@@ -299,7 +299,7 @@ async fn forged_or_tampered_messages_are_refused_and_nothing_is_applied() {
     // The genuine entry goes through.
     db.execute(
         "UPDATE downlog SET message = ?1, signature = ?2 WHERE seq = 2",
-        rusqlite::params![message, signature],
+        lianfang_hub::params![message, signature],
     )
     .unwrap();
     sync(&nodes[0]).await;

@@ -35,7 +35,7 @@ async fn lost_hub_rows_are_found_by_digest_and_only_their_buckets_resent() {
     // do not. The hub checks the digests it keeps against its records at a
     // compound's first comparison after it starts, so it is restarted.
     let mut hub = hub;
-    let db = rusqlite::Connection::open(hub.dir.path().join("hub.db")).unwrap();
+    let db = lianfang_tests::hub_db(hub.dir.path());
     let lost: Vec<String> = compound
         .persons
         .iter()
@@ -51,8 +51,12 @@ async fn lost_hub_rows_are_found_by_digest_and_only_their_buckets_resent() {
         .unwrap();
     }
     db.execute(
-        "UPDATE household SET body = x'0a0139' WHERE compound = ?1 AND id = ?2",
-        [&compound.code, &compound.households[5].0],
+        "UPDATE household SET body = ?3 WHERE compound = ?1 AND id = ?2",
+        lianfang_hub::params![
+            compound.code,
+            compound.households[5].0,
+            [0x0a_u8, 0x01, 0x39]
+        ],
     )
     .unwrap();
 

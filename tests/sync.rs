@@ -374,3 +374,103 @@ async fn a_refused_bulk_batch_does_not_hold_back_the_urgent_lane() {
     );
     hub.stop().await;
 }
+
+/// A hub whose store is on PostgreSQL loses its connections (a restart of
+/// the server, an administrator's `pg_terminate_backend`) between two
+/// syncs and in the middle of one: it connects again, and the node's
+/// retries bring every entry over once. Runs in the PostgreSQL pass of
+/// `tests/run` (`LIANFANG_TEST_POSTGRES`); on SQLite there is nothing to cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_on_postgresql_connects_again_when_its_connections_are_cut() {
+    let Some(server) = lianfang_hub::db::testing::server() else {
+        eprintln!("SQLite pass: nothing to cut (the PostgreSQL pass runs this)");
+        return;
+    };
+    let hub = TestHub::start().await;
+    let url = std::fs::read_to_string(hub.dir.path().join(lianfang_hub::store::STORE_FILE))
+        .expect("the harness put this hub on PostgreSQL");
+    let schema = url
+        .rsplit("%3D")
+        .next()
+        .expect("a schema")
+        .trim()
+        .to_owned();
+    // Ends every connection of this hub (not the other tests' hubs).
+    let cut = move || {
+        let admin = format!("{server}/postgres");
+        let schema = schema.clone();
+        std::thread::spawn(move || {
+            let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+            client
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE application_name = 'lianfang-hub:' || $1",
+                    &[&schema],
+                )
+                .unwrap()
+                .len()
+        })
+        .join()
+        .unwrap()
+    };
+    let spec = StreetSpec {
+        min_households: 300,
+        max_households: 300,
+        ..StreetSpec::demo(1)
+    };
+    let mut compound = generate::compound(&spec, 0);
+    let token = hub.enroll(&compound.code);
+    let nodes = tempfile::tempdir().unwrap();
+    let data = node_with_ledger(nodes.path(), &compound, &hub.url(), &token, false);
+    let options = SyncOptions {
+        batch_size: 100,
+        min_batch: 100,
+        attempts: 20,
+        ..SyncOptions::default()
+    };
+    assert!(cut() >= 1, "the hub holds a connection");
+    // Cut again while the first sync pushes its batches.
+    let cut_later = cut.clone();
+    let cutter = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tokio::task::spawn_blocking(cut_later).await.unwrap()
+    });
+    let report = sync_once(&data, &SyncOptions { ..options.clone() }, |_| {})
+        .await
+        .unwrap();
+    let cut_during = cutter.await.unwrap();
+    assert_eq!(report.cursor, report.head, "every entry reached the hub");
+    eprintln!(
+        "{} entries over {} sessions, {cut_during} connection(s) cut 300 ms in",
+        report.head, report.sessions
+    );
+    let date = day("2020-02-10");
+    let store = hub.store();
+    let table = store.table(date).unwrap();
+    assert_eq!(table.compounds[0].counts, oracle(&compound, date));
+    drop(store);
+    let before = report.head;
+    // A day's changes after another cut.
+    compound.edit_day(7, 0.05, lianfang_node::today() + chrono::Days::new(1));
+    let files = compound.write_csv(&nodes.path().join("day")).unwrap();
+    let mut node = Store::open(&data).unwrap();
+    lianfang_node::import::import_files(
+        &mut node,
+        &files,
+        lianfang_node::today(),
+        lianfang_node::now_ms(),
+    )
+    .unwrap();
+    drop(node);
+    assert!(cut() >= 1, "the hub holds a connection again");
+    let report = sync_once(&data, &options, |_| {}).await.unwrap();
+    assert!(report.head > before && report.cursor == report.head);
+    let store = hub.store();
+    assert_eq!(
+        store.table(date).unwrap().compounds[0].counts,
+        oracle(&compound, date),
+        "after the cut, the day's changes counted once"
+    );
+    drop(store);
+    hub.stop().await;
+}

@@ -157,31 +157,21 @@ impl Client {
         std::thread::Builder::new()
             .name("postgres".into())
             .spawn(move || {
-                let mut client = match postgres::Client::connect(&url, postgres::NoTls) {
+                let client = match session(&url, read_only) {
                     Ok(client) => client,
                     Err(e) => {
-                        let _ = ready.send(Err(Error::Postgres(format!(
-                            "cannot connect to {}: {}",
-                            redact(&url),
-                            e
-                        ))));
+                        let _ = ready.send(Err(e));
                         return;
                     }
                 };
-                let setup = "SET client_min_messages = warning; SET synchronous_commit = on";
-                let setup = if read_only {
-                    format!("{setup}; SET default_transaction_read_only = on")
-                } else {
-                    setup.to_owned()
-                };
-                if let Err(e) = client.batch_execute(&setup) {
-                    let _ = ready.send(Err(pg_error(&e)));
-                    return;
-                }
                 let _ = ready.send(Ok(()));
                 let mut worker = Worker {
                     client,
+                    url,
+                    read_only,
                     statements: HashMap::new(),
+                    in_transaction: false,
+                    broken_transaction: false,
                 };
                 while let Ok(request) = inbox.recv() {
                     if outbox.send(worker.serve(request)).is_err() {
@@ -248,14 +238,88 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
+/// A session set up as the hub needs it.
+fn session(url: &str, read_only: bool) -> Result<postgres::Client> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls)
+        .map_err(|e| Error::Postgres(format!("cannot connect to {}: {e}", redact(url))))?;
+    // Acknowledged means on disk, whichever process dies (the server's
+    // default, set here so a server configured otherwise does not weaken it).
+    // `application_name` names the hub's schema in `pg_stat_activity`.
+    let setup = "SET client_min_messages = warning; SET synchronous_commit = on;
+                 SELECT set_config('application_name', 'lianfang-hub:' || current_schema(), false)";
+    let setup = if read_only {
+        format!("{setup}; SET default_transaction_read_only = on")
+    } else {
+        setup.to_owned()
+    };
+    client.batch_execute(&setup).map_err(|e| pg_error(&e))?;
+    Ok(client)
+}
+
 struct Worker {
     client: postgres::Client,
+    url: String,
+    read_only: bool,
     /// Prepared statements by the hub's SQL.
     statements: HashMap<String, postgres::Statement>,
+    /// Whether the hub has a transaction open (it sent `BEGIN`).
+    in_transaction: bool,
+    /// The connection was lost inside that transaction: every statement
+    /// fails until the hub ends it, so nothing of it runs outside it.
+    broken_transaction: bool,
 }
 
 impl Worker {
+    /// Serves one request. A connection the server closed (a restart, an
+    /// administrator's `pg_terminate_backend`) is opened again before the
+    /// next request, except inside a transaction, which fails whole.
     fn serve(&mut self, request: Request) -> Result<Response> {
+        let (begins, ends) = match &request {
+            Request::Batch(sql) => {
+                let sql = sql.trim_start();
+                (
+                    sql.starts_with("BEGIN"),
+                    sql == "COMMIT" || sql == "ROLLBACK",
+                )
+            }
+            _ => (false, false),
+        };
+        if self.broken_transaction {
+            if ends {
+                self.broken_transaction = false;
+                self.in_transaction = false;
+            }
+            return Err(Error::Postgres(
+                "the connection to PostgreSQL was lost inside this transaction; \
+                 nothing of it was committed"
+                    .into(),
+            ));
+        }
+        if self.client.is_closed() {
+            if self.in_transaction {
+                self.broken_transaction = !ends;
+                self.in_transaction = false;
+                return Err(Error::Postgres(
+                    "the connection to PostgreSQL was lost inside this transaction; \
+                     nothing of it was committed"
+                        .into(),
+                ));
+            }
+            self.client = session(&self.url, self.read_only)?;
+            self.statements.clear();
+            tracing::warn!("reconnected to PostgreSQL");
+        }
+        let result = self.run(request);
+        if begins && result.is_ok() {
+            self.in_transaction = true;
+        }
+        if ends {
+            self.in_transaction = false;
+        }
+        result
+    }
+
+    fn run(&mut self, request: Request) -> Result<Response> {
         match request {
             Request::Batch(sql) => {
                 if sql.contains("CREATE") || sql.contains("ALTER") || sql.contains("DROP") {

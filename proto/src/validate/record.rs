@@ -63,8 +63,15 @@ pub(crate) fn shown_reason(value: &str, reason: String, rule: &str) -> String {
     }
 }
 
-/// At most `max` chars.
+/// At most `max` chars, and no U+0000 (which no ledger cell means, and
+/// which PostgreSQL's text, a hub's store, cannot hold).
 pub(crate) fn check_len(field: &str, s: &str, max: usize) -> Result<(), FieldError> {
+    if s.contains('\0') {
+        return Err(FieldError::new(
+            field,
+            format!("must not contain the character U+0000, got {}", show(s)),
+        ));
+    }
     // No more bytes than `max` means no more chars: most values stop here.
     if s.len() > max && s.chars().nth(max).is_some() {
         let n = s.chars().count();
@@ -1115,6 +1122,26 @@ mod record_tests {
                     .unwrap_or(today())
             }),
         ]
+    }
+
+    /// U+0000 is refused in every text field, naming it (PostgreSQL's
+    /// text, a hub's store, cannot hold it).
+    #[test]
+    fn the_nul_character_is_refused_naming_the_field() {
+        let mut p = person();
+        p.origin = "湖北\0武汉".into();
+        let error = check_record(&record(Body::Person(p)), today()).unwrap_err();
+        assert_eq!(error.field, "person.origin");
+        assert!(error.reason.contains("U+0000"), "{}", error.reason);
+        let mut r = record(Body::Person(person()));
+        r.origin = "node\u{0}-1".into();
+        assert_eq!(
+            check_record(&r, today()).unwrap_err().field,
+            "record.origin"
+        );
+        let mut h = household();
+        h.room = "4\u{0}-2".into();
+        assert!(check_record(&record(Body::Household(h)), today()).is_err());
     }
 
     #[test]

@@ -66,11 +66,27 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
         dur(setup)
     );
 
+    // With the store on PostgreSQL, its server's processes work for the hub
+    // too: their CPU is counted beside the hub's.
+    let on_pg = args.city_store.is_some();
+    let pg_note = |seconds: f64, calls: u64| {
+        if on_pg {
+            format!(
+                "; PostgreSQL CPU {:.2} ms per exchange",
+                seconds * 1000.0 / calls.max(1) as f64
+            )
+        } else {
+            String::new()
+        }
+    };
+
     // The first sync of every committee (its whole ledger).
     let sampler = Sampler::start(vec![hub.pid()]);
     let cpu = cpu_of(hub.pid());
+    let pg = postgres_cpu();
     let first = sync_all(&dirs, args.city_parallel, "city first sync").await?;
     let first_cpu = cpu_of(hub.pid()) - cpu;
+    let first_pg = postgres_cpu() - pg;
     let first_peak = sampler.finish()[0].0;
 
     // A day's small change at every committee, then one sync each: what
@@ -82,38 +98,48 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     reimport(&dirs, &files)?;
     let sampler = Sampler::start(vec![hub.pid()]);
     let cpu = cpu_of(hub.pid());
+    let pg = postgres_cpu();
     let daily = sync_all(&dirs, args.city_parallel, "city day's sync").await?;
     let daily_cpu = cpu_of(hub.pid()) - cpu;
+    let daily_pg = postgres_cpu() - pg;
     let daily_peak = sampler.finish()[0].0;
     // Nothing changed: the idle worker's round, every committee.
     let cpu = cpu_of(hub.pid());
+    let pg = postgres_cpu();
     let idle = sync_all(&dirs, args.city_parallel, "city idle round").await?;
     let idle_cpu = cpu_of(hub.pid()) - cpu;
+    let idle_pg = postgres_cpu() - pg;
     let rss_after = mem_of(hub.pid()).map_or(0, |(rss, _)| rss);
 
     let per_s = |totals: &SyncTotals| totals.calls as f64 / totals.wall.as_secs_f64();
     report.info(
         "city: first sync of every committee",
         format!(
-            "{} records from {n} committees in {} ({}/s); {} exchanges ({:.0}/s); hub CPU {:.1} s, peak RSS {}",
+            "{} records from {n} committees in {} ({}/s); {} exchanges ({:.0}/s); hub CPU {:.1} s, peak RSS {}{}",
             thousands(first.sent as f64),
             dur(first.wall),
             thousands(first.sent as f64 / first.wall.as_secs_f64()),
             first.calls,
             per_s(&first),
             first_cpu,
-            mb(first_peak)
+            mb(first_peak),
+            if on_pg {
+                format!("; PostgreSQL CPU {first_pg:.1} s")
+            } else {
+                String::new()
+            }
         ),
     );
     report.at_least(
         "city: a day's small sync, every committee",
         format!(
-            "{} changes from {n} committees in {}: {} exchanges, {:.0}/s; hub CPU {:.2} ms per exchange",
+            "{} changes from {n} committees in {}: {} exchanges, {:.0}/s; hub CPU {:.2} ms per exchange{}",
             thousands(daily.sent as f64),
             dur(daily.wall),
             daily.calls,
             per_s(&daily),
-            daily_cpu * 1000.0 / daily.calls.max(1) as f64
+            daily_cpu * 1000.0 / daily.calls.max(1) as f64,
+            pg_note(daily_pg, daily.calls)
         ),
         per_s(&daily),
         200.0,
@@ -122,11 +148,12 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     report.at_least(
         "city: idle round (nothing to send), every committee",
         format!(
-            "{} exchanges in {}, {:.0}/s; hub CPU {:.2} ms per exchange",
+            "{} exchanges in {}, {:.0}/s; hub CPU {:.2} ms per exchange{}",
             idle.calls,
             dur(idle.wall),
             per_s(&idle),
-            idle_cpu * 1000.0 / idle.calls.max(1) as f64
+            idle_cpu * 1000.0 / idle.calls.max(1) as f64,
+            pg_note(idle_pg, idle.calls)
         ),
         per_s(&idle),
         200.0,
@@ -193,4 +220,29 @@ pub(crate) async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     );
     drop(hub);
     Ok(())
+}
+
+/// CPU time (user + system) of every PostgreSQL server process on this
+/// machine, in seconds (0 without one).
+fn postgres_cpu() -> f64 {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    procs
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| stat.contains("(postgres)"))
+        .filter_map(|stat| {
+            let rest = stat.rsplit_once(')')?.1.to_owned();
+            let v: Vec<&str> = rest.split_whitespace().collect();
+            Some(v.get(11)?.parse::<u64>().ok()? + v.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum::<u64>() as f64
+        / 100.0
 }
