@@ -240,8 +240,13 @@ pub(crate) fn redact(url: &str) -> String {
 
 /// A session set up as the hub needs it.
 fn session(url: &str, read_only: bool) -> Result<postgres::Client> {
-    let mut client = postgres::Client::connect(url, postgres::NoTls)
-        .map_err(|e| Error::Postgres(format!("cannot connect to {}: {e}", redact(url))))?;
+    let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| {
+        // The cause (refused, no such database, bad password) is the source.
+        let cause = std::error::Error::source(&e)
+            .map(|source| format!(": {source}"))
+            .unwrap_or_default();
+        Error::Postgres(format!("cannot connect to {}: {e}{cause}", redact(url)))
+    })?;
     // Acknowledged means on disk, whichever process dies (the server's
     // default, set here so a server configured otherwise does not weaken it).
     // `application_name` names the hub's schema in `pg_stat_activity`.
