@@ -698,6 +698,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "lianfang-hub serving {} ({scheme}) on {addr}",
                 data.display()
             );
+            eprintln!("store: {}", lianfang_hub::app::store_description(&data)?);
             if let Some(warning) = web_warning {
                 eprintln!("{warning}");
             }

@@ -128,6 +128,18 @@ pub fn not_acknowledged(status: &DirectiveStatus) -> Vec<&str> {
         .collect()
 }
 
+/// Where the store of the hub in `dir` is, for a person to read:
+/// `SQLite DIR/hub.db` or `PostgreSQL URL` (any password hidden).
+///
+/// # Errors
+/// When `--store` disagrees with the data directory.
+pub fn store_description(dir: &Path) -> Result<String, HubError> {
+    Ok(match crate::store::location(dir)? {
+        None => format!("SQLite {}", dir.join(crate::store::DB_FILE).display()),
+        Some(url) => format!("PostgreSQL {}", crate::db::pg::redact(&url)),
+    })
+}
+
 /// Keeps this process's hub store in the PostgreSQL database `url`
 /// (`--store`) instead of `DIR/hub.db`; `None` keeps SQLite or what the
 /// data directory recorded. Call it once, before the first command.

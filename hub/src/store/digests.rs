@@ -100,47 +100,118 @@ pub(crate) fn fold(
     tx: &Connection,
     changes: &std::collections::BTreeMap<String, digest::Changes>,
 ) -> Result<()> {
-    let mut read = tx.prepare_cached(
-        "SELECT count, xor FROM digest_bucket
-         WHERE compound = ?1 AND kind = ?2 AND day = ?3 AND shard = ?4",
-    )?;
-    let mut write = tx.prepare_cached(
-        "INSERT INTO digest_bucket (compound, kind, day, shard, count, xor)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (compound, kind, day, shard) DO UPDATE SET
-             count = excluded.count, xor = excluded.xor",
-    )?;
     let mut delete = tx.prepare_cached(
         "DELETE FROM digest_bucket WHERE compound = ?1 AND kind = ?2 AND day = ?3 AND shard = ?4",
     )?;
     for (compound, changes) in changes {
-        for (key, count, xor) in changes.buckets() {
-            let at = params![compound, key.kind, key.day, key.shard];
-            let stored = read
-                .query_row(at, |row| {
-                    Ok(digest::BucketDigest {
-                        count: row.get::<_, i64>(0)? as u64,
-                        xor: row
-                            .get_ref(1)?
-                            .as_blob()
-                            .unwrap_or_default()
-                            .try_into()
-                            .unwrap_or_default(),
-                    })
-                })
-                .optional()?
-                .unwrap_or_default();
-            match digest::fold(stored, count, &xor) {
-                Some(d) => write.execute(params![
-                    compound,
-                    key.kind,
-                    key.day,
-                    key.shard,
-                    d.count as i64,
-                    d.xor.as_slice()
-                ])?,
-                None => delete.execute(at)?,
+        let buckets = changes.buckets();
+        let stored = stored_buckets(tx, compound, &buckets)?;
+        let mut writes: Vec<(&digest::BucketKey, digest::BucketDigest)> = Vec::new();
+        for (key, count, xor) in &buckets {
+            let held = stored.get(key).copied().unwrap_or_default();
+            match digest::fold(held, *count, xor) {
+                Some(d) => writes.push((key, d)),
+                None => {
+                    delete.execute(params![compound, key.kind, key.day, key.shard])?;
+                }
+            }
+        }
+        write_buckets(tx, compound, &writes)?;
+    }
+    Ok(())
+}
+
+/// Above this many buckets moved in one compound, its stored buckets are
+/// read in one query (a compound has a few hundred) instead of one each:
+/// on PostgreSQL every statement is a round trip.
+const READ_ALL_ABOVE: usize = 4;
+
+/// The stored digests of `buckets` of `compound` (absent: none stored).
+fn stored_buckets(
+    tx: &Connection,
+    compound: &str,
+    buckets: &[(digest::BucketKey, i64, [u8; 16])],
+) -> Result<std::collections::HashMap<digest::BucketKey, digest::BucketDigest>> {
+    let bucket = |row: &crate::db::Row<'_>, at: usize| -> crate::db::Result<digest::BucketDigest> {
+        Ok(digest::BucketDigest {
+            count: row.get::<_, i64>(at)? as u64,
+            xor: row
+                .get_ref(at + 1)?
+                .as_blob()
+                .unwrap_or_default()
+                .try_into()
+                .unwrap_or_default(),
+        })
+    };
+    let mut stored = std::collections::HashMap::with_capacity(buckets.len());
+    if buckets.len() > READ_ALL_ABOVE {
+        let mut all = tx.prepare_cached(
+            "SELECT kind, day, shard, count, xor FROM digest_bucket WHERE compound = ?1",
+        )?;
+        let mut rows = all.query([compound])?;
+        while let Some(row) = rows.next()? {
+            let key = digest::BucketKey {
+                kind: row.get(0)?,
+                day: row.get(1)?,
+                shard: row.get(2)?,
             };
+            stored.insert(key, bucket(&row, 3)?);
+        }
+        return Ok(stored);
+    }
+    let mut read = tx.prepare_cached(
+        "SELECT count, xor FROM digest_bucket
+         WHERE compound = ?1 AND kind = ?2 AND day = ?3 AND shard = ?4",
+    )?;
+    for (key, ..) in buckets {
+        if let Some(d) = read
+            .query_row(params![compound, key.kind, key.day, key.shard], |row| {
+                bucket(row, 0)
+            })
+            .optional()?
+        {
+            stored.insert(key.clone(), d);
+        }
+    }
+    Ok(stored)
+}
+
+/// Writes `buckets` of `compound` (their new digests), in statements of
+/// 32, 8 and 1 rows, so a batch's buckets cost a few round trips, each
+/// statement text prepared once.
+fn write_buckets(
+    tx: &Connection,
+    compound: &str,
+    buckets: &[(&digest::BucketKey, digest::BucketDigest)],
+) -> Result<()> {
+    let mut rest = buckets;
+    for size in [32, 8, 1] {
+        if rest.len() < size {
+            continue;
+        }
+        let rows = vec!["(?, ?, ?, ?, ?, ?)"; size].join(", ");
+        let mut write = tx.prepare_cached(&format!(
+            "INSERT INTO digest_bucket (compound, kind, day, shard, count, xor)
+             VALUES {rows}
+             ON CONFLICT (compound, kind, day, shard) DO UPDATE SET
+                 count = excluded.count, xor = excluded.xor"
+        ))?;
+        while rest.len() >= size {
+            let (chunk, after) = rest.split_at(size);
+            let counts: Vec<i64> = chunk.iter().map(|(_, d)| d.count as i64).collect();
+            let mut values: Vec<&dyn crate::db::ToSql> = Vec::with_capacity(size * 6);
+            for ((key, d), count) in chunk.iter().zip(&counts) {
+                values.extend([
+                    &compound as &dyn crate::db::ToSql,
+                    &key.kind,
+                    &key.day,
+                    &key.shard,
+                    count,
+                    &d.xor,
+                ]);
+            }
+            write.execute(values.as_slice())?;
+            rest = after;
         }
     }
     Ok(())
