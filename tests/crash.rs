@@ -271,14 +271,7 @@ impl LockProbe {
             LockProbe::Sqlite(conn) => conn,
             LockProbe::Postgres(client) => {
                 return client
-                    .query_one(
-                        "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d
-                         ON d.oid = l.database WHERE d.datname = current_database()
-                         AND l.locktype = 'advisory' AND l.granted
-                         AND l.classid = 1281320270 AND l.objsubid = 2
-                         AND l.objid = (hashtext(current_schema()) & 2147483647)::oid)",
-                        &[],
-                    )
+                    .query_one(lianfang_hub::db::WRITE_LOCK_HELD_SQL, &[])
                     .expect("probe pg_locks")
                     .get(0);
             }

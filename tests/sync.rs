@@ -435,9 +435,7 @@ async fn a_hub_on_postgresql_connects_again_when_its_connections_are_cut() {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         tokio::task::spawn_blocking(cut_later).await.unwrap()
     });
-    let report = sync_once(&data, &SyncOptions { ..options.clone() }, |_| {})
-        .await
-        .unwrap();
+    let report = sync_once(&data, &options, |_| {}).await.unwrap();
     let cut_during = cutter.await.unwrap();
     assert_eq!(report.cursor, report.head, "every entry reached the hub");
     eprintln!(

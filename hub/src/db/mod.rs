@@ -19,7 +19,6 @@
 
 pub(crate) mod pg;
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
@@ -242,12 +241,6 @@ impl<T: ToSql> ToSql for Option<T> {
     }
 }
 
-impl ToSql for Cow<'_, str> {
-    fn to_value(&self) -> ValueRef<'_> {
-        ValueRef::Text(self)
-    }
-}
-
 /// The parameters of a statement: `[]`, `[a, b]` (one type), or
 /// [`params!`](crate::params) (any types).
 pub trait Params {
@@ -267,18 +260,6 @@ impl Params for &[&dyn ToSql] {
 }
 
 impl<T: ToSql, const N: usize> Params for [T; N] {
-    fn values(&self) -> Vec<ValueRef<'_>> {
-        self.iter().map(ToSql::to_value).collect()
-    }
-}
-
-impl<T: ToSql, const N: usize> Params for &[T; N] {
-    fn values(&self) -> Vec<ValueRef<'_>> {
-        self.iter().map(ToSql::to_value).collect()
-    }
-}
-
-impl<T: ToSql> Params for &Vec<T> {
     fn values(&self) -> Vec<ValueRef<'_>> {
         self.iter().map(ToSql::to_value).collect()
     }
@@ -357,12 +338,6 @@ impl FromSql for Vec<u8> {
             ValueRef::Text(t) => Ok(t.as_bytes().to_vec()),
             other => Err(conversion(column, &other, "a blob")),
         }
-    }
-}
-
-impl FromSql for Value {
-    fn from_value(value: ValueRef<'_>, _column: usize) -> Result<Self> {
-        Ok(value.into())
     }
 }
 
@@ -449,6 +424,15 @@ pub use Behavior as TransactionBehavior;
 /// sharing a database in separate schemas do not wait on each other.
 pub const WRITE_LOCK: &str = "1281320270, hashtext(current_schema()) & 2147483647";
 
+/// Whether some session holds [`WRITE_LOCK`] of the current schema: how a
+/// test sees a hub inside a write transaction (`pg_locks` shows a two-key
+/// advisory lock as `classid`, `objid`, `objsubid = 2`).
+pub const WRITE_LOCK_HELD_SQL: &str = "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d
+ ON d.oid = l.database WHERE d.datname = current_database()
+ AND l.locktype = 'advisory' AND l.granted
+ AND l.classid = 1281320270 AND l.objsubid = 2
+ AND l.objid = (hashtext(current_schema()) & 2147483647)::oid)";
+
 /// A connection to the hub's database.
 pub struct Db {
     inner: Inner,
@@ -499,14 +483,6 @@ impl Db {
         match self.inner {
             Inner::Sqlite(_) => Dialect::Sqlite,
             Inner::Postgres(_) => Dialect::Postgres,
-        }
-    }
-
-    /// The SQLite connection, for what only SQLite has (pragmas, backups).
-    pub fn as_sqlite(&self) -> Option<&rusqlite::Connection> {
-        match &self.inner {
-            Inner::Sqlite(conn) => Some(conn),
-            Inner::Postgres(_) => None,
         }
     }
 
@@ -637,11 +613,6 @@ impl Transaction<'_> {
         self.done = true;
         self.db.end(true)
     }
-
-    pub fn rollback(mut self) -> Result<()> {
-        self.done = true;
-        self.db.end(false)
-    }
 }
 
 impl Drop for Transaction<'_> {
@@ -736,11 +707,6 @@ impl Statement<'_> {
             Some(row) => f(&row),
             None => Err(Error::NoRows),
         }
-    }
-
-    /// Whether the query returns a row.
-    pub fn exists<P: Params>(&mut self, params: P) -> Result<bool> {
-        Ok(self.query(params)?.next()?.is_some())
     }
 }
 

@@ -405,7 +405,7 @@ impl HubStore {
         let by_days = crate::aggregates::present(&self.conn)?;
         // A database from before the kinds of the day, opened read-only,
         // has no table of the day (nor any of its records).
-        let has_day_table = self.has_table(crate::kinds::DAY_TABLE)?;
+        let has_day_table = self.conn.table_exists(crate::kinds::DAY_TABLE)?;
         for kind in Kind::ALL {
             let Some(by) = kind.spec().log else {
                 continue;
@@ -496,17 +496,12 @@ impl HubStore {
             .map(|log| DailyLog::from_report(&log)))
     }
 
-    /// Whether the database has a table of that name.
-    fn has_table(&self, name: &str) -> Result<bool> {
-        Ok(self.conn.table_exists(name)?)
-    }
-
     /// The street clerk's note for `date`.
     ///
     /// # Errors
     /// SQLite errors.
     pub fn log_note(&self, date: chrono::NaiveDate) -> Result<Option<String>> {
-        if !self.has_table("log_note")? {
+        if !self.conn.table_exists("log_note")? {
             return Ok(None);
         }
         Ok(self

@@ -198,15 +198,14 @@ fn write_buckets(
         ))?;
         while rest.len() >= size {
             let (chunk, after) = rest.split_at(size);
-            let counts: Vec<i64> = chunk.iter().map(|(_, d)| d.count as i64).collect();
             let mut values: Vec<&dyn crate::db::ToSql> = Vec::with_capacity(size * 6);
-            for ((key, d), count) in chunk.iter().zip(&counts) {
+            for (key, d) in chunk {
                 values.extend([
                     &compound as &dyn crate::db::ToSql,
                     &key.kind,
                     &key.day,
                     &key.shard,
-                    count,
+                    &d.count,
                     &d.xor,
                 ]);
             }

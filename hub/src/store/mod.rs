@@ -418,7 +418,7 @@ pub fn location(dir: &Path) -> Result<Option<String>> {
             Err(HubError::StoreMismatch(format!(
                 "the hub in {} keeps its store in {} ({}), not in the --store given",
                 dir.display(),
-                pg_redacted(&recorded),
+                crate::db::pg::redact(&recorded),
                 dir.join(STORE_FILE).display()
             )))
         }
@@ -431,11 +431,6 @@ pub fn location(dir: &Path) -> Result<Option<String>> {
         (Some(given), _) => Ok(Some(given.to_owned())),
         (None, recorded) => Ok(recorded),
     }
-}
-
-/// A connection string with its password hidden.
-fn pg_redacted(url: &str) -> String {
-    crate::db::pg::redact(url)
 }
 
 /// Opens the hub store in `dir` for a unit test: on a fresh PostgreSQL
